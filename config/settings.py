@@ -1,0 +1,164 @@
+"""Relay's configuration: one class per environment, environment variables on top.
+
+`load_settings(name)` returns the plain dict that `create_app` hands to Flask.
+Production refuses to start while any secret is missing or still a default,
+and names which one, because a service holding victims' letters must never
+run on a key that is printed in this file.
+"""
+
+import base64
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = ROOT / "instance"
+
+# Development defaults only; production refuses each of these by name.
+DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105
+DEV_SESSION_KEY = base64.b64encode(b"dev-session-key-not-for-prod-use").decode()
+SECRETS = ("SECRET_KEY", "SESSION_KEY")
+
+# libsodium's Argon2id limits (nacl.pwhash.argon2id), written out so that this
+# file needs nothing installed to be read.
+ARGON2_INTERACTIVE = {"ARGON2_OPSLIMIT": 2, "ARGON2_MEMLIMIT": 67108864}
+ARGON2_MODERATE = {"ARGON2_OPSLIMIT": 3, "ARGON2_MEMLIMIT": 268435456}
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message says which setting."""
+
+
+class Base:
+    DATABASE_URL = f"sqlite:///{INSTANCE / 'relay.sqlite3'}"
+    SECRET_KEY = DEV_SECRET_KEY
+    SESSION_KEY = DEV_SESSION_KEY
+    AUDIT_SIGNING_KEY_PATH = str(INSTANCE / "audit-signing.key")
+    SERVICE_NAME = "Relay"
+    BASE_URL = "http://127.0.0.1:5000"
+    INVITATION_DAYS = 7
+    RESET_HOURS = 2
+    MAIL_SERVER = "127.0.0.1"
+    MAIL_PORT = 8025
+    MAIL_USE_TLS = False
+    MAIL_USE_SSL = False
+    MAIL_USERNAME = None
+    MAIL_PASSWORD = None
+    MAIL_DEFAULT_SENDER = "Relay <no-reply@relay.invalid>"
+    MAIL_TIMEOUT = 5
+    OUTBOX_SEND_AFTER_REQUEST = True
+    WTF_CSRF_ENABLED = True
+    SESSION_COOKIE_HTTPONLY = True
+    SESSION_COOKIE_SAMESITE = "Lax"
+    SESSION_COOKIE_SECURE = True
+    PARTY_IDLE_MINUTES = 15
+    STAFF_IDLE_MINUTES = 30
+    ABSOLUTE_SESSION_HOURS = 12
+    TESTING = False
+    DEBUG = False
+    ARGON2_OPSLIMIT = ARGON2_MODERATE["ARGON2_OPSLIMIT"]
+    ARGON2_MEMLIMIT = ARGON2_MODERATE["ARGON2_MEMLIMIT"]
+
+
+class Development(Base):
+    SESSION_COOKIE_SECURE = False
+    ARGON2_OPSLIMIT = ARGON2_INTERACTIVE["ARGON2_OPSLIMIT"]
+    ARGON2_MEMLIMIT = ARGON2_INTERACTIVE["ARGON2_MEMLIMIT"]
+
+
+class Test(Development):
+    TESTING = True
+    DATABASE_URL = "sqlite://"
+    OUTBOX_SEND_AFTER_REQUEST = False
+    MAIL_TIMEOUT = 2
+
+
+class Production(Base):
+    SECRET_KEY = None
+    SESSION_KEY = None
+    DATABASE_URL = None
+    SESSION_COOKIE_NAME = "__Host-relay"
+
+
+ENVIRONMENTS = {"development": Development, "test": Test, "production": Production}
+
+_INT_SETTINGS = {
+    "MAIL_PORT",
+    "MAIL_TIMEOUT",
+    "ARGON2_OPSLIMIT",
+    "ARGON2_MEMLIMIT",
+    "INVITATION_DAYS",
+    "RESET_HOURS",
+    "PARTY_IDLE_MINUTES",
+    "STAFF_IDLE_MINUTES",
+    "ABSOLUTE_SESSION_HOURS",
+}
+_BOOL_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL"}
+_ENV_SETTINGS = {
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "SESSION_KEY",
+    "AUDIT_SIGNING_KEY_PATH",
+    "BASE_URL",
+    "MAIL_SERVER",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+    *_INT_SETTINGS,
+    *_BOOL_SETTINGS,
+}
+
+
+def _convert(name: str, raw: str) -> object:
+    if name in _INT_SETTINGS:
+        try:
+            return int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number") from None
+    if name in _BOOL_SETTINGS:
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    return raw
+
+
+def load_settings(name: str | None = None, environ: Mapping[str, str] | None = None) -> dict:
+    """The settings for `name` (default: RELAY_ENV, else development), env vars on top."""
+    environ = os.environ if environ is None else environ
+    name = name or environ.get("RELAY_ENV", "development")
+    if name not in ENVIRONMENTS:
+        raise ConfigError(f"RELAY_ENV must be one of {', '.join(ENVIRONMENTS)}, not {name!r}")
+    cls = ENVIRONMENTS[name]
+    settings = {key: getattr(cls, key) for key in dir(cls) if key.isupper()}
+    for key in _ENV_SETTINGS:
+        if key in environ:
+            settings[key] = _convert(key, environ[key])
+    settings["RELAY_ENV"] = name
+    if name == "production":
+        _refuse_unsafe_production(settings)
+    _check_session_key(settings["SESSION_KEY"])
+    return settings
+
+
+def _refuse_unsafe_production(settings: dict) -> None:
+    defaults = {"SECRET_KEY": DEV_SECRET_KEY, "SESSION_KEY": DEV_SESSION_KEY}
+    for key in SECRETS:
+        if not settings.get(key):
+            raise ConfigError(f"{key} is not set; production needs its own secret")
+        if settings[key] == defaults[key]:
+            raise ConfigError(f"{key} is the development default; set a secret of your own")
+    if not settings.get("DATABASE_URL"):
+        raise ConfigError("DATABASE_URL is not set")
+    if settings["ARGON2_MEMLIMIT"] < ARGON2_MODERATE["ARGON2_MEMLIMIT"]:
+        raise ConfigError("ARGON2_MEMLIMIT is below libsodium's MODERATE limit")
+    if settings["ARGON2_OPSLIMIT"] < ARGON2_MODERATE["ARGON2_OPSLIMIT"]:
+        raise ConfigError("ARGON2_OPSLIMIT is below libsodium's MODERATE limit")
+
+
+def _check_session_key(value: str | None) -> None:
+    if value is None:
+        return
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raise ConfigError("SESSION_KEY must be 32 bytes in base64") from None
+    if len(raw) != 32:
+        raise ConfigError("SESSION_KEY must be 32 bytes in base64")

@@ -1,0 +1,142 @@
+"""`flask --app wsgi …` commands; each is a thin call into services."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import click
+from flask import Flask
+from flask import current_app
+
+from relay import audit
+from relay import mailer
+from relay import schema
+from relay.services import accounts
+from relay.services.errors import DomainError
+
+
+def _sessions():
+    return current_app.extensions["relay.sessionmaker"]
+
+
+def _settings():
+    return current_app.extensions["relay.settings"]
+
+
+def _signing_key_path() -> Path:
+    return Path(current_app.config["AUDIT_SIGNING_KEY_PATH"])
+
+
+def initialise(app: Flask) -> list[str]:
+    """Migrate, start the audit chain and make the signing key; safe to run again."""
+    done = []
+    schema.upgrade(app.config["DATABASE_URL"])
+    done.append("database schema is up to date")
+    with app.extensions["relay.sessionmaker"]() as session:
+        audit.ensure_head(session)
+        session.commit()
+    if audit.create_signing_key(app.config["AUDIT_SIGNING_KEY_PATH"]):
+        done.append(f"made the audit signing key at {app.config['AUDIT_SIGNING_KEY_PATH']}")
+    else:
+        done.append("audit signing key already exists")
+    return done
+
+
+@click.command("init")
+def init_command() -> None:
+    """Create or migrate the database and make the audit signing key."""
+    for line in initialise(current_app._get_current_object()):
+        click.echo(line)
+
+
+@click.command("create-admin")
+@click.option("--email", required=True)
+@click.option("--name", required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_admin_command(email: str, name: str, password_stdin: bool) -> None:
+    """Make an administrator (the first one also makes the team key)."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    with _sessions()() as session:
+        try:
+            created = accounts.create_administrator(
+                session, _settings(), email=email, name=name, password=password
+            )
+        except DomainError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"Administrator {created.user.email} created.")
+    click.echo("Recovery code (shown once; keep it somewhere safe, offline):")
+    click.echo(f"  {created.recovery_code}")
+
+
+@click.command("demo")
+def demo_command() -> None:
+    """Load demo accounts and a case with letters in every state (once)."""
+    from relay import demo
+
+    with _sessions()() as session:
+        lines = demo.load(session, _settings())
+    for line in lines:
+        click.echo(line)
+
+
+@click.group("audit")
+def audit_group() -> None:
+    """Check, checkpoint and export the audit trail."""
+
+
+@audit_group.command("verify")
+def audit_verify() -> None:
+    key = audit.load_signing_key(_signing_key_path()).verify_key
+    with _sessions()() as session:
+        result = audit.verify(session, key)
+    for problem in result.problems:
+        click.echo(f"FAIL {problem}", err=True)
+    if not result.ok:
+        raise SystemExit(1)
+    click.echo(f"OK: {result.entries} entries and {result.checkpoints} checkpoints verified")
+
+
+@audit_group.command("checkpoint")
+def audit_checkpoint() -> None:
+    key = audit.load_signing_key(_signing_key_path())
+    with _sessions()() as session:
+        checkpoint = audit.sign_checkpoint(session, key)
+        session.commit()
+        click.echo(f"Signed checkpoint at entry {checkpoint.sequence}: {checkpoint.entry_hash}")
+
+
+@audit_group.command("export")
+@click.argument("path", type=click.Path(dir_okay=False, writable=True))
+def audit_export(path: str) -> None:
+    key = audit.load_signing_key(_signing_key_path()).verify_key
+    with _sessions()() as session:
+        exported = audit.export(session, key)
+    Path(path).write_text(json.dumps(exported, indent=1))
+    click.echo(f"Wrote {len(exported['entries'])} entries to {path}")
+
+
+@click.group("outbox")
+def outbox_group() -> None:
+    """Send the e-mail notices waiting in the outbox."""
+
+
+@outbox_group.command("send")
+@click.option("--loop", is_flag=True, help="Keep sending every few seconds.")
+@click.option("--interval", default=10, show_default=True)
+def outbox_send(loop: bool, interval: int) -> None:
+    app = current_app._get_current_object()
+    while True:
+        result = mailer.dispatch(app)
+        click.echo(f"sent {result.sent}, failed {result.failed}")
+        if not loop:
+            return
+        time.sleep(interval)
+
+
+def register_commands(app: Flask) -> None:
+    for command in (init_command, create_admin_command, demo_command, audit_group, outbox_group):
+        app.cli.add_command(command)

@@ -1,0 +1,199 @@
+"""WTForms forms: validation and error messages in one place."""
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms import EmailField
+from wtforms import PasswordField
+from wtforms import RadioField
+from wtforms import StringField
+from wtforms import SubmitField
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired
+from wtforms.validators import Email
+from wtforms.validators import EqualTo
+from wtforms.validators import Length
+
+from relay.models import CaseOutcome
+from relay.models import NoticePreference
+from relay.models import ReceivePreference
+from relay.services.errors import InvalidInput
+
+
+def show_error(form: FlaskForm, error: InvalidInput, fallback: str) -> None:
+    """Put a service's InvalidInput next to the field it names."""
+    name = error.field if error.field in form._fields else fallback
+    field = form[name]
+    field.errors = [*field.errors, str(error)]
+
+
+def _required(message: str) -> DataRequired:
+    return DataRequired(message=message)
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: it carries only the CSRF token."""
+
+
+class SignInForm(FlaskForm):
+    email = EmailField("Email address", validators=[_required("Enter your email address")])
+    password = PasswordField("Password", validators=[_required("Enter your password")])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(
+        "Create a password",
+        description="At least 10 characters. A few unrelated words are easy to remember "
+        "and hard to guess.",
+        validators=[_required("Create a password")],
+    )
+    confirm = PasswordField(
+        "Type the password again",
+        validators=[
+            _required("Type the password again"),
+            EqualTo("password", message="The two passwords are not the same"),
+        ],
+    )
+
+
+class ResetRequestForm(FlaskForm):
+    email = EmailField("Email address", validators=[_required("Enter your email address")])
+
+
+class ResetForm(NewPasswordForm):
+    recovery_code = StringField(
+        "Recovery code",
+        description="The code you were given when you set up your account.",
+        validators=[_required("Enter your recovery code")],
+    )
+
+
+class InviteStaffForm(FlaskForm):
+    name = StringField("Full name", validators=[_required("Enter their name"), Length(max=120)])
+    email = EmailField(
+        "Email address",
+        validators=[
+            _required("Enter their email address"),
+            Email(
+                message="Enter an email address in the right format, like name@example.com",
+                check_deliverability=False,
+            ),
+        ],
+    )
+
+
+class CaseForm(FlaskForm):
+    reference = StringField(
+        "Case reference",
+        description="Your service's own reference. Do not use anyone's name.",
+        validators=[_required("Enter a case reference"), Length(max=40)],
+    )
+    offence_category = StringField(
+        "Kind of offence",
+        description="A short category, for example 'burglary'. No details of the crime.",
+        validators=[_required("Enter the kind of offence"), Length(max=80)],
+    )
+
+
+class InvitePartyForm(InviteStaffForm):
+    role = RadioField(
+        "Who are you inviting?",
+        choices=[("victim", "The person harmed"), ("offender", "The person responsible")],
+        validators=[_required("Choose who you are inviting")],
+    )
+    display_name = StringField(
+        "Name the other person will see",
+        description="For example a first name or 'the person you wrote to'. Never an address.",
+        validators=[_required("Enter the name the other person will see"), Length(max=80)],
+    )
+
+
+class GateForm(FlaskForm):
+    extra_care = BooleanField(
+        "Extra care needed (for example sexual or domestic violence, stalking or trafficking)"
+    )
+
+
+class CloseCaseForm(FlaskForm):
+    outcome = RadioField(
+        "How did the case end?",
+        choices=[
+            (CaseOutcome.COMPLETED.value, "The exchange was completed"),
+            (CaseOutcome.WITHDRAWN_BY_VICTIM.value, "The person harmed withdrew"),
+            (CaseOutcome.WITHDRAWN_BY_OFFENDER.value, "The person responsible withdrew"),
+            (CaseOutcome.ENDED_BY_FACILITATOR.value, "I ended it"),
+        ],
+        validators=[_required("Choose how the case ended")],
+    )
+
+
+class LetterForm(FlaskForm):
+    text = TextAreaField("Your letter", validators=[Length(max=20_000)])
+    save = SubmitField("Save draft")
+    send = SubmitField("Send to my facilitator")
+
+
+class PaperLetterForm(FlaskForm):
+    author = RadioField(
+        "Who wrote this letter?",
+        choices=[("victim", "The person harmed"), ("offender", "The person responsible")],
+        validators=[_required("Choose who wrote the letter")],
+    )
+    text = TextAreaField(
+        "The letter, as written",
+        validators=[_required("Type the letter"), Length(max=20_000)],
+    )
+
+
+class ChangesForm(FlaskForm):
+    note = TextAreaField(
+        "What should the writer change?",
+        validators=[_required("Tell the writer what to change"), Length(max=2000)],
+    )
+
+
+class RejectForm(FlaskForm):
+    reason = TextAreaField(
+        "Why can this letter not be passed on?",
+        description="The writer will see this.",
+        validators=[_required("Give the writer a reason"), Length(max=2000)],
+    )
+
+
+class RedactionForm(FlaskForm):
+    text = TextAreaField(
+        "The letter with your changes",
+        validators=[_required("Enter the changed letter"), Length(max=20_000)],
+    )
+    note = TextAreaField(
+        "A note to the writer about the changes (optional)", validators=[Length(max=2000)]
+    )
+
+
+class ReceivingForm(FlaskForm):
+    preference = RadioField(
+        "When would you like to receive letters?",
+        choices=[
+            (ReceivePreference.RECEIVE.value, "Send them to me here when they are approved"),
+            (ReceivePreference.WITH_FACILITATOR.value, "Only with my facilitator"),
+            (ReceivePreference.NOT_NOW.value, "Not now"),
+        ],
+        validators=[_required("Choose when you would like to receive letters")],
+    )
+    tell_author = BooleanField("Tell the writer when I have read their letter")
+    conditions = TextAreaField(
+        "Conditions for letters to you (optional)",
+        description="For example: do not use my first name. The writer sees these as guidance.",
+        validators=[Length(max=1000)],
+    )
+
+
+class NoticesForm(FlaskForm):
+    notices = RadioField(
+        "E-mails about new things in your account",
+        choices=[
+            (NoticePreference.STANDARD.value, "Send me an e-mail"),
+            (NoticePreference.DISCREET.value, "Send me an e-mail with a discreet subject line"),
+            (NoticePreference.NONE.value, "Do not e-mail me"),
+        ],
+        validators=[_required("Choose how you would like to hear from us")],
+    )

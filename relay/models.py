@@ -1,0 +1,414 @@
+"""Relay's tables as SQLAlchemy 2 typed models.
+
+Nothing here holds letter text, a password or a key in clear: text is stored
+only as ciphertext, and keys only sealed (see crypto.py and SECURITY.md).
+"""
+
+import enum
+from datetime import UTC
+from datetime import datetime
+
+from sqlalchemy import Boolean
+from sqlalchemy import DateTime
+from sqlalchemy import Enum
+from sqlalchemy import ForeignKey
+from sqlalchemy import Integer
+from sqlalchemy import LargeBinary
+from sqlalchemy import MetaData
+from sqlalchemy import String
+from sqlalchemy import Text
+from sqlalchemy import UniqueConstraint
+from sqlalchemy import types
+from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+from sqlalchemy.orm import relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(types.TypeDecorator):
+    """Timezone-aware UTC on both SQLite (which drops the zone) and PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC) if value is not None else None
+
+    def process_result_value(self, value, dialect):
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _enum(cls: type[enum.Enum]) -> Enum:
+    return Enum(
+        cls,
+        native_enum=False,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Role(enum.StrEnum):
+    ADMINISTRATOR = "administrator"
+    FACILITATOR = "facilitator"
+    VICTIM = "victim"
+    OFFENDER = "offender"
+
+    @property
+    def is_staff(self) -> bool:
+        return self in (Role.ADMINISTRATOR, Role.FACILITATOR)
+
+    @property
+    def label(self) -> str:
+        return {
+            Role.ADMINISTRATOR: "administrator",
+            Role.FACILITATOR: "facilitator",
+            Role.VICTIM: "person harmed",
+            Role.OFFENDER: "person responsible",
+        }[self]
+
+
+class NoticePreference(enum.StrEnum):
+    NONE = "none"
+    STANDARD = "standard"
+    DISCREET = "discreet"
+
+
+class CaseState(enum.StrEnum):
+    REFERRED = "referred"
+    PREPARING = "preparing"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    CLOSED = "closed"
+
+
+class CaseOutcome(enum.StrEnum):
+    COMPLETED = "completed"
+    WITHDRAWN_BY_VICTIM = "withdrawn_by_victim"
+    WITHDRAWN_BY_OFFENDER = "withdrawn_by_offender"
+    ENDED_BY_FACILITATOR = "ended_by_facilitator"
+
+
+class ReceivePreference(enum.StrEnum):
+    RECEIVE = "receive"
+    WITH_FACILITATOR = "with_facilitator"
+    NOT_NOW = "not_now"
+
+
+class LetterState(enum.StrEnum):
+    DRAFT = "draft"
+    IN_REVIEW = "in_review"
+    CHANGES_REQUESTED = "changes_requested"
+    REDACTION_PROPOSED = "redaction_proposed"
+    APPROVED = "approved"
+    DELIVERED = "delivered"
+    READ = "read"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class VersionKind(enum.StrEnum):
+    AUTHOR = "author"
+    REDACTION = "redaction"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    notice_preference: Mapped[NoticePreference] = mapped_column(
+        _enum(NoticePreference), default=NoticePreference.STANDARD
+    )
+    # Key material: see SECURITY.md "Keys". Limits are stored per account so
+    # that raising them later leaves existing accounts able to sign in.
+    password_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    kdf_opslimit: Mapped[int] = mapped_column(Integer)
+    kdf_memlimit: Mapped[int] = mapped_column(Integer)
+    authenticator_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    private_key_under_password: Mapped[bytes] = mapped_column(LargeBinary(128))
+    recovery_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
+    private_key_under_recovery: Mapped[bytes] = mapped_column(LargeBinary(128))
+
+    def __repr__(self) -> str:
+        return f"<User {self.id} {self.role}>"
+
+
+class Invitation(Base):
+    __tablename__ = "invitations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Only a digest of the token is kept, so a database copy cannot be used
+    # to take over an invitation.
+    token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    email: Mapped[str] = mapped_column(String(254))
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    invited_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("case_participants.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    participant: Mapped["CaseParticipant | None"] = relationship()
+
+
+class PasswordReset(Base):
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class TeamKey(Base):
+    __tablename__ = "team_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamMembership(Base):
+    """A staff member's seal of the team private key; no row means no access yet."""
+
+    __tablename__ = "team_memberships"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    team_key_id: Mapped[int] = mapped_column(ForeignKey("team_keys.id"))
+    sealed_team_private_key: Mapped[bytes] = mapped_column(LargeBinary(256))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class UserSession(Base):
+    """A server-side sign-in: revocable, with idle and absolute limits."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The user's private key, encrypted under the configured session key and
+    # bound to this row, so that a stolen cookie alone or a database copy
+    # alone does not give the key.
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+
+    user: Mapped[User] = relationship()
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    offence_category: Mapped[str] = mapped_column(String(80))
+    state: Mapped[CaseState] = mapped_column(_enum(CaseState), default=CaseState.REFERRED)
+    outcome: Mapped[CaseOutcome | None] = mapped_column(_enum(CaseOutcome))
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    no_contact_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    no_contact_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    participants: Mapped[list["CaseParticipant"]] = relationship(
+        back_populates="case", order_by="CaseParticipant.id"
+    )
+    letters: Mapped[list["Letter"]] = relationship(back_populates="case", order_by="Letter.id")
+
+
+class CaseParticipant(Base):
+    """A person's place in a case: victim, offender or facilitator."""
+
+    __tablename__ = "case_participants"
+    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    # The only name the other party ever sees (PRODUCT rule 6).
+    display_name: Mapped[str] = mapped_column(String(80))
+    receive_preference: Mapped[ReceivePreference] = mapped_column(
+        _enum(ReceivePreference), default=ReceivePreference.RECEIVE
+    )
+    tell_author_when_read: Mapped[bool] = mapped_column(Boolean, default=False)
+    conditions: Mapped[str] = mapped_column(Text, default="")
+    consent_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    consent_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    admission_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    admission_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    risk_assessed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    risk_assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    risk_extra_care: Mapped[bool] = mapped_column(Boolean, default=False)
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    case: Mapped[Case] = relationship(back_populates="participants")
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+
+
+class Letter(Base):
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    author_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"))
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"))
+    # Set when a facilitator typed in a paper letter: a second facilitator
+    # must approve it (PRODUCT rule 4).
+    entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    state: Mapped[LetterState] = mapped_column(_enum(LetterState), default=LetterState.DRAFT)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    approved_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("letter_versions.id", use_alter=True)
+    )
+    approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Facilitator notes to the author; not letter text.
+    review_note: Mapped[str] = mapped_column(Text, default="")
+
+    case: Mapped[Case] = relationship(back_populates="letters")
+    author: Mapped[CaseParticipant] = relationship(foreign_keys=[author_id])
+    recipient: Mapped[CaseParticipant] = relationship(foreign_keys=[recipient_id])
+    versions: Mapped[list["LetterVersion"]] = relationship(
+        back_populates="letter",
+        foreign_keys="LetterVersion.letter_id",
+        order_by="LetterVersion.number",
+    )
+
+
+class LetterVersion(Base):
+    __tablename__ = "letter_versions"
+    __table_args__ = (UniqueConstraint("letter_id", "number"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"))
+    number: Mapped[int] = mapped_column(Integer)
+    kind: Mapped[VersionKind] = mapped_column(_enum(VersionKind), default=VersionKind.AUTHOR)
+    created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # XChaCha20-Poly1305 under this version's content key, bound to its id.
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    letter: Mapped[Letter] = relationship(back_populates="versions", foreign_keys=[letter_id])
+    seals: Mapped[list["ContentKeySeal"]] = relationship(back_populates="version")
+
+
+class ContentKeySeal(Base):
+    """A version's content key sealed to one holder: a user, or the team."""
+
+    __tablename__ = "content_key_seals"
+    __table_args__ = (UniqueConstraint("version_id", "holder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("letter_versions.id"))
+    # "team" or "user:<id>"; also part of the sealed context, so a seal moved
+    # to another holder or version fails to open.
+    holder: Mapped[str] = mapped_column(String(40))
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    version: Mapped[LetterVersion] = relationship(back_populates="seals")
+
+
+class LetterRead(Base):
+    __tablename__ = "letter_reads"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditHead(Base):
+    """One row: the chain's head. Updating it first serialises appends."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit_entries"
+
+    sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    at: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(64))
+    case_id: Mapped[int | None] = mapped_column(Integer)
+    letter_id: Mapped[int | None] = mapped_column(Integer)
+    details: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    __tablename__ = "audit_checkpoints"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sequence: Mapped[int] = mapped_column(Integer)
+    entry_hash: Mapped[str] = mapped_column(String(64))
+    at: Mapped[str] = mapped_column(String(32))
+    verify_key: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[str] = mapped_column(String(128))
+
+
+class OutboxMessage(Base):
+    """A notice committed with the action that caused it, sent after commit."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    # Encrypted under a server key: bodies carry single-use links, which a
+    # database copy must not hand to a reader. Emptied once sent.
+    sealed_body: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(String(200), default="")

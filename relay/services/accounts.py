@@ -1,0 +1,551 @@
+"""Accounts: invitations, activation, sign-in, sessions, password reset, team access."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from datetime import timedelta
+
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relay import audit
+from relay import crypto
+from relay.models import CaseParticipant
+from relay.models import Invitation
+from relay.models import NoticePreference
+from relay.models import PasswordReset
+from relay.models import Role
+from relay.models import TeamKey
+from relay.models import TeamMembership
+from relay.models import User
+from relay.models import UserSession
+from relay.models import utcnow
+from relay.services import outbox
+from relay.services.errors import AccessPending
+from relay.services.errors import InvalidInput
+from relay.services.errors import NotAllowed
+from relay.services.passwords import check_new_password
+from relay.services.settings import ServiceSettings
+
+# A sign-in for an unknown address still runs one Argon2id derivation on this
+# salt, so that the answer takes as long as for a real account.
+_DECOY_SALT = b"relay-decoy-salt"
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode("utf-8")).digest()
+
+
+def _private_key_context(kind: str, public_key: bytes) -> bytes:
+    return b"user-private-key:" + kind.encode() + b":" + public_key.hex().encode()
+
+
+def _membership_context(team_key_id: int, member_public_key: bytes) -> bytes:
+    return f"team-private-key:{team_key_id}:member:{member_public_key.hex()}".encode()
+
+
+def _session_context(token_digest: bytes) -> bytes:
+    return b"session:" + token_digest.hex().encode()
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+@dataclass
+class Actor:
+    """The signed-in person with their private key, as services need them."""
+
+    user: User
+    private_key: bytes
+
+    @property
+    def id(self) -> int:
+        return self.user.id
+
+    @property
+    def role(self) -> Role:
+        return self.user.role
+
+    def team_private_key(self, session: Session) -> bytes:
+        membership = session.scalar(
+            select(TeamMembership).where(TeamMembership.user_id == self.user.id)
+        )
+        if membership is None:
+            raise AccessPending("Your access to letters has not been granted yet")
+        context = _membership_context(membership.team_key_id, self.user.public_key)
+        return crypto.open_sealed(self.private_key, membership.sealed_team_private_key, context)
+
+
+@dataclass(frozen=True)
+class NewAccount:
+    user: User
+    recovery_code: str
+
+
+def _build_user(
+    *, email: str, name: str, role: Role, password: str, limits: crypto.KdfLimits
+) -> tuple[User, str, bytes]:
+    check_new_password(password, email=email, name=name)
+    salt = crypto.new_salt()
+    keys = crypto.derive_password_keys(password, salt, limits)
+    pair = crypto.generate_keypair()
+    recovery_code = crypto.new_recovery_code()
+    recovery_salt = crypto.new_salt()
+    recovery_key = crypto.derive_recovery_key(recovery_code, recovery_salt)
+    user = User(
+        email=email,
+        name=name,
+        role=role,
+        password_salt=salt,
+        kdf_opslimit=limits.opslimit,
+        kdf_memlimit=limits.memlimit,
+        authenticator_digest=crypto.authenticator_digest(keys.authenticator),
+        public_key=pair.public_key,
+        private_key_under_password=crypto.encrypt(
+            keys.encryption_key,
+            pair.private_key,
+            _private_key_context("password", pair.public_key),
+        ),
+        recovery_salt=recovery_salt,
+        private_key_under_recovery=crypto.encrypt(
+            recovery_key, pair.private_key, _private_key_context("recovery", pair.public_key)
+        ),
+    )
+    return user, recovery_code, pair.private_key
+
+
+def _grant(session: Session, team: TeamKey, team_private_key: bytes, user: User, by: int | None):
+    session.add(
+        TeamMembership(
+            user_id=user.id,
+            team_key_id=team.id,
+            sealed_team_private_key=crypto.seal_to(
+                user.public_key, team_private_key, _membership_context(team.id, user.public_key)
+            ),
+            granted_by_id=by,
+        )
+    )
+    audit.record(session, "team.access_granted", actor_id=by, details={"user": user.id})
+
+
+def create_administrator(
+    session: Session, settings: ServiceSettings, *, email: str, name: str, password: str
+) -> NewAccount:
+    """An administrator made on the command line; the first one also makes the team key."""
+    email = normalise_email(email)
+    user, recovery_code, private_key = _build_user(
+        email=email,
+        name=name.strip(),
+        role=Role.ADMINISTRATOR,
+        password=password,
+        limits=settings.kdf_limits,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise InvalidInput("An account with this e-mail address already exists", "email") from None
+    audit.record(
+        session,
+        "account.created",
+        actor_id=None,
+        details={"user": user.id, "role": "administrator", "by": "command line"},
+    )
+    team = session.scalar(select(TeamKey))
+    if team is None:
+        # The team private key must be sealed to someone the moment it exists,
+        # or it is lost: so it is born with the first administrator.
+        pair = crypto.generate_keypair()
+        team = TeamKey(public_key=pair.public_key)
+        session.add(team)
+        session.flush()
+        audit.record(session, "team.key_created", actor_id=user.id)
+        _grant(session, team, pair.private_key, user, None)
+    session.commit()
+    del private_key
+    return NewAccount(user, recovery_code)
+
+
+def pending_members(session: Session) -> list[User]:
+    return list(
+        session.scalars(
+            select(User)
+            .outerjoin(TeamMembership, TeamMembership.user_id == User.id)
+            .where(
+                User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR]),
+                TeamMembership.id.is_(None),
+                User.disabled.is_(False),
+            )
+            .order_by(User.id)
+        )
+    )
+
+
+def grant_pending_access(session: Session, actor: Actor) -> int:
+    """Seal the team key to each staff member still waiting; needs an administrator."""
+    if actor.role != Role.ADMINISTRATOR:
+        raise NotAllowed("Only an administrator can grant access")
+    waiting = pending_members(session)
+    if not waiting:
+        return 0
+    team = session.scalar(select(TeamKey))
+    team_private_key = actor.team_private_key(session)
+    for user in waiting:
+        _grant(session, team, team_private_key, user, actor.id)
+    session.commit()
+    return len(waiting)
+
+
+def has_team_access(session: Session, user: User) -> bool:
+    return (
+        session.scalar(select(TeamMembership.id).where(TeamMembership.user_id == user.id))
+        is not None
+    )
+
+
+# --- invitations -------------------------------------------------------------
+
+_INVITERS = {
+    Role.FACILITATOR: {Role.ADMINISTRATOR},
+    Role.ADMINISTRATOR: {Role.ADMINISTRATOR},
+    Role.VICTIM: {Role.FACILITATOR},
+    Role.OFFENDER: {Role.FACILITATOR},
+}
+
+INVITATION_SUBJECT = "You have been invited to Relay"
+INVITATION_BODY = (
+    "Hello,\n\nYou have been invited to set up an account. Use this link within {days} days:\n\n"
+    "{link}\n\nThe link works once. If you did not expect this e-mail, you can ignore it.\n"
+)
+
+
+def create_invitation(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    participant: CaseParticipant | None = None,
+) -> str:
+    """Add an invitation and its e-mail to the caller's transaction; return the one-time code.
+
+    The caller commits (so a case's party invitation lands with the case change).
+    """
+    if actor.role not in _INVITERS[role]:
+        raise NotAllowed("You cannot invite this kind of account")
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise InvalidInput("Enter an e-mail address in the right format", "email")
+    if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
+        raise InvalidInput("An account with this e-mail address already exists", "email")
+    token = secrets.token_urlsafe(32)
+    invitation = Invitation(
+        token_digest=_digest(token),
+        email=email,
+        name=name.strip(),
+        role=role,
+        invited_by_id=actor.id,
+        participant=participant,
+        expires_at=utcnow() + timedelta(days=settings.invitation_days),
+    )
+    session.add(invitation)
+    session.flush()
+    outbox.queue_mail(
+        session,
+        settings.outbox_key,
+        recipient=email,
+        subject=INVITATION_SUBJECT,
+        body=INVITATION_BODY.format(
+            days=settings.invitation_days, link=settings.link(f"/activate/{token}")
+        ),
+    )
+    audit.record(
+        session,
+        "invitation.created",
+        actor_id=actor.id,
+        case_id=participant.case_id if participant else None,
+        details={"invitation": invitation.id, "role": str(role)},
+    )
+    return token
+
+
+def invite_staff(
+    session: Session, settings: ServiceSettings, actor: Actor, *, email: str, name: str
+) -> str:
+    token = create_invitation(
+        session, settings, actor, email=email, name=name, role=Role.FACILITATOR
+    )
+    session.commit()
+    return token
+
+
+def open_invitation(session: Session, token: str, now: datetime | None = None) -> Invitation:
+    """The invitation behind a token, if it can still be used."""
+    now = now or utcnow()
+    invitation = session.scalar(select(Invitation).where(Invitation.token_digest == _digest(token)))
+    if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
+        raise InvalidInput(
+            "This invitation link has expired or has already been used. "
+            "Ask the person who invited you for a new one",
+            "token",
+        )
+    return invitation
+
+
+def accept_invitation(
+    session: Session, settings: ServiceSettings, *, token: str, password: str
+) -> NewAccount:
+    invitation = open_invitation(session, token)
+    user, recovery_code, _private_key = _build_user(
+        email=invitation.email,
+        name=invitation.name,
+        role=invitation.role,
+        password=password,
+        limits=settings.kdf_limits,
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise InvalidInput("An account with this e-mail address already exists", "token") from None
+    invitation.used_at = utcnow()
+    if invitation.participant is not None:
+        invitation.participant.user_id = user.id
+    audit.record(
+        session,
+        "account.activated",
+        actor_id=user.id,
+        case_id=invitation.participant.case_id if invitation.participant else None,
+        details={"invitation": invitation.id, "role": str(user.role)},
+    )
+    session.commit()
+    return NewAccount(user, recovery_code)
+
+
+# --- signing in ----------------------------------------------------------------
+
+
+class SignInFailed(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__("The e-mail address or password is not right", "email")
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    user: User
+    token: str
+
+
+def _unlock(user: User, password: str) -> bytes | None:
+    limits = crypto.KdfLimits(user.kdf_opslimit, user.kdf_memlimit)
+    keys = crypto.derive_password_keys(password, user.password_salt, limits)
+    if not crypto.authenticator_matches(keys.authenticator, user.authenticator_digest):
+        return None
+    return crypto.decrypt(
+        keys.encryption_key,
+        user.private_key_under_password,
+        _private_key_context("password", user.public_key),
+    )
+
+
+def _start_session(session: Session, settings: ServiceSettings, user: User, private_key: bytes):
+    token = secrets.token_urlsafe(32)
+    digest = _digest(token)
+    session.add(
+        UserSession(
+            token_digest=digest,
+            user_id=user.id,
+            sealed_private_key=crypto.encrypt(
+                settings.session_key, private_key, _session_context(digest)
+            ),
+        )
+    )
+    return token
+
+
+def sign_in(session: Session, settings: ServiceSettings, *, email: str, password: str) -> SignedIn:
+    email = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None or user.disabled:
+        crypto.derive_password_keys(password, _DECOY_SALT, settings.kdf_limits)
+        audit.record(session, "sign_in.failed", details={"reason": "unknown account"})
+        session.commit()
+        raise SignInFailed()
+    private_key = _unlock(user, password)
+    if private_key is None:
+        audit.record(session, "sign_in.failed", actor_id=user.id, details={"reason": "password"})
+        session.commit()
+        raise SignInFailed()
+    token = _start_session(session, settings, user, private_key)
+    audit.record(session, "sign_in", actor_id=user.id)
+    session.commit()
+    if user.role == Role.ADMINISTRATOR and has_team_access(session, user):
+        grant_pending_access(session, Actor(user, private_key))
+    return SignedIn(user, token)
+
+
+def _idle_limit(settings: ServiceSettings, role: Role) -> timedelta:
+    minutes = settings.staff_idle_minutes if role.is_staff else settings.party_idle_minutes
+    return timedelta(minutes=minutes)
+
+
+def resume_session(
+    session: Session, settings: ServiceSettings, token: str, now: datetime | None = None
+) -> Actor | None:
+    """The signed-in person behind a session token, or None if it ended."""
+    now = now or utcnow()
+    digest = _digest(token)
+    record = session.scalar(select(UserSession).where(UserSession.token_digest == digest))
+    if record is None or record.revoked_at is not None or record.user.disabled:
+        return None
+    if not hmac.compare_digest(record.token_digest, digest):
+        return None
+    expired = now - record.last_seen_at > _idle_limit(
+        settings, record.user.role
+    ) or now - record.created_at > timedelta(hours=settings.absolute_session_hours)
+    if expired:
+        record.revoked_at = now
+        audit.record(session, "session.expired", actor_id=record.user_id)
+        session.commit()
+        return None
+    try:
+        private_key = crypto.decrypt(
+            settings.session_key, record.sealed_private_key, _session_context(digest)
+        )
+    except crypto.DecryptionFailed:
+        return None
+    if now - record.last_seen_at > timedelta(seconds=30):
+        record.last_seen_at = now
+        session.commit()
+    return Actor(record.user, private_key)
+
+
+def sign_out(session: Session, token: str) -> None:
+    record = session.scalar(select(UserSession).where(UserSession.token_digest == _digest(token)))
+    if record is None or record.revoked_at is not None:
+        return
+    record.revoked_at = utcnow()
+    audit.record(session, "sign_out", actor_id=record.user_id)
+    session.commit()
+
+
+def set_notice_preference(session: Session, actor: Actor, preference: str) -> None:
+    try:
+        choice = NoticePreference(preference)
+    except ValueError:
+        raise InvalidInput("Choose how you would like to hear from us", "notices") from None
+    actor.user.notice_preference = choice
+    audit.record(
+        session, "account.notices_changed", actor_id=actor.id, details={"preference": str(choice)}
+    )
+    session.commit()
+
+
+# --- password reset --------------------------------------------------------------
+
+RESET_SUBJECT = "Resetting your Relay password"
+RESET_BODY = (
+    "Hello,\n\nSomeone asked to reset the password of this account. If it was you, use this "
+    "link within {hours} hours, with your recovery code:\n\n{link}\n\n"
+    "If it was not you, you can ignore this e-mail: your password has not changed.\n"
+)
+
+
+def request_password_reset(session: Session, settings: ServiceSettings, *, email: str) -> None:
+    """Same answer whether or not the address has an account (nothing leaks)."""
+    email = normalise_email(email)
+    user = session.scalar(select(User).where(User.email == email))
+    if user is None or user.disabled:
+        audit.record(session, "password_reset.requested", details={"known": False})
+        session.commit()
+        return
+    token = secrets.token_urlsafe(32)
+    session.add(
+        PasswordReset(
+            token_digest=_digest(token),
+            user_id=user.id,
+            expires_at=utcnow() + timedelta(hours=settings.reset_hours),
+        )
+    )
+    outbox.queue_mail(
+        session,
+        settings.outbox_key,
+        recipient=user.email,
+        subject=RESET_SUBJECT,
+        body=RESET_BODY.format(hours=settings.reset_hours, link=settings.link(f"/reset/{token}")),
+    )
+    audit.record(session, "password_reset.requested", actor_id=user.id, details={"known": True})
+    session.commit()
+
+
+def open_password_reset(session: Session, token: str) -> PasswordReset:
+    reset = session.scalar(
+        select(PasswordReset).where(PasswordReset.token_digest == _digest(token))
+    )
+    if reset is None or reset.used_at is not None or reset.expires_at <= utcnow():
+        raise InvalidInput(
+            "This reset link has expired or has already been used. Ask for a new one", "token"
+        )
+    return reset
+
+
+def reset_password(
+    session: Session,
+    settings: ServiceSettings,
+    *,
+    token: str,
+    recovery_code: str,
+    new_password: str,
+) -> str:
+    """Keep the same key pair under a new password; returns a new recovery code."""
+    reset = open_password_reset(session, token)
+    user = session.get(User, reset.user_id)
+    check_new_password(new_password, email=user.email, name=user.name)
+    try:
+        recovery_key = crypto.derive_recovery_key(recovery_code, user.recovery_salt)
+        private_key = crypto.decrypt(
+            recovery_key,
+            user.private_key_under_recovery,
+            _private_key_context("recovery", user.public_key),
+        )
+    except crypto.CryptoError:
+        audit.record(
+            session, "password_reset.failed", actor_id=user.id, details={"reason": "recovery code"}
+        )
+        session.commit()
+        raise InvalidInput("The recovery code is not right", "recovery_code") from None
+    salt = crypto.new_salt()
+    keys = crypto.derive_password_keys(new_password, salt, settings.kdf_limits)
+    new_code = crypto.new_recovery_code()
+    new_recovery_salt = crypto.new_salt()
+    user.password_salt = salt
+    user.kdf_opslimit = settings.kdf_limits.opslimit
+    user.kdf_memlimit = settings.kdf_limits.memlimit
+    user.authenticator_digest = crypto.authenticator_digest(keys.authenticator)
+    user.private_key_under_password = crypto.encrypt(
+        keys.encryption_key, private_key, _private_key_context("password", user.public_key)
+    )
+    # The old code has now been typed into a web form: replace it.
+    user.recovery_salt = new_recovery_salt
+    user.private_key_under_recovery = crypto.encrypt(
+        crypto.derive_recovery_key(new_code, new_recovery_salt),
+        private_key,
+        _private_key_context("recovery", user.public_key),
+    )
+    reset.used_at = utcnow()
+    for record in session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+    ):
+        record.revoked_at = utcnow()
+    audit.record(session, "password_reset.completed", actor_id=user.id)
+    session.commit()
+    return new_code

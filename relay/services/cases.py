@@ -1,0 +1,350 @@
+"""Cases: opening, inviting the parties, the gates before activity, pause, close, withdraw."""
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from relay import audit
+from relay.models import Case
+from relay.models import CaseOutcome
+from relay.models import CaseParticipant
+from relay.models import CaseState
+from relay.models import LetterState
+from relay.models import ReceivePreference
+from relay.models import Role
+from relay.models import User
+from relay.models import utcnow
+from relay.services import outbox
+from relay.services.accounts import Actor
+from relay.services.accounts import create_invitation
+from relay.services.delivery import deliver_due_letters
+from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
+from relay.services.errors import NotAllowed
+from relay.services.errors import NotFound
+from relay.services.settings import ServiceSettings
+
+PARTY_ROLES = (Role.VICTIM, Role.OFFENDER)
+
+# Which states each case action may start from: the one table to read.
+CASE_ACTIONS: dict[str, frozenset[CaseState]] = {
+    "invite_party": frozenset({CaseState.REFERRED, CaseState.PREPARING}),
+    "record_gate": frozenset({CaseState.REFERRED, CaseState.PREPARING}),
+    "activate": frozenset({CaseState.PREPARING}),
+    "pause": frozenset({CaseState.ACTIVE}),
+    "resume": frozenset({CaseState.PAUSED}),
+    "close": frozenset(
+        {CaseState.REFERRED, CaseState.PREPARING, CaseState.ACTIVE, CaseState.PAUSED}
+    ),
+    "withdraw": frozenset(
+        {CaseState.REFERRED, CaseState.PREPARING, CaseState.ACTIVE, CaseState.PAUSED}
+    ),
+}
+
+GATES = ("consent", "admission", "risk", "no_contact")
+
+# Letters not yet delivered when a case ends are never delivered.
+UNDELIVERED = (
+    LetterState.DRAFT,
+    LetterState.IN_REVIEW,
+    LetterState.CHANGES_REQUESTED,
+    LetterState.REDACTION_PROPOSED,
+    LetterState.APPROVED,
+)
+
+
+def _check_state(case: Case, action: str) -> None:
+    if case.state not in CASE_ACTIONS[action]:
+        raise InvalidTransition(f"This cannot be done while the case is {case.state}")
+
+
+def participant_of(case: Case, user_id: int) -> CaseParticipant | None:
+    return next((p for p in case.participants if p.user_id == user_id), None)
+
+
+def parties(case: Case, role: Role) -> list[CaseParticipant]:
+    return [p for p in case.participants if p.role == role]
+
+
+def case_for_staff(session: Session, actor: Actor, case_id: int) -> Case:
+    """A case its facilitator (or any administrator) may manage; 404 for anyone else."""
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("case")
+    if actor.role == Role.ADMINISTRATOR:
+        return case
+    mine = participant_of(case, actor.id)
+    if actor.role != Role.FACILITATOR or mine is None or mine.role != Role.FACILITATOR:
+        raise NotFound("case")
+    return case
+
+
+def _managing_case(session: Session, actor: Actor, case_id: int) -> Case:
+    case = case_for_staff(session, actor, case_id)
+    if actor.role != Role.FACILITATOR:
+        raise NotAllowed("Only the case's facilitator can do this")
+    return case
+
+
+def case_for_party(session: Session, actor: Actor, case_id: int) -> tuple[Case, CaseParticipant]:
+    case = session.get(Case, case_id)
+    mine = participant_of(case, actor.id) if case is not None else None
+    if mine is None or mine.role not in PARTY_ROLES:
+        raise NotFound("case")
+    return case, mine
+
+
+def cases_for(session: Session, actor: Actor) -> list[Case]:
+    query = select(Case).order_by(Case.created_at.desc())
+    if actor.role != Role.ADMINISTRATOR:
+        query = query.join(CaseParticipant).where(CaseParticipant.user_id == actor.id)
+    return list(session.scalars(query))
+
+
+def open_case(session: Session, actor: Actor, *, reference: str, offence_category: str) -> Case:
+    if actor.role != Role.FACILITATOR:
+        raise NotAllowed("Only a facilitator can open a case")
+    reference, offence_category = reference.strip(), offence_category.strip()
+    if not reference:
+        raise InvalidInput("Enter a case reference", "reference")
+    if not offence_category:
+        raise InvalidInput("Enter the kind of offence", "offence_category")
+    case = Case(reference=reference, offence_category=offence_category, created_by_id=actor.id)
+    case.participants.append(
+        CaseParticipant(user_id=actor.id, role=Role.FACILITATOR, display_name=actor.user.name)
+    )
+    session.add(case)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise InvalidInput("A case with this reference already exists", "reference") from None
+    audit.record(session, "case.opened", actor_id=actor.id, case_id=case.id)
+    session.commit()
+    return case
+
+
+def invite_party(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    case_id: int,
+    *,
+    role: Role,
+    email: str,
+    name: str,
+    display_name: str,
+) -> str:
+    """Add the victim or offender to the case and e-mail their invitation; returns the code."""
+    case = _managing_case(session, actor, case_id)
+    _check_state(case, "invite_party")
+    if role not in PARTY_ROLES:
+        raise InvalidInput("Choose who you are inviting", "role")
+    if parties(case, role):
+        raise InvalidInput(f"This case already has a {role.label}", "role")
+    if not display_name.strip():
+        raise InvalidInput("Enter the name the other person will see", "display_name")
+    participant = CaseParticipant(role=role, display_name=display_name.strip())
+    if role == Role.VICTIM:
+        # Nothing arrives unasked: a victim chooses to receive letters.
+        participant.receive_preference = ReceivePreference.NOT_NOW
+    case.participants.append(participant)
+    session.flush()
+    token = create_invitation(
+        session, settings, actor, email=email, name=name, role=role, participant=participant
+    )
+    if case.state == CaseState.REFERRED:
+        case.state = CaseState.PREPARING
+    session.commit()
+    return token
+
+
+def record_gate(
+    session: Session, actor: Actor, case_id: int, gate: str, *, extra_care: bool = False
+) -> None:
+    """Record consent, admission, risk assessments or the no-contact check, with who and when."""
+    case = _managing_case(session, actor, case_id)
+    _check_state(case, "record_gate")
+    now = utcnow()
+    if gate == "consent":
+        for victim in parties(case, Role.VICTIM):
+            victim.consent_recorded_by_id, victim.consent_recorded_at = actor.id, now
+    elif gate == "admission":
+        for offender in parties(case, Role.OFFENDER):
+            offender.admission_recorded_by_id, offender.admission_recorded_at = actor.id, now
+    elif gate == "risk":
+        for party in [*parties(case, Role.VICTIM), *parties(case, Role.OFFENDER)]:
+            party.risk_assessed_by_id, party.risk_assessed_at = actor.id, now
+            party.risk_extra_care = extra_care
+    elif gate == "no_contact":
+        case.no_contact_checked_by_id, case.no_contact_checked_at = actor.id, now
+    else:
+        raise InvalidInput("Choose what to record", "gate")
+    audit.record(
+        session,
+        f"case.gate.{gate}",
+        actor_id=actor.id,
+        case_id=case.id,
+        details={"extra_care": extra_care} if gate == "risk" else None,
+    )
+    session.commit()
+
+
+@dataclass(frozen=True)
+class GateStatus:
+    name: str
+    label: str
+    done: bool
+
+
+def gate_status(case: Case) -> list[GateStatus]:
+    victims, offenders = parties(case, Role.VICTIM), parties(case, Role.OFFENDER)
+    both = victims + offenders
+    return [
+        GateStatus(
+            "parties",
+            "Both people have been invited and have set up their accounts",
+            bool(victims) and bool(offenders) and all(p.user_id for p in both),
+        ),
+        GateStatus(
+            "consent",
+            "The person harmed has given written, informed consent",
+            bool(victims) and all(v.consent_recorded_at for v in victims),
+        ),
+        GateStatus(
+            "admission",
+            "The person responsible has admitted responsibility",
+            bool(offenders) and all(o.admission_recorded_at for o in offenders),
+        ),
+        GateStatus(
+            "risk",
+            "Risk and suitability have been assessed for each person",
+            bool(both) and all(p.risk_assessed_at for p in both),
+        ),
+        GateStatus(
+            "no_contact",
+            "No no-contact order forbids this exchange",
+            case.no_contact_checked_at is not None,
+        ),
+    ]
+
+
+def activate_case(session: Session, actor: Actor, case_id: int) -> None:
+    case = _managing_case(session, actor, case_id)
+    _check_state(case, "activate")
+    missing = [gate.label for gate in gate_status(case) if not gate.done]
+    if missing:
+        raise InvalidTransition("The case cannot start yet: " + "; ".join(missing))
+    case.state = CaseState.ACTIVE
+    audit.record(session, "case.activated", actor_id=actor.id, case_id=case.id)
+    session.commit()
+
+
+def pause_case(session: Session, actor: Actor, case_id: int) -> None:
+    case = _managing_case(session, actor, case_id)
+    _check_state(case, "pause")
+    case.state = CaseState.PAUSED
+    audit.record(session, "case.paused", actor_id=actor.id, case_id=case.id)
+    session.commit()
+
+
+def resume_case(session: Session, settings: ServiceSettings, actor: Actor, case_id: int) -> None:
+    case = _managing_case(session, actor, case_id)
+    _check_state(case, "resume")
+    case.state = CaseState.ACTIVE
+    audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
+    deliver_due_letters(session, settings, case)
+    session.commit()
+
+
+def _end(session: Session, case: Case, outcome: CaseOutcome, actor_id: int) -> None:
+    case.state = CaseState.CLOSED
+    case.outcome = outcome
+    case.closed_at = utcnow()
+    for letter in case.letters:
+        if letter.state in UNDELIVERED:
+            letter.state = LetterState.WITHDRAWN
+            letter.updated_at = utcnow()
+            # Crypto, not only state: an undelivered letter loses its recipient seal.
+            if letter.recipient.user_id is not None:
+                holder = f"user:{letter.recipient.user_id}"
+                for version in letter.versions:
+                    for seal in list(version.seals):
+                        if seal.holder == holder:
+                            session.delete(seal)
+            audit.record(
+                session,
+                "letter.stopped",
+                actor_id=actor_id,
+                case_id=case.id,
+                letter_id=letter.id,
+                details={"reason": str(outcome)},
+            )
+    audit.record(
+        session,
+        "case.closed",
+        actor_id=actor_id,
+        case_id=case.id,
+        details={"outcome": str(outcome)},
+    )
+
+
+def close_case(session: Session, actor: Actor, case_id: int, outcome: str) -> None:
+    case = _managing_case(session, actor, case_id)
+    _check_state(case, "close")
+    try:
+        chosen = CaseOutcome(outcome)
+    except ValueError:
+        raise InvalidInput("Choose how the case ended", "outcome") from None
+    _end(session, case, chosen, actor.id)
+    session.commit()
+
+
+def withdraw_from_case(
+    session: Session, settings: ServiceSettings, actor: Actor, case_id: int
+) -> None:
+    """A party leaves: all relay stops at once (PRODUCT rule 1)."""
+    case, mine = case_for_party(session, actor, case_id)
+    _check_state(case, "withdraw")
+    mine.withdrawn_at = utcnow()
+    outcome = (
+        CaseOutcome.WITHDRAWN_BY_VICTIM
+        if mine.role == Role.VICTIM
+        else CaseOutcome.WITHDRAWN_BY_OFFENDER
+    )
+    _end(session, case, outcome, actor.id)
+    for facilitator in parties(case, Role.FACILITATOR):
+        user = session.get(User, facilitator.user_id)
+        outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
+    session.commit()
+
+
+def set_receiving(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    case_id: int,
+    *,
+    preference: str,
+    tell_author_when_read: bool,
+    conditions: str,
+) -> None:
+    """The recipient's own terms for receiving letters (PRODUCT: receiving on their terms)."""
+    case, mine = case_for_party(session, actor, case_id)
+    try:
+        mine.receive_preference = ReceivePreference(preference)
+    except ValueError:
+        raise InvalidInput("Choose when you would like to receive letters", "preference") from None
+    mine.tell_author_when_read = tell_author_when_read
+    mine.conditions = conditions.strip()[:1000]
+    audit.record(
+        session,
+        "party.receiving_changed",
+        actor_id=actor.id,
+        case_id=case.id,
+        details={"preference": preference, "tell_author": tell_author_when_read},
+    )
+    deliver_due_letters(session, settings, case)
+    session.commit()

@@ -1,0 +1,29 @@
+"""The few domain errors; views map them to pages in one place."""
+
+
+class DomainError(Exception):
+    """Base class. The message is safe to show to the person who acted."""
+
+
+class NotFound(DomainError):
+    """It does not exist, or the person may not know that it does (shown as 404)."""
+
+
+class NotAllowed(DomainError):
+    """The person may see this but not do that (shown as 403)."""
+
+
+class InvalidTransition(DomainError):
+    """The thing is not in a state that allows this action (shown as 409)."""
+
+
+class InvalidInput(DomainError):
+    """Input breaks a rule; `field` names the form field it belongs to."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class AccessPending(DomainError):
+    """A staff member whose team access has not been granted yet."""

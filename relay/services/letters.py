@@ -1,0 +1,589 @@
+"""Letters: writing, review, approval, delivery and reading; one function per transition.
+
+Every version's text is encrypted under its own content key. That key is
+sealed to the author and to the team when the version is written, and to the
+recipient only at approval (SECURITY.md): before then no key exists that the
+recipient could open, whatever an access check gets wrong.
+"""
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay import audit
+from relay import crypto
+from relay.models import Case
+from relay.models import CaseParticipant
+from relay.models import CaseState
+from relay.models import ContentKeySeal
+from relay.models import Letter
+from relay.models import LetterRead
+from relay.models import LetterState
+from relay.models import LetterVersion
+from relay.models import ReceivePreference
+from relay.models import Role
+from relay.models import TeamKey
+from relay.models import User
+from relay.models import VersionKind
+from relay.models import utcnow
+from relay.services import outbox
+from relay.services import text as letter_text
+from relay.services.accounts import Actor
+from relay.services.cases import PARTY_ROLES
+from relay.services.cases import case_for_party
+from relay.services.cases import case_for_staff
+from relay.services.cases import parties
+from relay.services.delivery import deliver
+from relay.services.delivery import may_deliver
+from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
+from relay.services.errors import NotAllowed
+from relay.services.errors import NotFound
+from relay.services.settings import ServiceSettings
+
+S = LetterState
+
+# The states each transition may start from: the one table to read.
+TRANSITIONS: dict[str, frozenset[LetterState]] = {
+    "save_draft": frozenset({S.DRAFT, S.CHANGES_REQUESTED}),
+    "submit": frozenset({S.DRAFT, S.CHANGES_REQUESTED}),
+    "request_changes": frozenset({S.IN_REVIEW}),
+    "reject": frozenset({S.IN_REVIEW}),
+    "propose_redaction": frozenset({S.IN_REVIEW}),
+    "accept_redaction": frozenset({S.REDACTION_PROPOSED}),
+    "decline_redaction": frozenset({S.REDACTION_PROPOSED}),
+    "approve": frozenset({S.IN_REVIEW}),
+    "release": frozenset({S.APPROVED}),
+    "open": frozenset({S.DELIVERED, S.READ}),
+    "withdraw": frozenset(
+        {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.REDACTION_PROPOSED, S.APPROVED}
+    ),
+}
+
+TEAM = "team"
+
+
+def _check(letter: Letter, transition: str) -> None:
+    if letter.state not in TRANSITIONS[transition]:
+        raise InvalidTransition(f"This cannot be done to a letter that is {letter.state}")
+
+
+def _user_holder(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def _seal_context(version_id: int, holder: str) -> bytes:
+    return f"content-key:version:{version_id}:holder:{holder}".encode()
+
+
+def _text_context(version_id: int) -> bytes:
+    return f"letter-version:{version_id}".encode()
+
+
+def _team_public_key(session: Session) -> bytes:
+    team = session.scalar(select(TeamKey))
+    if team is None:
+        raise RuntimeError("there is no team key; create the first administrator")
+    return team.public_key
+
+
+def _write_text(session: Session, version: LetterVersion, clean: str, author: User | None):
+    """Encrypt `clean` under a fresh content key sealed to the team and the author."""
+    holders = {TEAM: _team_public_key(session)}
+    if author is not None:
+        holders[_user_holder(author.id)] = author.public_key
+    content_key = crypto.new_symmetric_key()
+    version.ciphertext = crypto.encrypt(
+        content_key, clean.encode("utf-8"), _text_context(version.id)
+    )
+    existing = {seal.holder: seal for seal in version.seals}
+    for holder, public_key in holders.items():
+        sealed = crypto.seal_to(public_key, content_key, _seal_context(version.id, holder))
+        if holder in existing:
+            existing[holder].sealed_key = sealed
+        else:
+            session.add(ContentKeySeal(version=version, holder=holder, sealed_key=sealed))
+
+
+def _content_key(session: Session, version: LetterVersion, holder: str, private_key: bytes):
+    seal = session.scalar(
+        select(ContentKeySeal).where(
+            ContentKeySeal.version_id == version.id, ContentKeySeal.holder == holder
+        )
+    )
+    if seal is None:
+        raise NotFound("letter")
+    return crypto.open_sealed(private_key, seal.sealed_key, _seal_context(version.id, holder))
+
+
+def _decrypt(version: LetterVersion, content_key: bytes) -> str:
+    return crypto.decrypt(content_key, version.ciphertext, _text_context(version.id)).decode()
+
+
+def _clean(text: str) -> str:
+    if len(text) > letter_text.MAX_LETTER_CHARACTERS:
+        raise InvalidInput(
+            f"A letter can be up to {letter_text.MAX_LETTER_CHARACTERS:,} characters", "text"
+        )
+    return letter_text.sanitise(text)
+
+
+def _current_version(letter: Letter) -> LetterVersion:
+    return letter.versions[-1]
+
+
+def _new_version(session: Session, letter: Letter, kind: VersionKind, by: int) -> LetterVersion:
+    number = len(letter.versions) + 1
+    version = LetterVersion(letter=letter, number=number, kind=kind, created_by_id=by)
+    session.add(version)
+    session.flush()
+    return version
+
+
+def _touch(letter: Letter, state: LetterState) -> None:
+    letter.state = state
+    letter.updated_at = utcnow()
+
+
+def _notify_user(session: Session, settings: ServiceSettings, user_id: int | None) -> None:
+    if user_id is not None:
+        user = session.get(User, user_id)
+        outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
+
+
+def _notify_facilitators(session: Session, settings: ServiceSettings, case: Case) -> None:
+    for facilitator in parties(case, Role.FACILITATOR):
+        _notify_user(session, settings, facilitator.user_id)
+
+
+# --- who may see which letter: one function per audience ------------------------
+
+
+def letter_for_author(session: Session, actor: Actor, letter_id: int) -> Letter:
+    letter = session.get(Letter, letter_id)
+    if letter is None or letter.author.user_id != actor.id:
+        raise NotFound("letter")
+    return letter
+
+
+def letter_for_staff(session: Session, actor: Actor, letter_id: int) -> Letter:
+    letter = session.get(Letter, letter_id)
+    if letter is None:
+        raise NotFound("letter")
+    case_for_staff(session, actor, letter.case_id)
+    # A draft belongs to its author until it is submitted.
+    if letter.state == S.DRAFT and letter.entered_by_id is None:
+        raise NotFound("letter")
+    return letter
+
+
+def letter_for_recipient(session: Session, actor: Actor, letter_id: int) -> Letter:
+    letter = session.get(Letter, letter_id)
+    if (
+        letter is None
+        or letter.recipient.user_id != actor.id
+        or letter.state not in (S.DELIVERED, S.READ)
+    ):
+        raise NotFound("letter")
+    return letter
+
+
+def _other_party(case: Case, mine: CaseParticipant) -> CaseParticipant:
+    other_role = Role.OFFENDER if mine.role == Role.VICTIM else Role.VICTIM
+    others = parties(case, other_role)
+    if not others:
+        raise InvalidTransition("There is nobody to write to in this case yet")
+    return others[0]
+
+
+# --- the author's side ------------------------------------------------------------
+
+
+def save_draft(
+    session: Session, actor: Actor, case_id: int, letter_id: int | None, text: str
+) -> Letter:
+    """Create or update the author's working version; it stays private to them."""
+    case, mine = case_for_party(session, actor, case_id)
+    if case.state not in (CaseState.ACTIVE, CaseState.PAUSED):
+        raise InvalidTransition("Letters can be written only while the exchange is open")
+    clean = _clean(text)
+    if letter_id is None:
+        letter = Letter(case=case, author=mine, recipient=_other_party(case, mine))
+        session.add(letter)
+        session.flush()
+        audit.record(
+            session, "letter.started", actor_id=actor.id, case_id=case.id, letter_id=letter.id
+        )
+    else:
+        letter = letter_for_author(session, actor, letter_id)
+        if letter.case_id != case.id:
+            raise NotFound("letter")
+        _check(letter, "save_draft")
+    version = letter.versions[-1] if letter.versions else None
+    if version is None or version.submitted_at is not None:
+        version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
+    _write_text(session, version, clean, actor.user)
+    letter.updated_at = utcnow()
+    audit.record(
+        session,
+        "letter.draft_saved",
+        actor_id=actor.id,
+        case_id=case.id,
+        letter_id=letter.id,
+        details={"version": version.number},
+    )
+    session.commit()
+    return letter
+
+
+def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
+    letter = letter_for_author(session, actor, letter_id)
+    _check(letter, "submit")
+    if letter.case.state != CaseState.ACTIVE:
+        raise InvalidTransition("Letters can be sent for review only while the exchange is open")
+    version = _current_version(letter)
+    if not _decrypt(
+        version, _content_key(session, version, _user_holder(actor.id), actor.private_key)
+    ).strip():
+        raise InvalidInput("Write your letter before you send it", "text")
+    now = utcnow()
+    version.submitted_at = letter.submitted_at = now
+    _touch(letter, S.IN_REVIEW)
+    audit.record(
+        session,
+        "letter.submitted",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details={"version": version.number},
+    )
+    _notify_facilitators(session, settings, letter.case)
+    session.commit()
+
+
+def withdraw_letter(session: Session, actor: Actor, letter_id: int) -> None:
+    letter = letter_for_author(session, actor, letter_id)
+    _check(letter, "withdraw")
+    _remove_recipient_seals(session, letter)
+    _touch(letter, S.WITHDRAWN)
+    audit.record(
+        session, "letter.withdrawn", actor_id=actor.id, case_id=letter.case_id, letter_id=letter.id
+    )
+    session.commit()
+
+
+def _remove_recipient_seals(session: Session, letter: Letter) -> None:
+    holder = _user_holder(letter.recipient.user_id) if letter.recipient.user_id else None
+    for version in letter.versions:
+        for seal in list(version.seals):
+            if seal.holder == holder:
+                session.delete(seal)
+
+
+def accept_redaction(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
+    """The author agrees to the facilitator's version; it goes back for approval."""
+    letter = letter_for_author(session, actor, letter_id)
+    _check(letter, "accept_redaction")
+    version = _current_version(letter)
+    version.submitted_at = letter.submitted_at = utcnow()
+    _touch(letter, S.IN_REVIEW)
+    audit.record(
+        session,
+        "letter.redaction_accepted",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details={"version": version.number},
+    )
+    _notify_facilitators(session, settings, letter.case)
+    session.commit()
+
+
+def decline_redaction(session: Session, actor: Actor, letter_id: int) -> None:
+    """The author does not agree; they can edit their own text instead."""
+    letter = letter_for_author(session, actor, letter_id)
+    _check(letter, "decline_redaction")
+    _touch(letter, S.CHANGES_REQUESTED)
+    audit.record(
+        session,
+        "letter.redaction_declined",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+    )
+    session.commit()
+
+
+def author_text(session: Session, actor: Actor, letter: Letter, version: LetterVersion) -> str:
+    """A version's text for its author (who holds a seal for every version of theirs)."""
+    if letter.author.user_id != actor.id or version.letter_id != letter.id:
+        raise NotFound("letter")
+    return _decrypt(
+        version, _content_key(session, version, _user_holder(actor.id), actor.private_key)
+    )
+
+
+def last_author_version(letter: Letter) -> LetterVersion | None:
+    authored = [v for v in letter.versions if v.kind == VersionKind.AUTHOR]
+    return authored[-1] if authored else None
+
+
+# --- the facilitator's side ---------------------------------------------------------
+
+
+def review_queue(session: Session, actor: Actor) -> list[Letter]:
+    """Letters waiting for review in the facilitator's cases, oldest first."""
+    query = (
+        select(Letter).where(Letter.state == S.IN_REVIEW).order_by(Letter.submitted_at, Letter.id)
+    )
+    if actor.role != Role.ADMINISTRATOR:
+        mine = select(CaseParticipant.case_id).where(
+            CaseParticipant.user_id == actor.id, CaseParticipant.role == Role.FACILITATOR
+        )
+        query = query.where(Letter.case_id.in_(mine))
+    return list(session.scalars(query))
+
+
+def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVersion) -> str:
+    if version.letter_id != letter.id:
+        raise NotFound("letter")
+    team_private_key = actor.team_private_key(session)
+    return _decrypt(version, _content_key(session, version, TEAM, team_private_key))
+
+
+def enter_paper_letter(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    case_id: int,
+    author_role: Role,
+    text: str,
+) -> Letter:
+    """A facilitator types in a letter that came on paper; a second facilitator approves it."""
+    case = case_for_staff(session, actor, case_id)
+    if actor.role != Role.FACILITATOR:
+        raise NotAllowed("Only a facilitator can enter a letter")
+    if case.state != CaseState.ACTIVE:
+        raise InvalidTransition("Letters can be entered only while the exchange is open")
+    if author_role not in PARTY_ROLES or not parties(case, author_role):
+        raise InvalidInput("Choose who wrote the letter", "author")
+    clean = _clean(text)
+    if not clean:
+        raise InvalidInput("Type the letter before you save it", "text")
+    author = parties(case, author_role)[0]
+    letter = Letter(
+        case=case, author=author, recipient=_other_party(case, author), entered_by_id=actor.id
+    )
+    session.add(letter)
+    session.flush()
+    version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
+    author_user = session.get(User, author.user_id) if author.user_id else None
+    _write_text(session, version, clean, author_user)
+    now = utcnow()
+    version.submitted_at = letter.submitted_at = now
+    _touch(letter, S.IN_REVIEW)
+    audit.record(
+        session,
+        "letter.entered_from_paper",
+        actor_id=actor.id,
+        case_id=case.id,
+        letter_id=letter.id,
+        details={"version": 1},
+    )
+    session.commit()
+    return letter
+
+
+def request_changes(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, note: str
+) -> None:
+    letter = letter_for_staff(session, actor, letter_id)
+    _check(letter, "request_changes")
+    if not note.strip():
+        raise InvalidInput("Tell the writer what to change", "note")
+    letter.review_note = note.strip()[:2000]
+    _touch(letter, S.CHANGES_REQUESTED)
+    audit.record(
+        session,
+        "letter.changes_requested",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+    )
+    _notify_user(session, settings, letter.author.user_id)
+    session.commit()
+
+
+def reject_letter(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, reason: str
+) -> None:
+    letter = letter_for_staff(session, actor, letter_id)
+    _check(letter, "reject")
+    if not reason.strip():
+        raise InvalidInput("Give the writer a reason", "reason")
+    letter.review_note = reason.strip()[:2000]
+    _touch(letter, S.REJECTED)
+    audit.record(
+        session, "letter.rejected", actor_id=actor.id, case_id=letter.case_id, letter_id=letter.id
+    )
+    _notify_user(session, settings, letter.author.user_id)
+    session.commit()
+
+
+def propose_redaction(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    letter_id: int,
+    text: str,
+    note: str,
+) -> None:
+    letter = letter_for_staff(session, actor, letter_id)
+    _check(letter, "propose_redaction")
+    if letter.author.user_id is None:
+        raise InvalidTransition("The writer has no account to accept a change; enter it again")
+    clean = _clean(text)
+    if not clean:
+        raise InvalidInput("Enter the changed letter", "text")
+    version = _new_version(session, letter, VersionKind.REDACTION, actor.id)
+    _write_text(session, version, clean, session.get(User, letter.author.user_id))
+    letter.review_note = note.strip()[:2000]
+    _touch(letter, S.REDACTION_PROPOSED)
+    audit.record(
+        session,
+        "letter.redaction_proposed",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details={"version": version.number},
+    )
+    _notify_user(session, settings, letter.author.user_id)
+    session.commit()
+
+
+def approve_letter(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
+) -> None:
+    """Approve the version under review: only now is the recipient given its key."""
+    letter = letter_for_staff(session, actor, letter_id)
+    _check(letter, "approve")
+    if letter.entered_by_id == actor.id:
+        raise NotAllowed("A letter you typed in from paper needs another facilitator to approve it")
+    recipient = session.get(User, letter.recipient.user_id) if letter.recipient.user_id else None
+    if recipient is None:
+        raise InvalidTransition("The recipient has not set up their account yet")
+    version = _current_version(letter)
+    content_key = _content_key(session, version, TEAM, actor.team_private_key(session))
+    holder = _user_holder(recipient.id)
+    session.add(
+        ContentKeySeal(
+            version=version,
+            holder=holder,
+            sealed_key=crypto.seal_to(
+                recipient.public_key, content_key, _seal_context(version.id, holder)
+            ),
+        )
+    )
+    letter.approved_version_id = version.id
+    letter.approved_by_id = actor.id
+    letter.approved_at = utcnow()
+    _touch(letter, S.APPROVED)
+    audit.record(
+        session,
+        "letter.approved",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details={"version": version.number},
+    )
+    if may_deliver(letter):
+        deliver(session, settings, letter, actor.id)
+    session.commit()
+
+
+def release_for_reading(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
+) -> None:
+    """For a recipient who reads only with their facilitator: the reading is arranged."""
+    letter = letter_for_staff(session, actor, letter_id)
+    _check(letter, "release")
+    if letter.recipient.receive_preference != ReceivePreference.WITH_FACILITATOR:
+        raise InvalidTransition("The recipient has not asked to read with their facilitator")
+    if letter.case.state != CaseState.ACTIVE:
+        raise InvalidTransition("Nothing is passed on while the case is not active")
+    deliver(session, settings, letter, actor.id)
+    session.commit()
+
+
+# --- the recipient's side --------------------------------------------------------------
+
+
+def open_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int) -> str:
+    """The recipient's deliberate act of opening a letter; every read is recorded."""
+    letter = letter_for_recipient(session, actor, letter_id)
+    _check(letter, "open")
+    version = session.get(LetterVersion, letter.approved_version_id)
+    body = _decrypt(
+        version, _content_key(session, version, _user_holder(actor.id), actor.private_key)
+    )
+    session.add(LetterRead(letter_id=letter.id, user_id=actor.id))
+    first_read = letter.state == S.DELIVERED
+    if first_read:
+        letter.read_at = utcnow()
+        _touch(letter, S.READ)
+    audit.record(
+        session,
+        "letter.read",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details={"first": first_read},
+    )
+    if first_read and letter.recipient.tell_author_when_read:
+        _notify_user(session, settings, letter.author.user_id)
+    session.commit()
+    return body
+
+
+def letters_written_by(session: Session, participant: CaseParticipant) -> list[Letter]:
+    return list(
+        session.scalars(
+            select(Letter).where(Letter.author_id == participant.id).order_by(Letter.id.desc())
+        )
+    )
+
+
+def letters_received_by(session: Session, participant: CaseParticipant) -> list[Letter]:
+    """Only what has reached the recipient: approved-but-waiting letters stay invisible."""
+    return list(
+        session.scalars(
+            select(Letter)
+            .where(
+                Letter.recipient_id == participant.id,
+                Letter.state.in_([S.DELIVERED, S.READ]),
+            )
+            .order_by(Letter.id.desc())
+        )
+    )
+
+
+def reads_of(session: Session, letter: Letter) -> list[LetterRead]:
+    """Every time the recipient opened the letter: for the facilitator and the audit."""
+    return list(
+        session.scalars(
+            select(LetterRead).where(LetterRead.letter_id == letter.id).order_by(LetterRead.id)
+        )
+    )
+
+
+def state_for_author(letter: Letter) -> LetterState:
+    """The recipient decides whether the author learns of delivery and reading."""
+    if letter.state in (S.DELIVERED, S.READ) and not letter.recipient.tell_author_when_read:
+        return S.APPROVED
+    return letter.state
+
+
+def other_party_or_none(case: Case, mine: CaseParticipant) -> CaseParticipant | None:
+    try:
+        return _other_party(case, mine)
+    except InvalidTransition:
+        return None

@@ -1,0 +1,51 @@
+"""The few settings services need, as plain values (services never read Flask config)."""
+
+import base64
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import nacl.encoding
+import nacl.hash
+
+from relay import crypto
+
+
+@dataclass(frozen=True)
+class ServiceSettings:
+    base_url: str
+    kdf_limits: crypto.KdfLimits
+    session_key: bytes
+    invitation_days: int = 7
+    reset_hours: int = 2
+    party_idle_minutes: int = 15
+    staff_idle_minutes: int = 30
+    absolute_session_hours: int = 12
+
+    @property
+    def outbox_key(self) -> bytes:
+        # A separate key from the session key's own use, so one ciphertext
+        # can never be opened as the other.
+        return nacl.hash.blake2b(
+            b"outbox",
+            key=self.session_key,
+            person=b"relay-outbox",
+            digest_size=32,
+            encoder=nacl.encoding.RawEncoder,
+        )
+
+    def link(self, path: str) -> str:
+        return self.base_url.rstrip("/") + path
+
+
+def settings_from_config(config: Mapping) -> ServiceSettings:
+    """Build from a plain mapping (Flask's config or load_settings())."""
+    return ServiceSettings(
+        base_url=config["BASE_URL"],
+        kdf_limits=crypto.KdfLimits(config["ARGON2_OPSLIMIT"], config["ARGON2_MEMLIMIT"]),
+        session_key=base64.b64decode(config["SESSION_KEY"]),
+        invitation_days=config["INVITATION_DAYS"],
+        reset_hours=config["RESET_HOURS"],
+        party_idle_minutes=config["PARTY_IDLE_MINUTES"],
+        staff_idle_minutes=config["STAFF_IDLE_MINUTES"],
+        absolute_session_hours=config["ABSOLUTE_SESSION_HOURS"],
+    )

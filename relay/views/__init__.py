@@ -1,0 +1,31 @@
+"""Blueprints by audience. Each has one gate (`require_roles`) in front of all its pages."""
+
+from collections.abc import Iterable
+
+from flask import Blueprint
+from flask import Flask
+from flask import abort
+from flask_login import current_user
+
+from relay.models import Role
+
+
+def require_roles(blueprint: Blueprint, roles: Iterable[Role]) -> None:
+    """Every page of `blueprint` needs one of `roles`; others get 404 (nothing leaks)."""
+    allowed = frozenset(roles)
+
+    @blueprint.before_request
+    def _gate():
+        if not current_user.is_authenticated or current_user.role not in allowed:
+            abort(404)
+
+
+def register_blueprints(app: Flask) -> None:
+    from relay.views import admin
+    from relay.views import auth
+    from relay.views import cases
+    from relay.views import party
+    from relay.views import review
+
+    for module in (auth, admin, cases, review, party):
+        app.register_blueprint(module.bp)

@@ -1,0 +1,70 @@
+"""The administrator's pages: staff, their access, and the audit trail's health."""
+
+from flask import Blueprint
+from flask import current_app
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import url_for
+from sqlalchemy import select
+
+from relay import audit
+from relay import web
+from relay.extensions import db
+from relay.forms import ActionForm
+from relay.forms import InviteStaffForm
+from relay.forms import show_error
+from relay.models import Role
+from relay.models import User
+from relay.services import accounts
+from relay.services.errors import InvalidInput
+from relay.views import require_roles
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+require_roles(bp, [Role.ADMINISTRATOR])
+
+
+@bp.get("/")
+def home():
+    staff = (
+        db()
+        .scalars(
+            select(User)
+            .where(User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR]))
+            .order_by(User.id)
+        )
+        .all()
+    )
+    waiting = {user.id for user in accounts.pending_members(db())}
+    return render_template("admin/home.html", staff=staff, waiting=waiting, form=ActionForm())
+
+
+@bp.route("/invite", methods=["GET", "POST"])
+def invite():
+    form = InviteStaffForm()
+    if form.validate_on_submit():
+        try:
+            accounts.invite_staff(
+                db(), web.settings(), web.actor(), email=form.email.data, name=form.name.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "email")
+        else:
+            flash(f"Invitation sent to {form.email.data}")
+            return redirect(url_for("admin.home"))
+    return render_template("admin/invite.html", form=form)
+
+
+@bp.post("/grant-access")
+def grant_access():
+    if ActionForm().validate_on_submit():
+        granted = accounts.grant_pending_access(db(), web.actor())
+        flash(f"Access granted to {granted} staff member(s)")
+    return redirect(url_for("admin.home"))
+
+
+@bp.get("/audit")
+def audit_status():
+    key = audit.load_signing_key(current_app.config["AUDIT_SIGNING_KEY_PATH"]).verify_key
+    result = audit.verify(db(), key)
+    return render_template("admin/audit.html", result=result)

@@ -1,0 +1,150 @@
+"""The facilitator's case pages: open, invite, record the gates, start, pause, close."""
+
+from flask import Blueprint
+from flask import abort
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import url_for
+
+from relay import web
+from relay.extensions import db
+from relay.forms import ActionForm
+from relay.forms import CaseForm
+from relay.forms import CloseCaseForm
+from relay.forms import GateForm
+from relay.forms import InvitePartyForm
+from relay.forms import PaperLetterForm
+from relay.forms import show_error
+from relay.models import Role
+from relay.services import accounts
+from relay.services import cases
+from relay.services import letters
+from relay.services.errors import InvalidInput
+from relay.views import require_roles
+
+bp = Blueprint("cases", __name__, url_prefix="/cases")
+require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
+
+
+@bp.get("/")
+def home():
+    actor = web.actor()
+    return render_template(
+        "cases/home.html",
+        cases=cases.cases_for(db(), actor),
+        queue=letters.review_queue(db(), actor),
+        has_access=accounts.has_team_access(db(), actor.user),
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    form = CaseForm()
+    if form.validate_on_submit():
+        try:
+            case = cases.open_case(
+                db(),
+                web.actor(),
+                reference=form.reference.data,
+                offence_category=form.offence_category.data,
+            )
+        except InvalidInput as error:
+            show_error(form, error, "reference")
+        else:
+            return redirect(url_for("cases.show", case_id=case.id))
+    return render_template("cases/new.html", form=form)
+
+
+@bp.get("/<int:case_id>")
+def show(case_id: int):
+    case = cases.case_for_staff(db(), web.actor(), case_id)
+    return render_template(
+        "cases/show.html",
+        case=case,
+        gates=cases.gate_status(case),
+        action=ActionForm(),
+        gate_form=GateForm(),
+    )
+
+
+@bp.route("/<int:case_id>/invite", methods=["GET", "POST"])
+def invite(case_id: int):
+    case = cases.case_for_staff(db(), web.actor(), case_id)
+    form = InvitePartyForm()
+    if form.validate_on_submit():
+        try:
+            cases.invite_party(
+                db(),
+                web.settings(),
+                web.actor(),
+                case_id,
+                role=Role(form.role.data),
+                email=form.email.data,
+                name=form.name.data,
+                display_name=form.display_name.data,
+            )
+        except InvalidInput as error:
+            show_error(form, error, "email")
+        else:
+            flash(f"Invitation sent to {form.email.data}")
+            return redirect(url_for("cases.show", case_id=case_id))
+    return render_template("cases/invite.html", form=form, case=case)
+
+
+@bp.post("/<int:case_id>/gates/<gate>")
+def record_gate(case_id: int, gate: str):
+    form = GateForm()
+    if gate not in cases.GATES:
+        abort(404)
+    if form.validate_on_submit():
+        cases.record_gate(db(), web.actor(), case_id, gate, extra_care=form.extra_care.data)
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+def _case_action(case_id: int, action, *args) -> object:
+    if ActionForm().validate_on_submit():
+        action(db(), *args, web.actor(), case_id)
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.post("/<int:case_id>/activate")
+def activate(case_id: int):
+    return _case_action(case_id, cases.activate_case)
+
+
+@bp.post("/<int:case_id>/pause")
+def pause(case_id: int):
+    return _case_action(case_id, cases.pause_case)
+
+
+@bp.post("/<int:case_id>/resume")
+def resume(case_id: int):
+    return _case_action(case_id, cases.resume_case, web.settings())
+
+
+@bp.route("/<int:case_id>/close", methods=["GET", "POST"])
+def close(case_id: int):
+    case = cases.case_for_staff(db(), web.actor(), case_id)
+    form = CloseCaseForm()
+    if form.validate_on_submit():
+        cases.close_case(db(), web.actor(), case_id, form.outcome.data)
+        return redirect(url_for("cases.show", case_id=case_id))
+    return render_template("cases/close.html", form=form, case=case)
+
+
+@bp.route("/<int:case_id>/paper-letter", methods=["GET", "POST"])
+def paper_letter(case_id: int):
+    case = cases.case_for_staff(db(), web.actor(), case_id)
+    form = PaperLetterForm()
+    if form.validate_on_submit():
+        try:
+            letter = letters.enter_paper_letter(
+                db(), web.settings(), web.actor(), case_id, Role(form.author.data), form.text.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "text")
+        else:
+            flash("The letter is waiting for a second facilitator to review it")
+            return redirect(url_for("review.show", letter_id=letter.id))
+    return render_template("cases/paper_letter.html", form=form, case=case)

@@ -1,0 +1,180 @@
+"""The pages of the person harmed and the person responsible."""
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import url_for
+
+from relay import web
+from relay.extensions import db
+from relay.forms import ActionForm
+from relay.forms import LetterForm
+from relay.forms import ReceivingForm
+from relay.forms import show_error
+from relay.models import Role
+from relay.services import cases
+from relay.services import letters
+from relay.services import text
+from relay.services.errors import InvalidInput
+from relay.views import require_roles
+
+bp = Blueprint("party", __name__, url_prefix="/my")
+require_roles(bp, [Role.VICTIM, Role.OFFENDER])
+
+
+@bp.get("/")
+def home():
+    actor = web.actor()
+    return render_template("party/home.html", cases=cases.cases_for(db(), actor))
+
+
+@bp.get("/cases/<int:case_id>")
+def case(case_id: int):
+    actor = web.actor()
+    found, mine = cases.case_for_party(db(), actor, case_id)
+    return render_template(
+        "party/case.html",
+        case=found,
+        mine=mine,
+        other=letters.other_party_or_none(found, mine),
+        written=letters.letters_written_by(db(), mine),
+        received=letters.letters_received_by(db(), mine),
+        state_for_author=letters.state_for_author,
+    )
+
+
+def _write(case_id: int, letter_id: int | None):
+    actor = web.actor()
+    found, mine = cases.case_for_party(db(), actor, case_id)
+    form = LetterForm()
+    if letter_id is not None and not form.is_submitted():
+        letter = letters.letter_for_author(db(), actor, letter_id)
+        version = letter.versions[-1]
+        form.text.data = text.for_editing(letters.author_text(db(), actor, letter, version))
+    if form.validate_on_submit():
+        try:
+            letter = letters.save_draft(db(), actor, case_id, letter_id, form.text.data or "")
+            if form.send.data:
+                letters.submit_letter(db(), web.settings(), actor, letter.id)
+                flash("Your letter has been sent to your facilitator to read")
+                return redirect(url_for("party.letter", letter_id=letter.id))
+        except InvalidInput as error:
+            show_error(form, error, "text")
+        else:
+            flash("Your draft is saved")
+            return redirect(url_for("party.edit", letter_id=letter.id))
+    existing = letters.letter_for_author(db(), actor, letter_id) if letter_id else None
+    return render_template(
+        "party/write.html",
+        form=form,
+        case=found,
+        mine=mine,
+        letter=existing,
+        other=letters.other_party_or_none(found, mine),
+    )
+
+
+@bp.route("/cases/<int:case_id>/write", methods=["GET", "POST"])
+def write(case_id: int):
+    return _write(case_id, None)
+
+
+@bp.route("/letters/<int:letter_id>/edit", methods=["GET", "POST"])
+def edit(letter_id: int):
+    letter = letters.letter_for_author(db(), web.actor(), letter_id)
+    return _write(letter.case_id, letter_id)
+
+
+@bp.get("/letters/<int:letter_id>")
+def letter(letter_id: int):
+    actor = web.actor()
+    found = letters.letter_for_author(db(), actor, letter_id)
+    current = found.versions[-1]
+    shown = text.render(letters.author_text(db(), actor, found, current))
+    diff = None
+    if found.state == letters.S.REDACTION_PROPOSED:
+        mine = letters.last_author_version(found)
+        diff = text.difference(
+            letters.author_text(db(), actor, found, mine),
+            letters.author_text(db(), actor, found, current),
+        )
+    return render_template(
+        "party/letter.html",
+        letter=found,
+        shown=shown,
+        diff=diff,
+        action=ActionForm(),
+        state=letters.state_for_author(found),
+    )
+
+
+def _author_action(letter_id: int, service, *args):
+    if ActionForm().validate_on_submit():
+        service(db(), *args, web.actor(), letter_id)
+    return redirect(url_for("party.letter", letter_id=letter_id))
+
+
+@bp.post("/letters/<int:letter_id>/accept")
+def accept(letter_id: int):
+    return _author_action(letter_id, letters.accept_redaction, web.settings())
+
+
+@bp.post("/letters/<int:letter_id>/decline")
+def decline(letter_id: int):
+    return _author_action(letter_id, letters.decline_redaction)
+
+
+@bp.post("/letters/<int:letter_id>/withdraw")
+def withdraw_letter(letter_id: int):
+    return _author_action(letter_id, letters.withdraw_letter)
+
+
+@bp.get("/received/<int:letter_id>")
+def before_opening(letter_id: int):
+    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    return render_template("party/before_opening.html", letter=found, action=ActionForm())
+
+
+@bp.post("/received/<int:letter_id>/open")
+def open_letter(letter_id: int):
+    if not ActionForm().validate_on_submit():
+        return redirect(url_for("party.before_opening", letter_id=letter_id))
+    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    body = letters.open_letter(db(), web.settings(), web.actor(), letter_id)
+    return render_template("party/read.html", letter=found, shown=text.render(body))
+
+
+@bp.route("/cases/<int:case_id>/receiving", methods=["GET", "POST"])
+def receiving(case_id: int):
+    actor = web.actor()
+    found, mine = cases.case_for_party(db(), actor, case_id)
+    form = ReceivingForm(
+        preference=mine.receive_preference.value,
+        tell_author=mine.tell_author_when_read,
+        conditions=mine.conditions,
+    )
+    if form.validate_on_submit():
+        cases.set_receiving(
+            db(),
+            web.settings(),
+            actor,
+            case_id,
+            preference=form.preference.data,
+            tell_author_when_read=form.tell_author.data,
+            conditions=form.conditions.data or "",
+        )
+        flash("Your choices are saved")
+        return redirect(url_for("party.case", case_id=case_id))
+    return render_template("party/receiving.html", form=form, case=found)
+
+
+@bp.route("/cases/<int:case_id>/withdraw", methods=["GET", "POST"])
+def withdraw(case_id: int):
+    actor = web.actor()
+    found, _mine = cases.case_for_party(db(), actor, case_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        cases.withdraw_from_case(db(), web.settings(), actor, case_id)
+        return render_template("party/withdrawn.html")
+    return render_template("party/withdraw.html", form=form, case=found)

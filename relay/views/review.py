@@ -1,0 +1,106 @@
+"""The facilitator's review of letters: read every version, then decide."""
+
+from flask import Blueprint
+from flask import flash
+from flask import redirect
+from flask import render_template
+from flask import url_for
+
+from relay import web
+from relay.extensions import db
+from relay.forms import ActionForm
+from relay.forms import ChangesForm
+from relay.forms import RedactionForm
+from relay.forms import RejectForm
+from relay.forms import show_error
+from relay.models import Role
+from relay.services import letters
+from relay.services import text
+from relay.services.errors import InvalidInput
+from relay.views import require_roles
+
+bp = Blueprint("review", __name__, url_prefix="/review")
+require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
+
+
+@bp.get("/")
+def queue():
+    return render_template("review/queue.html", letters=letters.review_queue(db(), web.actor()))
+
+
+def _render(letter_id: int, **forms):
+    actor = web.actor()
+    letter = letters.letter_for_staff(db(), actor, letter_id)
+    versions = [
+        (version, text.render(letters.staff_text(db(), actor, letter, version)))
+        for version in letter.versions
+    ]
+    current = letters.staff_text(db(), actor, letter, letter.versions[-1])
+    forms.setdefault("changes", ChangesForm(formdata=None))
+    forms.setdefault("reject", RejectForm(formdata=None))
+    forms.setdefault("redact", RedactionForm(formdata=None, text=text.for_editing(current)))
+    return render_template(
+        "review/show.html",
+        letter=letter,
+        versions=versions,
+        action=ActionForm(),
+        reads=letters.reads_of(db(), letter),
+        **forms,
+    )
+
+
+@bp.get("/letters/<int:letter_id>")
+def show(letter_id: int):
+    return _render(letter_id)
+
+
+@bp.post("/letters/<int:letter_id>/approve")
+def approve(letter_id: int):
+    if ActionForm().validate_on_submit():
+        letters.approve_letter(db(), web.settings(), web.actor(), letter_id)
+        flash("Letter approved")
+    return redirect(url_for("review.show", letter_id=letter_id))
+
+
+@bp.post("/letters/<int:letter_id>/release")
+def release(letter_id: int):
+    if ActionForm().validate_on_submit():
+        letters.release_for_reading(db(), web.settings(), web.actor(), letter_id)
+        flash("The letter can now be read")
+    return redirect(url_for("review.show", letter_id=letter_id))
+
+
+def _decide(letter_id: int, form, name: str, service, *values):
+    if form.validate_on_submit():
+        try:
+            service(db(), web.settings(), web.actor(), letter_id, *[v() for v in values])
+        except InvalidInput as error:
+            show_error(form, error, next(iter(form._fields)))
+        else:
+            return redirect(url_for("review.show", letter_id=letter_id))
+    return _render(letter_id, **{name: form})
+
+
+@bp.post("/letters/<int:letter_id>/changes")
+def changes(letter_id: int):
+    form = ChangesForm()
+    return _decide(letter_id, form, "changes", letters.request_changes, lambda: form.note.data)
+
+
+@bp.post("/letters/<int:letter_id>/reject")
+def reject(letter_id: int):
+    form = RejectForm()
+    return _decide(letter_id, form, "reject", letters.reject_letter, lambda: form.reason.data)
+
+
+@bp.post("/letters/<int:letter_id>/redact")
+def redact(letter_id: int):
+    form = RedactionForm()
+    return _decide(
+        letter_id,
+        form,
+        "redact",
+        letters.propose_redaction,
+        lambda: form.text.data,
+        lambda: form.note.data,
+    )

@@ -1,0 +1,177 @@
+"""The web glue in one place: the session helper, error pages and response headers."""
+
+import logging
+
+from flask import Flask
+from flask import abort
+from flask import current_app
+from flask import render_template
+from flask import request
+from flask import session
+from flask_login import AnonymousUserMixin
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from relay import mailer
+from relay.extensions import db
+from relay.extensions import login_manager
+from relay.services import accounts
+from relay.services.errors import AccessPending
+from relay.services.errors import DomainError
+from relay.services.errors import InvalidTransition
+from relay.services.errors import NotAllowed
+from relay.services.errors import NotFound
+from relay.services.settings import ServiceSettings
+from relay.services.settings import settings_from_config
+
+log = logging.getLogger(__name__)
+
+SESSION_TOKEN = "sid"  # noqa: S105 - the session key name, not a secret
+
+
+class SignedInUser:
+    """What Flask-Login sees: the account, with the actor for services beside it."""
+
+    is_authenticated = True
+    is_active = True
+    is_anonymous = False
+
+    def __init__(self, actor: accounts.Actor) -> None:
+        self.actor = actor
+        self.user = actor.user
+        self.role = actor.user.role
+
+    def get_id(self) -> str:
+        return str(self.user.id)
+
+
+class Anonymous(AnonymousUserMixin):
+    role = None
+
+
+def settings() -> ServiceSettings:
+    return current_app.extensions["relay.settings"]
+
+
+def actor() -> accounts.Actor:
+    """The signed-in person as services take them; 404 if nobody is signed in."""
+    if not current_user.is_authenticated:
+        abort(404)
+    return current_user.actor
+
+
+def begin_session(token: str) -> None:
+    # A fresh cookie at sign-in, so a session id planted before it is useless.
+    session.clear()
+    session[SESSION_TOKEN] = token
+    session.permanent = False
+
+
+def end_session() -> None:
+    token = session.get(SESSION_TOKEN)
+    if token:
+        accounts.sign_out(db(), token)
+    session.clear()
+
+
+def _load_from_session(_request) -> SignedInUser | None:
+    token = session.get(SESSION_TOKEN)
+    if not token:
+        return None
+    found = accounts.resume_session(db(), settings(), token)
+    if found is None:
+        session.pop(SESSION_TOKEN, None)
+        return None
+    return SignedInUser(found)
+
+
+def _error_page(status: int, title: str, message: str):
+    return render_template("errors/error.html", title=title, message=message), status
+
+
+def _domain_error(error: DomainError):
+    db().rollback()
+    if isinstance(error, NotFound):
+        return _not_found(error)
+    if isinstance(error, AccessPending):
+        return _error_page(
+            403,
+            "Waiting for access",
+            str(error) + ". An administrator will "
+            "grant it when they next sign in. Please try again later.",
+        )
+    if isinstance(error, NotAllowed):
+        return _error_page(403, "You cannot do this", str(error))
+    if isinstance(error, InvalidTransition):
+        return _error_page(409, "This cannot be done now", str(error))
+    return _error_page(400, "Something was not right", str(error))
+
+
+def _not_found(_error):
+    return _error_page(
+        404,
+        "Page not found",
+        "If you typed the web address, check it is "
+        "correct. If you followed a link, it may have expired.",
+    )
+
+
+def _http_error(error: HTTPException):
+    if error.code == 404:
+        return _not_found(error)
+    return _error_page(error.code or 500, error.name, error.description or "")
+
+
+def _server_error(error: Exception):
+    # Roll back so that nothing half-done is committed; log the type only,
+    # never the request body (it can hold letter text or passwords).
+    log.error("unhandled %s", type(error).__name__, exc_info=current_app.debug)
+    db().rollback()
+    return _error_page(
+        500,
+        "Sorry, there is a problem with the service",
+        "Nothing you sent has been lost or passed on. Please try again later.",
+    )
+
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def _headers(response):
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if not response.mimetype.startswith(("text/css", "application/javascript", "image/")):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _send_outbox(response):
+    if current_app.config["OUTBOX_SEND_AFTER_REQUEST"] and request.method == "POST":
+        try:
+            mailer.dispatch(current_app._get_current_object())
+        except Exception as error:  # noqa: BLE001 - the worker retries; the person is not told
+            log.warning("outbox dispatch failed: %s", type(error).__name__)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.extensions["relay.settings"] = settings_from_config(app.config)
+    login_manager.request_loader(_load_from_session)
+    login_manager.anonymous_user = Anonymous
+    login_manager.login_view = "auth.sign_in"
+    app.register_error_handler(DomainError, _domain_error)
+    app.register_error_handler(404, _not_found)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _server_error)
+    app.after_request(_headers)
+    app.after_request(_send_outbox)
+
+    @app.context_processor
+    def _template_globals():
+        return {"service_name": "Relay"}

@@ -1,0 +1,3 @@
+from relay import create_app
+
+app = create_app()
