@@ -8,6 +8,7 @@ from wtforms import RadioField
 from wtforms import StringField
 from wtforms import SubmitField
 from wtforms import TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import EqualTo
@@ -24,6 +25,10 @@ def show_error(form: FlaskForm, error: InvalidInput, fallback: str) -> None:
     name = error.field if error.field in form._fields else fallback
     field = form[name]
     field.errors = [*field.errors, str(error)]
+
+
+def _choices(*pairs: tuple[str, str]) -> list[SelectChoice]:
+    return [SelectChoice(value, label) for value, label in pairs]
 
 
 def _required(message: str) -> DataRequired:
@@ -97,7 +102,7 @@ class CaseForm(FlaskForm):
 class InvitePartyForm(InviteStaffForm):
     role = RadioField(
         "Who are you inviting?",
-        choices=[("victim", "The person harmed"), ("offender", "The person responsible")],
+        choices=_choices(("victim", "The person harmed"), ("offender", "The person responsible")),
         validators=[_required("Choose who you are inviting")],
     )
     display_name = StringField(
@@ -116,12 +121,12 @@ class GateForm(FlaskForm):
 class CloseCaseForm(FlaskForm):
     outcome = RadioField(
         "How did the case end?",
-        choices=[
+        choices=_choices(
             (CaseOutcome.COMPLETED.value, "The exchange was completed"),
             (CaseOutcome.WITHDRAWN_BY_VICTIM.value, "The person harmed withdrew"),
             (CaseOutcome.WITHDRAWN_BY_OFFENDER.value, "The person responsible withdrew"),
             (CaseOutcome.ENDED_BY_FACILITATOR.value, "I ended it"),
-        ],
+        ),
         validators=[_required("Choose how the case ended")],
     )
 
@@ -135,7 +140,7 @@ class LetterForm(FlaskForm):
 class PaperLetterForm(FlaskForm):
     author = RadioField(
         "Who wrote this letter?",
-        choices=[("victim", "The person harmed"), ("offender", "The person responsible")],
+        choices=_choices(("victim", "The person harmed"), ("offender", "The person responsible")),
         validators=[_required("Choose who wrote the letter")],
     )
     text = TextAreaField(
@@ -172,11 +177,11 @@ class RedactionForm(FlaskForm):
 class ReceivingForm(FlaskForm):
     preference = RadioField(
         "When would you like to receive letters?",
-        choices=[
+        choices=_choices(
             (ReceivePreference.RECEIVE.value, "Send them to me here when they are approved"),
             (ReceivePreference.WITH_FACILITATOR.value, "Only with my facilitator"),
             (ReceivePreference.NOT_NOW.value, "Not now"),
-        ],
+        ),
         validators=[_required("Choose when you would like to receive letters")],
     )
     tell_author = BooleanField("Tell the writer when I have read their letter")
@@ -190,10 +195,10 @@ class ReceivingForm(FlaskForm):
 class NoticesForm(FlaskForm):
     notices = RadioField(
         "E-mails about new things in your account",
-        choices=[
+        choices=_choices(
             (NoticePreference.STANDARD.value, "Send me an e-mail"),
             (NoticePreference.DISCREET.value, "Send me an e-mail with a discreet subject line"),
             (NoticePreference.NONE.value, "Do not e-mail me"),
-        ],
+        ),
         validators=[_required("Choose how you would like to hear from us")],
     )

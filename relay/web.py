@@ -125,7 +125,11 @@ def _http_error(error: HTTPException):
 def _server_error(error: Exception):
     # Roll back so that nothing half-done is committed; log the type only,
     # never the request body (it can hold letter text or passwords).
-    log.error("unhandled %s", type(error).__name__, exc_info=current_app.debug)
+    log.error(
+        "unhandled %s",
+        type(error).__name__,
+        exc_info=current_app.debug or current_app.testing,
+    )
     db().rollback()
     return _error_page(
         500,

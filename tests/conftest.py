@@ -76,3 +76,40 @@ def client(app):
 @pytest.fixture
 def runner(app):
     return app.test_cli_runner()
+
+
+PEOPLE = {
+    "administrator": ("admin@relay.test", "Ada Admin", "correct horse admin"),
+    "facilitator": ("facilitator@relay.test", "Fran Facilitator", "correct horse facilitator"),
+    "victim": ("victim@relay.test", "Vic Harmed", "correct horse victim"),
+    "offender": ("offender@relay.test", "Olly Responsible", "correct horse offender"),
+}
+
+
+@pytest.fixture
+def world(session, settings):
+    """An active case with an administrator, a facilitator and both parties signed up."""
+    from relay import demo
+
+    return demo.build_active_case(session, settings, PEOPLE)
+
+
+class Auth:
+    """Signs a test client in and out the way a person does: through the pages."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def sign_in(self, role: str):
+        email, _name, password = PEOPLE[role]
+        response = self.client.post("/sign-in", data={"email": email, "password": password})
+        assert response.status_code == 302, response.text
+        return response
+
+    def sign_out(self):
+        return self.client.post("/sign-out")
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)
