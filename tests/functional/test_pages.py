@@ -1,0 +1,131 @@
+"""Every page of each audience renders what it should, from the demo data."""
+
+import re
+
+import pytest
+from sqlalchemy import select
+
+from relay import demo
+from relay.models import Case
+from relay.models import Letter
+from relay.models import LetterState
+
+
+@pytest.fixture
+def demo_data(session, settings):
+    demo.load(session, settings)
+    return session
+
+
+def _sign_in(client, role):
+    email, _name, password = demo.DEMO_PEOPLE[role]
+    response = client.post("/sign-in", data={"email": email, "password": password})
+    assert response.status_code == 302
+    return response
+
+
+def _letter(session, state):
+    return session.scalars(select(Letter).where(Letter.state == state)).first()
+
+
+def test_sign_in_page_has_labelled_fields(client):
+    page = client.get("/sign-in")
+    assert '<label class="label" for="email">Email address</label>' in page.text
+    assert '<label class="label" for="password">Password</label>' in page.text
+
+
+def test_wrong_password_is_shown_next_to_the_field_and_keeps_the_email(client, demo_data):
+    page = client.post("/sign-in", data={"email": "admin@relay.example", "password": "nope"})
+    assert page.status_code == 200
+    assert "There is a problem" in page.text
+    assert 'href="#email"' in page.text
+    assert 'value="admin@relay.example"' in page.text
+
+
+def test_administrator_pages(client, demo_data):
+    assert _sign_in(client, "administrator").headers["Location"].endswith("/admin/")
+    home = client.get("/admin/")
+    assert "facilitator@relay.example" in home.text and "Granted" in home.text
+    assert "Invite a facilitator" in client.get("/admin/invite").text
+    audit_page = client.get("/admin/audit")
+    assert "The audit trail is intact" in audit_page.text
+
+
+def test_facilitator_pages(client, demo_data):
+    assert _sign_in(client, "facilitator").headers["Location"].endswith("/cases/")
+    case = demo_data.scalar(select(Case))
+    home = client.get("/cases/")
+    assert case.reference in home.text
+    assert "waiting-for-access" not in home.text
+    shown = client.get(f"/cases/{case.id}")
+    assert "Pause the exchange" in shown.text and "active" in shown.text
+    assert "Who wrote this letter?" in client.get(f"/cases/{case.id}/paper-letter").text
+    assert "How did the case end?" in client.get(f"/cases/{case.id}/close").text
+    queue = client.get("/review/")
+    waiting = _letter(demo_data, LetterState.IN_REVIEW)
+    assert f"/review/letters/{waiting.id}" in queue.text
+    review = client.get(f"/review/letters/{waiting.id}")
+    assert "Why did you choose our house?" in review.text
+    assert "Approve and pass on" in review.text
+    assert "E-mails from us" in client.get("/account/e-mails").text
+
+
+def test_review_error_keeps_the_page_and_names_the_field(client, demo_data):
+    _sign_in(client, "facilitator")
+    waiting = _letter(demo_data, LetterState.IN_REVIEW)
+    page = client.post(f"/review/letters/{waiting.id}/changes", data={"note": ""})
+    assert page.status_code == 200
+    assert "Tell the writer what to change" in page.text
+    assert 'href="#note"' in page.text
+
+
+def test_victim_pages_have_quick_exit_and_a_neutral_title(client, demo_data):
+    _sign_in(client, "victim")
+    case = demo_data.scalar(select(Case))
+    for url in (
+        "/my/",
+        f"/my/cases/{case.id}",
+        f"/my/cases/{case.id}/receiving",
+        f"/my/cases/{case.id}/withdraw",
+        f"/my/cases/{case.id}/write",
+        "/account/e-mails",
+    ):
+        page = client.get(url)
+        assert page.status_code == 200, url
+        assert "Leave this site" in page.text, url
+        assert re.search(r"<title>\s*Relay\s*</title>", page.text), url
+    asked = _letter(demo_data, LetterState.CHANGES_REQUESTED)
+    page = client.get(f"/my/letters/{asked.id}")
+    assert "Could you say how it affected you" in page.text
+
+
+def test_offender_sees_a_suggested_change_as_a_difference(client, demo_data):
+    _sign_in(client, "offender")
+    proposed = _letter(demo_data, LetterState.REDACTION_PROPOSED)
+    page = client.get(f"/my/letters/{proposed.id}")
+    assert "Accept these changes" in page.text
+    assert "<del" in page.text and "12 Example Street" in page.text
+    assert "<ins" in page.text and "somewhere else" in page.text
+
+
+def test_delivered_letter_asks_before_opening(client, demo_data):
+    _sign_in(client, "victim")
+    delivered = _letter(demo_data, LetterState.DELIVERED)
+    warning = client.get(f"/my/received/{delivered.id}")
+    assert "Read it now" in warning.text
+    assert "I have started a course" not in warning.text
+
+
+def test_pages_send_security_headers(client, demo_data):
+    _sign_in(client, "victim")
+    page = client.get("/my/")
+    assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
+    assert page.headers["Cache-Control"] == "no-store"
+    assert page.headers["Referrer-Policy"] == "no-referrer"
+    assert page.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_sign_out_ends_the_session(client, demo_data):
+    _sign_in(client, "victim")
+    client.post("/sign-out")
+    assert client.get("/my/").status_code == 404
