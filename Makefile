@@ -34,5 +34,8 @@ test: install lint
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
+bench: install
+	$(BIN)/python -m bench.bench_kdf
+
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache

@@ -129,3 +129,18 @@ def test_sign_out_ends_the_session(client, demo_data):
     _sign_in(client, "victim")
     client.post("/sign-out")
     assert client.get("/my/").status_code == 404
+
+
+def test_a_post_without_a_csrf_token_is_refused(app, client, demo_data):
+    app.config["WTF_CSRF_ENABLED"] = True
+    email, _name, password = demo.DEMO_PEOPLE["victim"]
+    refused = client.post("/sign-in", data={"email": email, "password": password})
+    assert refused.status_code == 400
+    assert "CSRF" in refused.text
+    assert client.get("/my/").status_code == 404
+    page = client.get("/sign-in")
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
+    accepted = client.post(
+        "/sign-in", data={"email": email, "password": password, "csrf_token": token}
+    )
+    assert accepted.status_code == 302
