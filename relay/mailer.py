@@ -1,16 +1,38 @@
 """The one way mail leaves Relay: Flask-Mail behind the outbox's `Sender` signature."""
 
+import smtplib
+
 from flask import Flask
+from flask_mail import Connection
 from flask_mail import Message
 
-from relay.extensions import mail
 from relay.services import outbox
+
+
+class _TimedConnection(Connection):
+    """Flask-Mail's connection with a timeout: a silent mail server must not hang a request."""
+
+    def __init__(self, state, timeout: float) -> None:
+        super().__init__(state)
+        self.timeout = timeout
+
+    def configure_host(self) -> smtplib.SMTP:
+        kind = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = kind(self.mail.server, self.mail.port, timeout=self.timeout)
+        if self.mail.use_tls:
+            host.starttls()
+        if self.mail.username and self.mail.password:
+            host.login(self.mail.username, self.mail.password)
+        return host
 
 
 def sender_for(app: Flask) -> outbox.Sender:
     def send(recipient: str, subject: str, body: str) -> None:
         with app.app_context():
-            mail.send(Message(subject=subject, recipients=[recipient], body=body))
+            message = Message(subject=subject, recipients=[recipient], body=body)
+            state = app.extensions["mail"]
+            with _TimedConnection(state, app.config["MAIL_TIMEOUT"]) as connection:
+                connection.send(message)
 
     return send
 
