@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from flask import Flask
 from flask import current_app
+from flask.cli import AppGroup
+from flask.cli import with_appcontext
 
 from relay import audit
 from relay import mailer
@@ -44,6 +46,7 @@ def initialise(app: Flask) -> list[str]:
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Create or migrate the database and make the audit signing key."""
     for line in initialise(current_app._get_current_object()):
@@ -51,6 +54,7 @@ def init_command() -> None:
 
 
 @click.command("create-admin")
+@with_appcontext
 @click.option("--email", required=True)
 @click.option("--name", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -73,6 +77,7 @@ def create_admin_command(email: str, name: str, password_stdin: bool) -> None:
 
 
 @click.command("demo")
+@with_appcontext
 def demo_command() -> None:
     """Load demo accounts and a case with letters in every state (once)."""
     from relay import demo
@@ -83,7 +88,7 @@ def demo_command() -> None:
         click.echo(line)
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit_group() -> None:
     """Check, checkpoint and export the audit trail."""
 
@@ -119,7 +124,7 @@ def audit_export(path: str) -> None:
     click.echo(f"Wrote {len(exported['entries'])} entries to {path}")
 
 
-@click.group("outbox")
+@click.group("outbox", cls=AppGroup)
 def outbox_group() -> None:
     """Send the e-mail notices waiting in the outbox."""
 

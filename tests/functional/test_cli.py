@@ -1,0 +1,414 @@
+"""The `flask --app wsgi …` commands, run the way an operator runs them."""
+
+import json
+import re
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from nacl.signing import VerifyKey
+from sqlalchemy import func
+from sqlalchemy import select
+from sqlalchemy import update
+
+from relay import audit
+from relay import create_app
+from relay.demo import DEMO_PEOPLE
+from relay.models import AuditCheckpoint
+from relay.models import AuditEntry
+from relay.models import AuditHead
+from relay.models import OutboxMessage
+from relay.models import Role
+from relay.models import TeamMembership
+from relay.models import User
+
+ADMIN_EMAIL = "first.admin@relay.test"
+ADMIN_NAME = "Fay Firstadmin"
+ADMIN_PASSWORD = "quiet lantern orchard seventeen"
+RECOVERY_CODE = re.compile(r"\b[A-Z2-7]{2,4}(?:-[A-Z2-7]{2,4}){6}\b")
+
+# Text from the demo's letters, notes and conditions: none of it may leave in an export.
+DEMO_TEXT = (
+    "breaking into your home",
+    "no longer feel safe there",
+    "I have started a course to change",
+    "Why did you choose our house?",
+    "12 Example Street",
+    "It was not really my fault",
+    "A draft I have not finished",
+    "Please do not use my surname",
+    "Could you say how it affected you",
+    "I have taken out your address",
+)
+
+
+class Cli:
+    """Runs a command as `flask --app wsgi …` does, through Flask's test runner."""
+
+    def __init__(self, app, runner):
+        self.app = app
+        self.runner = runner
+
+    def __call__(self, *args: str, input: str | None = None):
+        return self.runner.invoke(args=list(args), input=input)
+
+    def ok(self, *args: str, input: str | None = None):
+        result = self(*args, input=input)
+        assert result.exit_code == 0, (result.output, result.exception)
+        return result
+
+    def create_admin(self, email=ADMIN_EMAIL, name=ADMIN_NAME, password=ADMIN_PASSWORD):
+        return self(
+            "create-admin",
+            "--email",
+            email,
+            "--name",
+            name,
+            "--password-stdin",
+            input=password + "\n",
+        )
+
+
+@pytest.fixture
+def cli(app, runner):
+    return Cli(app, runner)
+
+
+@pytest.fixture
+def demo_loaded(cli):
+    result = cli.ok("demo")
+    assert "Demo data loaded" in result.output
+    return result
+
+
+# --- init ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fresh_app(tmp_path):
+    """An app on an empty database with no signing key: what an operator starts from."""
+    app = create_app(
+        {
+            "RELAY_ENV": "test",
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'fresh.sqlite3'}",
+            "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "keys" / "audit-signing.key"),
+        }
+    )
+    yield app
+    app.extensions["relay.engine"].dispose()
+
+
+def test_init_from_nothing_is_safe_to_run_twice(fresh_app):
+    cli = Cli(fresh_app, fresh_app.test_cli_runner())
+    key_path = Path(fresh_app.config["AUDIT_SIGNING_KEY_PATH"])
+
+    first = cli.ok("init")
+    assert "database schema is up to date" in first.output
+    assert "made the audit signing key" in first.output
+    assert key_path.stat().st_mode & 0o077 == 0
+    key = key_path.read_bytes()
+
+    second = cli.ok("init")
+    assert "database schema is up to date" in second.output
+    assert "audit signing key already exists" in second.output
+    assert "made the audit signing key" not in second.output
+    assert key_path.read_bytes() == key
+
+    with fresh_app.extensions["relay.sessionmaker"]() as session:
+        assert session.scalar(select(func.count()).select_from(AuditHead)) == 1
+        assert session.scalar(select(func.count()).select_from(AuditEntry)) == 0
+
+
+def test_init_on_the_test_database_says_the_key_already_exists(cli):
+    # The `app` fixture has run initialise() already: running it again changes nothing.
+    for _ in range(2):
+        result = cli.ok("init")
+        assert "audit signing key already exists" in result.output
+
+
+# --- create-admin ---------------------------------------------------------------------
+
+
+def test_create_admin_makes_an_administrator_and_shows_the_recovery_code_once(cli, session):
+    result = cli.create_admin()
+    assert result.exit_code == 0, result.output
+    assert f"Administrator {ADMIN_EMAIL} created." in result.output
+    codes = RECOVERY_CODE.findall(result.output)
+    assert len(codes) == 1, result.output
+    assert result.output.count(codes[0]) == 1
+    assert ADMIN_PASSWORD not in result.output
+
+    user = session.scalar(select(User).where(User.email == ADMIN_EMAIL))
+    assert user is not None
+    assert user.role == Role.ADMINISTRATOR
+    assert user.name == ADMIN_NAME
+    # The first administrator holds the team key from the start.
+    assert session.scalar(select(TeamMembership).where(TeamMembership.user_id == user.id))
+    # Nothing secret reached the audit trail.
+    details = " ".join(session.scalars(select(AuditEntry.details)))
+    assert ADMIN_PASSWORD not in details
+    assert codes[0] not in details
+
+
+def test_create_admin_refuses_an_e_mail_address_already_in_use(cli, session):
+    assert cli.create_admin().exit_code == 0
+
+    again = cli.create_admin(email=ADMIN_EMAIL.upper(), name="Someone Else")
+    assert again.exit_code != 0
+    assert "An account with this e-mail address already exists" in again.output
+    assert ADMIN_PASSWORD not in again.output
+    assert not RECOVERY_CODE.search(again.output)
+    count = session.scalar(select(func.count()).select_from(User))
+    assert count == 1
+
+
+@pytest.mark.parametrize(
+    ("password", "message"),
+    [
+        ("short", "at least 10 characters"),
+        ("password123", "one of the most common passwords"),
+    ],
+)
+def test_create_admin_refuses_a_weak_password_with_the_rule(cli, session, password, message):
+    result = cli.create_admin(password=password)
+    assert result.exit_code != 0
+    assert message in result.output
+    assert "created" not in result.output
+    assert not RECOVERY_CODE.search(result.output)
+    assert session.scalar(select(func.count()).select_from(User)) == 0
+
+
+# --- demo and the audit trail -----------------------------------------------------------
+
+
+def test_demo_loads_only_once(cli, demo_loaded, session):
+    users = session.scalar(select(func.count()).select_from(User))
+    entries = session.scalar(select(func.count()).select_from(AuditEntry))
+    session.rollback()
+
+    again = cli.ok("demo")
+    assert "Demo data is already loaded." in again.output
+    assert session.scalar(select(func.count()).select_from(User)) == users
+    assert session.scalar(select(func.count()).select_from(AuditEntry)) == entries
+    assert session.scalar(select(User.id).where(User.email == DEMO_PEOPLE["victim"][0]))
+
+
+def test_audit_verify_passes_then_names_the_entry_that_was_changed(cli, demo_loaded, session):
+    passed = cli.ok("audit", "verify")
+    assert "OK" in passed.output
+    assert "FAIL" not in passed.output
+
+    entry = session.scalar(
+        select(AuditEntry).where(AuditEntry.details != "{}").order_by(AuditEntry.sequence.desc())
+    )
+    sequence, details = entry.sequence, entry.details
+    # Change one byte: the last character before the closing brace.
+    changed = details[:-2] + chr(ord(details[-2]) ^ 1) + details[-1]
+    assert len(changed) == len(details) and changed != details
+    session.execute(
+        update(AuditEntry).where(AuditEntry.sequence == sequence).values(details=changed)
+    )
+    session.commit()
+
+    failed = cli("audit", "verify")
+    assert failed.exit_code != 0
+    assert f"FAIL entry {sequence}:" in failed.output
+    assert f"FAIL entry {sequence}:" in failed.stderr
+    assert "changed since it was written" in failed.output
+    assert "OK" not in failed.output
+    # Only the changed entry is named.
+    assert set(re.findall(r"FAIL entry (\d+):", failed.output)) == {str(sequence)}
+
+
+def test_audit_checkpoint_and_export_hold_metadata_only(cli, demo_loaded, session, app, tmp_path):
+    checkpointed = cli.ok("audit", "checkpoint")
+    head = session.get(AuditHead, audit.HEAD_ID)
+    assert f"Signed checkpoint at entry {head.sequence}: {head.entry_hash}" in checkpointed.output
+
+    path = tmp_path / "export" / "audit.json"
+    path.parent.mkdir()
+    exported = cli.ok("audit", "export", str(path))
+    entries = session.scalar(select(func.count()).select_from(AuditEntry))
+    assert f"Wrote {entries} entries to {path}" in exported.output
+
+    raw = path.read_text()
+    data = json.loads(raw)
+    key = audit.load_signing_key(app.config["AUDIT_SIGNING_KEY_PATH"])
+    assert data["verify_key"] == bytes(key.verify_key).hex()
+    assert len(data["entries"]) == entries
+    assert [e["sequence"] for e in data["entries"]] == list(range(1, entries + 1))
+    assert len(data["checkpoints"]) == 1
+    checkpoint = data["checkpoints"][0]
+    assert checkpoint["sequence"] == head.sequence
+    assert checkpoint["entry_hash"] == head.entry_hash
+    assert checkpoint["verify_key"] == data["verify_key"]
+
+    for text in DEMO_TEXT:
+        assert text not in raw, text
+    for _email, _name, password in DEMO_PEOPLE.values():
+        assert password not in raw
+    assert bytes(key).hex() not in raw
+
+
+def test_an_export_can_be_rechecked_without_the_database(cli, demo_loaded, tmp_path):
+    cli.ok("audit", "checkpoint")
+    path = tmp_path / "audit.json"
+    cli.ok("audit", "export", str(path))
+    data = json.loads(path.read_text())
+
+    prev = audit.GENESIS_HASH
+    hashes = {}
+    for entry in data["entries"]:
+        fields = {key: value for key, value in entry.items() if key != "entry_hash"}
+        assert fields["prev_hash"] == prev
+        assert audit.entry_hash_of(**fields) == entry["entry_hash"]
+        hashes[entry["sequence"]] = prev = entry["entry_hash"]
+
+    verify_key = VerifyKey(bytes.fromhex(data["verify_key"]))
+    for checkpoint in data["checkpoints"]:
+        message = json.dumps(
+            {key: checkpoint[key] for key in ("at", "entry_hash", "sequence")},
+            sort_keys=True,
+            separators=(",", ":"),
+        ).encode()
+        verify_key.verify(message, bytes.fromhex(checkpoint["signature"]))
+        assert hashes[checkpoint["sequence"]] == checkpoint["entry_hash"]
+
+
+def test_audit_verify_checks_checkpoints_too(cli, demo_loaded, session):
+    cli.ok("audit", "checkpoint")
+    assert "1 checkpoints verified" in cli.ok("audit", "verify").output
+
+    checkpoint = session.scalar(select(AuditCheckpoint))
+    session.execute(
+        update(AuditCheckpoint)
+        .where(AuditCheckpoint.id == checkpoint.id)
+        .values(entry_hash="f" * 64)
+    )
+    session.commit()
+    failed = cli("audit", "verify")
+    assert failed.exit_code != 0
+    assert f"FAIL entry {checkpoint.sequence}: checkpoint signature is wrong" in failed.output
+
+
+# --- outbox send ------------------------------------------------------------------------
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _point_mail_at(app, port: int) -> None:
+    # Flask-Mail copies MAIL_* into app.extensions["mail"] at init_app and reads only
+    # that copy when sending; TESTING also turns on MAIL_SUPPRESS_SEND there.
+    app.config["MAIL_PORT"] = port
+    state = app.extensions["mail"]
+    state.server = "127.0.0.1"
+    state.port = port
+    state.suppress = False
+
+
+def _outbox(session) -> list[OutboxMessage]:
+    session.expire_all()
+    return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+def test_outbox_send_without_a_mail_server_keeps_every_message(app, cli, demo_loaded, session):
+    waiting = _outbox(session)
+    assert waiting, "the demo queues invitations and notices"
+    assert all(message.sent_at is None for message in waiting)
+    session.rollback()
+    _point_mail_at(app, _closed_port())
+
+    result = cli.ok("outbox", "send")
+    assert f"sent 0, failed {len(waiting)}" in result.output
+
+    after = _outbox(session)
+    assert [m.id for m in after] == [m.id for m in waiting]
+    for message in after:
+        assert message.sent_at is None
+        assert message.attempts == 1
+        assert message.claimed_until is None
+        assert message.last_error == "ConnectionRefusedError"
+        assert message.sealed_body  # kept, to be sent later
+    session.rollback()
+
+    # Backed off: an immediate second run finds nothing due, and still exits 0.
+    assert "sent 0, failed 0" in cli.ok("outbox", "send").output
+
+
+def test_outbox_send_sends_and_forgets_the_bodies(app, cli, demo_loaded, session):
+    from relay.extensions import mail
+
+    count = len(_outbox(session))
+    session.rollback()
+    with mail.record_messages() as sent:  # TESTING: recorded, not sent
+        result = cli.ok("outbox", "send")
+    assert f"sent {count}, failed 0" in result.output
+    assert len(sent) == count
+    for message in sent:
+        for text in DEMO_TEXT:
+            assert text not in message.body
+    for message in _outbox(session):
+        assert message.sent_at is not None
+        assert message.sealed_body == b""
+
+
+def test_outbox_send_gives_up_on_a_silent_mail_server_after_mail_timeout(app, cli, session):
+    # A regression test: MAIL_TIMEOUT used to be ignored (Flask-Mail 0.10 opens
+    # smtplib.SMTP without a timeout), so a silent server blocked dispatch for ever.
+    from relay.services import outbox
+
+    outbox.queue_mail(
+        session,
+        app.extensions["relay.settings"].outbox_key,
+        recipient="someone@relay.test",
+        subject="Hello",
+        body="A notice.",
+    )
+    session.commit()
+
+    timeout = app.config["MAIL_TIMEOUT"]
+    hold = timeout + 1.5
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(hold)
+
+    done = threading.Event()
+
+    def silent_server():
+        # Accept, never send the SMTP greeting, hang up after `hold` seconds.
+        try:
+            connection, _ = listener.accept()
+        except OSError:
+            return
+        with connection:
+            done.wait(hold)
+
+    thread = threading.Thread(target=silent_server, daemon=True)
+    thread.start()
+    try:
+        _point_mail_at(app, listener.getsockname()[1])
+        started = time.monotonic()
+        result = cli.ok("outbox", "send")
+        elapsed = time.monotonic() - started
+    finally:
+        done.set()
+        thread.join()
+        listener.close()
+    assert "failed 1" in result.output
+    assert elapsed < timeout + 1
+
+
+# --- the commands under Flask's own test runner ------------------------------------------
+
+
+def test_commands_run_under_the_flask_test_runner_as_documented(runner):
+    result = runner.invoke(args=["init"])
+    assert result.exit_code == 0, result.exception
+    assert "audit signing key already exists" in result.output
