@@ -14,6 +14,7 @@ from relay.forms import RedactionForm
 from relay.forms import RejectForm
 from relay.forms import show_error
 from relay.models import Role
+from relay.services import flags
 from relay.services import letters
 from relay.services import text
 from relay.services.errors import InvalidInput
@@ -45,6 +46,7 @@ def _render(letter_id: int, **forms):
         versions=versions,
         action=ActionForm(),
         reads=letters.reads_of(db(), letter),
+        flags=flags.review_flags(current),
         **forms,
     )
 

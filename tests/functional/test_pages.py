@@ -144,3 +144,16 @@ def test_a_post_without_a_csrf_token_is_refused(app, client, demo_data):
         "/sign-in", data={"email": email, "password": password, "csrf_token": token}
     )
     assert accepted.status_code == 302
+
+
+def test_review_page_flags_an_address_for_the_facilitator(client, auth, world, session, settings):
+    from relay.services import letters
+
+    letter = letters.save_draft(
+        session, world.offender, world.case.id, None, "I live at 12 Example Street now."
+    )
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{letter.id}")
+    assert "Things to check" in page.text
+    assert "Possible address" in page.text and "12 Example Street" in page.text
