@@ -10,11 +10,15 @@ from flask import Flask
 from flask import current_app
 from flask.cli import AppGroup
 from flask.cli import with_appcontext
+from sqlalchemy import select
 
 from relay import audit
 from relay import mailer
 from relay import schema
+from relay.models import Case
 from relay.services import accounts
+from relay.services import cases
+from relay.services import delivery
 from relay.services.errors import DomainError
 
 
@@ -142,6 +146,49 @@ def outbox_send(loop: bool, interval: int) -> None:
         time.sleep(interval)
 
 
+@click.group("letters", cls=AppGroup)
+def letters_group() -> None:
+    """Scheduled work on letters."""
+
+
+@letters_group.command("deliver-due")
+def letters_deliver_due() -> None:
+    """Deliver approved letters whose "not before" date has come (run daily)."""
+    with _sessions()() as session:
+        delivered = delivery.deliver_due_everywhere(session, _settings())
+    click.echo(f"delivered {delivered}")
+
+
+@click.group("case", cls=AppGroup)
+def case_group() -> None:
+    """Retention of closed cases."""
+
+
+@case_group.command("shred")
+@click.argument("reference")
+@click.confirmation_option(prompt="This makes every letter of the case unreadable, for ever.")
+def case_shred(reference: str) -> None:
+    """Delete every key and ciphertext of a closed case; the audit trail keeps metadata."""
+    with _sessions()() as session:
+        case = session.scalar(select(Case).where(Case.reference == reference))
+        if case is None:
+            raise click.ClickException(f"no case with reference {reference}")
+        try:
+            shredded = cases.shred_case(session, case.id)
+        except DomainError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(f"shredded {shredded} letter versions of case {reference}")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (init_command, create_admin_command, demo_command, audit_group, outbox_group):
+    commands = (
+        init_command,
+        create_admin_command,
+        demo_command,
+        audit_group,
+        outbox_group,
+        letters_group,
+        case_group,
+    )
+    for command in commands:
         app.cli.add_command(command)

@@ -2,6 +2,7 @@
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
+from wtforms import DateField
 from wtforms import EmailField
 from wtforms import PasswordField
 from wtforms import RadioField
@@ -13,6 +14,7 @@ from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
+from wtforms.validators import Optional
 
 from relay.models import CaseOutcome
 from relay.models import NoticePreference
@@ -67,8 +69,10 @@ class ResetRequestForm(FlaskForm):
 class ResetForm(NewPasswordForm):
     recovery_code = StringField(
         "Recovery code",
-        description="The code you were given when you set up your account.",
-        validators=[_required("Enter your recovery code")],
+        description="The code you were given when you set up your account. If you have lost "
+        "it, leave this empty: you will be able to sign in, but you will not see your letters "
+        "until your facilitator restores your access.",
+        validators=[Optional()],
     )
 
 
@@ -146,6 +150,21 @@ class PaperLetterForm(FlaskForm):
     text = TextAreaField(
         "The letter, as written",
         validators=[_required("Type the letter"), Length(max=20_000)],
+    )
+
+
+class ApproveForm(FlaskForm):
+    not_before = DateField(
+        "Do not deliver before (optional)",
+        description="For example, to avoid an anniversary or a court date.",
+        validators=[Optional()],
+    )
+
+
+class AddFacilitatorForm(FlaskForm):
+    email = EmailField(
+        "E-mail address of another facilitator",
+        validators=[_required("Enter the facilitator's e-mail address")],
     )
 
 

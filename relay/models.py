@@ -6,9 +6,11 @@ only as ciphertext, and keys only sealed (see crypto.py and SECURITY.md).
 
 import enum
 from datetime import UTC
+from datetime import date
 from datetime import datetime
 
 from sqlalchemy import Boolean
+from sqlalchemy import Date
 from sqlalchemy import DateTime
 from sqlalchemy import Enum
 from sqlalchemy import ForeignKey
@@ -155,6 +157,9 @@ class User(Base):
     private_key_under_password: Mapped[bytes] = mapped_column(LargeBinary(128))
     recovery_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
     private_key_under_recovery: Mapped[bytes] = mapped_column(LargeBinary(128))
+    # Set when a reset without the recovery code gave the account a new key
+    # pair: a facilitator must restore access to its letters (SECURITY.md).
+    keys_replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
@@ -305,6 +310,11 @@ class Letter(Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Facilitator notes to the author; not letter text.
     review_note: Mapped[str] = mapped_column(Text, default="")
+    # "Not before": an anniversary or a court date to avoid.
+    deliver_not_before: Mapped[date | None] = mapped_column(Date)
+    # The recipient's own choices after reading (PRODUCT: receiving on their terms).
+    hidden_by_recipient: Mapped[bool] = mapped_column(Boolean, default=False)
+    recipient_copy_destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="letters")
     author: Mapped[CaseParticipant] = relationship(foreign_keys=[author_id])

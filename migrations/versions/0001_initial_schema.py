@@ -109,6 +109,7 @@ def upgrade() -> None:
         sa.Column("private_key_under_password", sa.LargeBinary(length=128), nullable=False),
         sa.Column("recovery_salt", sa.LargeBinary(length=16), nullable=False),
         sa.Column("private_key_under_recovery", sa.LargeBinary(length=128), nullable=False),
+        sa.Column("keys_replaced_at", relay.models.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
@@ -345,6 +346,11 @@ def upgrade() -> None:
         sa.Column("delivered_at", relay.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("read_at", relay.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("review_note", sa.Text(), nullable=False),
+        sa.Column("deliver_not_before", sa.Date(), nullable=True),
+        sa.Column("hidden_by_recipient", sa.Boolean(), nullable=False),
+        sa.Column(
+            "recipient_copy_destroyed_at", relay.models.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.ForeignKeyConstraint(
             ["approved_by_id"], ["users.id"], name=op.f("fk_letters_approved_by_id_users")
         ),

@@ -498,6 +498,40 @@ def open_password_reset(session: Session, token: str) -> PasswordReset:
     return reset
 
 
+def _set_password_keys(
+    user: User, settings: ServiceSettings, private_key: bytes, new_password: str
+) -> str:
+    """Seal `private_key` under a new password and a new recovery code; return the code."""
+    salt = crypto.new_salt()
+    keys = crypto.derive_password_keys(new_password, salt, settings.kdf_limits)
+    new_code = crypto.new_recovery_code()
+    recovery_salt = crypto.new_salt()
+    user.password_salt = salt
+    user.kdf_opslimit = settings.kdf_limits.opslimit
+    user.kdf_memlimit = settings.kdf_limits.memlimit
+    user.authenticator_digest = crypto.authenticator_digest(keys.authenticator)
+    user.private_key_under_password = crypto.encrypt(
+        keys.encryption_key, private_key, _private_key_context("password", user.public_key)
+    )
+    user.recovery_salt = recovery_salt
+    user.private_key_under_recovery = crypto.encrypt(
+        crypto.derive_recovery_key(new_code, recovery_salt),
+        private_key,
+        _private_key_context("recovery", user.public_key),
+    )
+    return new_code
+
+
+def _finish_reset(session: Session, reset: PasswordReset, user: User, action: str) -> None:
+    reset.used_at = utcnow()
+    for record in session.scalars(
+        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+    ):
+        record.revoked_at = utcnow()
+    audit.record(session, action, actor_id=user.id)
+    session.commit()
+
+
 def reset_password(
     session: Session,
     settings: ServiceSettings,
@@ -523,29 +557,26 @@ def reset_password(
         )
         session.commit()
         raise InvalidInput("The recovery code is not right", "recovery_code") from None
-    salt = crypto.new_salt()
-    keys = crypto.derive_password_keys(new_password, salt, settings.kdf_limits)
-    new_code = crypto.new_recovery_code()
-    new_recovery_salt = crypto.new_salt()
-    user.password_salt = salt
-    user.kdf_opslimit = settings.kdf_limits.opslimit
-    user.kdf_memlimit = settings.kdf_limits.memlimit
-    user.authenticator_digest = crypto.authenticator_digest(keys.authenticator)
-    user.private_key_under_password = crypto.encrypt(
-        keys.encryption_key, private_key, _private_key_context("password", user.public_key)
-    )
-    # The old code has now been typed into a web form: replace it.
-    user.recovery_salt = new_recovery_salt
-    user.private_key_under_recovery = crypto.encrypt(
-        crypto.derive_recovery_key(new_code, new_recovery_salt),
-        private_key,
-        _private_key_context("recovery", user.public_key),
-    )
-    reset.used_at = utcnow()
-    for record in session.scalars(
-        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
-    ):
-        record.revoked_at = utcnow()
-    audit.record(session, "password_reset.completed", actor_id=user.id)
-    session.commit()
+    # The old code has now been typed into a web form: replace it too.
+    new_code = _set_password_keys(user, settings, private_key, new_password)
+    _finish_reset(session, reset, user, "password_reset.completed")
+    return new_code
+
+
+def reset_password_without_code(
+    session: Session, settings: ServiceSettings, *, token: str, new_password: str
+) -> str:
+    """A new key pair: the old letters stay sealed until a facilitator restores access."""
+    reset = open_password_reset(session, token)
+    user = session.get(User, reset.user_id)
+    check_new_password(new_password, email=user.email, name=user.name)
+    pair = crypto.generate_keypair()
+    user.public_key = pair.public_key
+    new_code = _set_password_keys(user, settings, pair.private_key, new_password)
+    user.keys_replaced_at = utcnow()
+    membership = session.scalar(select(TeamMembership).where(TeamMembership.user_id == user.id))
+    if membership is not None:
+        # Sealed to the old key, so useless now; an administrator grants it again.
+        session.delete(membership)
+    _finish_reset(session, reset, user, "password_reset.keys_replaced")
     return new_code

@@ -348,3 +348,49 @@ def set_receiving(
     )
     deliver_due_letters(session, settings, case)
     session.commit()
+
+
+def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) -> None:
+    """A second facilitator on the case: needed to approve letters entered from paper."""
+    case = case_for_staff(session, actor, case_id)
+    user = session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None or user.role != Role.FACILITATOR or user.disabled:
+        raise InvalidInput("There is no facilitator with this e-mail address", "email")
+    if participant_of(case, user.id) is not None:
+        raise InvalidInput("This facilitator is already on the case", "email")
+    case.participants.append(
+        CaseParticipant(user_id=user.id, role=Role.FACILITATOR, display_name=user.name)
+    )
+    audit.record(
+        session,
+        "case.facilitator_added",
+        actor_id=actor.id,
+        case_id=case.id,
+        details={"user": user.id},
+    )
+    session.commit()
+
+
+def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> int:
+    """Retention: delete every seal and ciphertext of a closed case (crypto-shredding).
+
+    The letters can never be read again by anyone; the audit trail keeps its metadata.
+    """
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound("case")
+    if case.state != CaseState.CLOSED:
+        raise InvalidTransition("Only a closed case can be shredded")
+    shredded = 0
+    for letter in case.letters:
+        for version in letter.versions:
+            for seal in list(version.seals):
+                session.delete(seal)
+            if version.ciphertext is not None:
+                version.ciphertext = None
+                shredded += 1
+    audit.record(
+        session, "case.shredded", actor_id=actor_id, case_id=case.id, details={"versions": shredded}
+    )
+    session.commit()
+    return shredded

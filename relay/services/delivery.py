@@ -1,5 +1,8 @@
 """Approved is not delivered: when an approved letter may reach its recipient."""
 
+from datetime import date
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay import audit
@@ -14,13 +17,15 @@ from relay.services import outbox
 from relay.services.settings import ServiceSettings
 
 
-def may_deliver(letter: Letter) -> bool:
-    """The recipient chose to receive, and the case is running."""
+def may_deliver(letter: Letter, today: date | None = None) -> bool:
+    """The recipient chose to receive, the case is running, and any "not before" has passed."""
+    today = today or utcnow().date()
     return (
         letter.state == LetterState.APPROVED
         and letter.case.state == CaseState.ACTIVE
         and letter.recipient.withdrawn_at is None
         and letter.recipient.receive_preference == ReceivePreference.RECEIVE
+        and (letter.deliver_not_before is None or letter.deliver_not_before <= today)
     )
 
 
@@ -43,4 +48,23 @@ def deliver_due_letters(
         if may_deliver(letter):
             deliver(session, settings, letter, actor_id)
             delivered += 1
+    return delivered
+
+
+def deliver_due_everywhere(
+    session: Session, settings: ServiceSettings, today: date | None = None
+) -> int:
+    """For the scheduled job: letters whose "not before" date has now come."""
+    waiting = session.scalars(
+        select(Letter)
+        .join(Case, Letter.case_id == Case.id)
+        .where(Letter.state == LetterState.APPROVED, Case.state == CaseState.ACTIVE)
+        .order_by(Letter.id)
+    )
+    delivered = 0
+    for letter in waiting:
+        if may_deliver(letter, today):
+            deliver(session, settings, letter, None)
+            delivered += 1
+    session.commit()
     return delivered

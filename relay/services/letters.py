@@ -6,6 +6,8 @@ recipient only at approval (SECURITY.md): before then no key exists that the
 recipient could open, whatever an access check gets wrong.
 """
 
+from datetime import date
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -34,6 +36,7 @@ from relay.services.cases import case_for_staff
 from relay.services.cases import parties
 from relay.services.delivery import deliver
 from relay.services.delivery import may_deliver
+from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
@@ -115,7 +118,23 @@ def _content_key(session: Session, version: LetterVersion, holder: str, private_
     return crypto.open_sealed(private_key, seal.sealed_key, _seal_context(version.id, holder))
 
 
+def _own_content_key(session: Session, actor: Actor, version: LetterVersion) -> bytes:
+    """The content key through the actor's own seal (author or recipient)."""
+    try:
+        return _content_key(session, version, _user_holder(actor.id), actor.private_key)
+    except crypto.DecryptionFailed:
+        if actor.user.keys_replaced_at is None:
+            raise
+        # Sealed to the key pair the person had before a reset without their code.
+        raise AccessPending(
+            "Your password was reset without your recovery code, so your facilitator needs "
+            "to restore your access to your letters"
+        ) from None
+
+
 def _decrypt(version: LetterVersion, content_key: bytes) -> str:
+    if version.ciphertext is None:
+        raise NotFound("letter")  # shredded under the retention policy
     return crypto.decrypt(content_key, version.ciphertext, _text_context(version.id)).decode()
 
 
@@ -182,6 +201,7 @@ def letter_for_recipient(session: Session, actor: Actor, letter_id: int) -> Lett
         letter is None
         or letter.recipient.user_id != actor.id
         or letter.state not in (S.DELIVERED, S.READ)
+        or letter.recipient_copy_destroyed_at is not None
     ):
         raise NotFound("letter")
     return letter
@@ -241,9 +261,7 @@ def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, let
     if letter.case.state != CaseState.ACTIVE:
         raise InvalidTransition("Letters can be sent for review only while the exchange is open")
     version = _current_version(letter)
-    if not _decrypt(
-        version, _content_key(session, version, _user_holder(actor.id), actor.private_key)
-    ).strip():
+    if not _decrypt(version, _own_content_key(session, actor, version)).strip():
         raise InvalidInput("Write your letter before you send it", "text")
     now = utcnow()
     version.submitted_at = letter.submitted_at = now
@@ -317,9 +335,7 @@ def author_text(session: Session, actor: Actor, letter: Letter, version: LetterV
     """A version's text for its author (who holds a seal for every version of theirs)."""
     if letter.author.user_id != actor.id or version.letter_id != letter.id:
         raise NotFound("letter")
-    return _decrypt(
-        version, _content_key(session, version, _user_holder(actor.id), actor.private_key)
-    )
+    return _decrypt(version, _own_content_key(session, actor, version))
 
 
 def last_author_version(letter: Letter) -> LetterVersion | None:
@@ -461,11 +477,17 @@ def propose_redaction(
 
 
 def approve_letter(
-    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    letter_id: int,
+    not_before: date | None = None,
 ) -> None:
     """Approve the version under review: only now is the recipient given its key."""
     letter = letter_for_staff(session, actor, letter_id)
     _check(letter, "approve")
+    if not_before is not None and not_before <= utcnow().date():
+        raise InvalidInput("The date must be in the future", "not_before")
     if letter.entered_by_id == actor.id:
         raise NotAllowed("A letter you typed in from paper needs another facilitator to approve it")
     recipient = session.get(User, letter.recipient.user_id) if letter.recipient.user_id else None
@@ -484,6 +506,7 @@ def approve_letter(
         )
     )
     letter.approved_version_id = version.id
+    letter.deliver_not_before = not_before
     letter.approved_by_id = actor.id
     letter.approved_at = utcnow()
     _touch(letter, S.APPROVED)
@@ -522,9 +545,7 @@ def open_letter(session: Session, settings: ServiceSettings, actor: Actor, lette
     letter = letter_for_recipient(session, actor, letter_id)
     _check(letter, "open")
     version = session.get(LetterVersion, letter.approved_version_id)
-    body = _decrypt(
-        version, _content_key(session, version, _user_holder(actor.id), actor.private_key)
-    )
+    body = _decrypt(version, _own_content_key(session, actor, version))
     session.add(LetterRead(letter_id=letter.id, user_id=actor.id))
     first_read = letter.state == S.DELIVERED
     if first_read:
@@ -560,6 +581,7 @@ def letters_received_by(session: Session, participant: CaseParticipant) -> list[
             .where(
                 Letter.recipient_id == participant.id,
                 Letter.state.in_([S.DELIVERED, S.READ]),
+                Letter.recipient_copy_destroyed_at.is_(None),
             )
             .order_by(Letter.id.desc())
         )
@@ -587,3 +609,71 @@ def other_party_or_none(case: Case, mine: CaseParticipant) -> CaseParticipant | 
         return _other_party(case, mine)
     except InvalidTransition:
         return None
+
+
+def set_held_out_of_sight(session: Session, actor: Actor, letter_id: int, held: bool) -> None:
+    """After reading, the recipient may ask for a letter to be kept out of sight, and back."""
+    letter = letter_for_recipient(session, actor, letter_id)
+    letter.hidden_by_recipient = held
+    audit.record(
+        session,
+        "letter.held" if held else "letter.unheld",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+    )
+    session.commit()
+
+
+def destroy_my_copy(session: Session, actor: Actor, letter_id: int) -> None:
+    """The recipient's seal is deleted: they can never open this letter again."""
+    letter = letter_for_recipient(session, actor, letter_id)
+    _remove_recipient_seals(session, letter)
+    letter.recipient_copy_destroyed_at = utcnow()
+    audit.record(
+        session,
+        "letter.recipient_copy_destroyed",
+        actor_id=actor.id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+    )
+    session.commit()
+
+
+def restore_access(session: Session, actor: Actor, user_id: int) -> int:
+    """After a reset without the recovery code: re-seal, from the team key, every letter
+    version the person held a key to. Returns how many were restored."""
+    user = session.get(User, user_id)
+    if user is None or not actor.role.is_staff:
+        raise NotFound("person")
+    if actor.role != Role.ADMINISTRATOR:
+        shared = select(CaseParticipant.case_id).where(CaseParticipant.user_id == user.id)
+        mine = session.scalar(
+            select(CaseParticipant.id).where(
+                CaseParticipant.user_id == actor.id,
+                CaseParticipant.role == Role.FACILITATOR,
+                CaseParticipant.case_id.in_(shared),
+            )
+        )
+        if mine is None:
+            raise NotFound("person")
+    if user.keys_replaced_at is None:
+        raise InvalidTransition("This person's access does not need restoring")
+    team_private_key = actor.team_private_key(session)
+    holder = _user_holder(user.id)
+    restored = 0
+    for seal in session.scalars(select(ContentKeySeal).where(ContentKeySeal.holder == holder)):
+        content_key = _content_key(session, seal.version, TEAM, team_private_key)
+        seal.sealed_key = crypto.seal_to(
+            user.public_key, content_key, _seal_context(seal.version_id, holder)
+        )
+        restored += 1
+    user.keys_replaced_at = None
+    audit.record(
+        session,
+        "account.access_restored",
+        actor_id=actor.id,
+        details={"user": user.id, "versions": restored},
+    )
+    session.commit()
+    return restored

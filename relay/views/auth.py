@@ -98,13 +98,18 @@ def reset(token: str):
     form = ResetForm()
     if form.validate_on_submit():
         try:
-            code = accounts.reset_password(
-                db(),
-                web.settings(),
-                token=token,
-                recovery_code=form.recovery_code.data,
-                new_password=form.password.data,
-            )
+            if form.recovery_code.data:
+                code = accounts.reset_password(
+                    db(),
+                    web.settings(),
+                    token=token,
+                    recovery_code=form.recovery_code.data,
+                    new_password=form.password.data,
+                )
+            else:
+                code = accounts.reset_password_without_code(
+                    db(), web.settings(), token=token, new_password=form.password.data
+                )
         except InvalidInput as error:
             show_error(form, error, "password")
         else:

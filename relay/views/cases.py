@@ -10,6 +10,7 @@ from flask import url_for
 from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
+from relay.forms import AddFacilitatorForm
 from relay.forms import CaseForm
 from relay.forms import CloseCaseForm
 from relay.forms import GateForm
@@ -65,7 +66,38 @@ def show(case_id: int):
         gates=cases.gate_status(case),
         action=ActionForm(),
         gate_form=GateForm(),
+        facilitator_form=AddFacilitatorForm(formdata=None),
     )
+
+
+@bp.post("/<int:case_id>/facilitators")
+def add_facilitator(case_id: int):
+    form = AddFacilitatorForm()
+    if form.validate_on_submit():
+        try:
+            cases.add_facilitator(db(), web.actor(), case_id, form.email.data)
+        except InvalidInput as error:
+            show_error(form, error, "email")
+        else:
+            flash("The facilitator has been added to the case")
+            return redirect(url_for("cases.show", case_id=case_id))
+    case = cases.case_for_staff(db(), web.actor(), case_id)
+    return render_template(
+        "cases/show.html",
+        case=case,
+        gates=cases.gate_status(case),
+        action=ActionForm(),
+        gate_form=GateForm(),
+        facilitator_form=form,
+    )
+
+
+@bp.post("/<int:case_id>/restore-access/<int:user_id>")
+def restore_access(case_id: int, user_id: int):
+    if ActionForm().validate_on_submit():
+        restored = letters.restore_access(db(), web.actor(), user_id)
+        flash(f"Access restored to {restored} letter version(s)")
+    return redirect(url_for("cases.show", case_id=case_id))
 
 
 @bp.route("/<int:case_id>/invite", methods=["GET", "POST"])

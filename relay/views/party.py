@@ -41,6 +41,7 @@ def case(case_id: int):
         written=letters.letters_written_by(db(), mine),
         received=letters.letters_received_by(db(), mine),
         state_for_author=letters.state_for_author,
+        action=ActionForm(),
     )
 
 
@@ -142,7 +143,37 @@ def open_letter(letter_id: int):
         return redirect(url_for("party.before_opening", letter_id=letter_id))
     found = letters.letter_for_recipient(db(), web.actor(), letter_id)
     body = letters.open_letter(db(), web.settings(), web.actor(), letter_id)
-    return render_template("party/read.html", letter=found, shown=text.render(body))
+    return render_template(
+        "party/read.html", letter=found, shown=text.render(body), action=ActionForm()
+    )
+
+
+@bp.post("/received/<int:letter_id>/hold")
+def hold(letter_id: int):
+    if ActionForm().validate_on_submit():
+        letters.set_held_out_of_sight(db(), web.actor(), letter_id, True)
+        flash("The letter is now held out of sight. You can ask for it back at any time.")
+    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    return redirect(url_for("party.case", case_id=found.case_id))
+
+
+@bp.post("/received/<int:letter_id>/unhold")
+def unhold(letter_id: int):
+    if ActionForm().validate_on_submit():
+        letters.set_held_out_of_sight(db(), web.actor(), letter_id, False)
+    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    return redirect(url_for("party.case", case_id=found.case_id))
+
+
+@bp.route("/received/<int:letter_id>/destroy", methods=["GET", "POST"])
+def destroy(letter_id: int):
+    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    form = ActionForm()
+    if form.validate_on_submit():
+        letters.destroy_my_copy(db(), web.actor(), letter_id)
+        flash("Your copy of the letter has been destroyed")
+        return redirect(url_for("party.case", case_id=found.case_id))
+    return render_template("party/destroy.html", letter=found, form=form)
 
 
 @bp.route("/cases/<int:case_id>/receiving", methods=["GET", "POST"])

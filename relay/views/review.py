@@ -9,6 +9,7 @@ from flask import url_for
 from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
+from relay.forms import ApproveForm
 from relay.forms import ChangesForm
 from relay.forms import RedactionForm
 from relay.forms import RejectForm
@@ -37,6 +38,7 @@ def _render(letter_id: int, **forms):
         for version in letter.versions
     ]
     current = letters.staff_text(db(), actor, letter, letter.versions[-1])
+    forms.setdefault("approve", ApproveForm(formdata=None))
     forms.setdefault("changes", ChangesForm(formdata=None))
     forms.setdefault("reject", RejectForm(formdata=None))
     forms.setdefault("redact", RedactionForm(formdata=None, text=text.for_editing(current)))
@@ -58,10 +60,8 @@ def show(letter_id: int):
 
 @bp.post("/letters/<int:letter_id>/approve")
 def approve(letter_id: int):
-    if ActionForm().validate_on_submit():
-        letters.approve_letter(db(), web.settings(), web.actor(), letter_id)
-        flash("Letter approved")
-    return redirect(url_for("review.show", letter_id=letter_id))
+    form = ApproveForm()
+    return _decide(letter_id, form, "approve", letters.approve_letter, lambda: form.not_before.data)
 
 
 @bp.post("/letters/<int:letter_id>/release")

@@ -412,3 +412,25 @@ def test_commands_run_under_the_flask_test_runner_as_documented(runner):
     result = runner.invoke(args=["init"])
     assert result.exit_code == 0, result.exception
     assert "audit signing key already exists" in result.output
+
+
+def test_letters_deliver_due_and_case_shred_commands(app, runner, session, settings):
+    from relay import demo
+    from relay.models import Case
+    from relay.models import LetterVersion
+    from relay.services import cases
+
+    demo.load(session, settings)
+    due = runner.invoke(args=["letters", "deliver-due"])
+    assert due.exit_code == 0 and "delivered" in due.output
+    case = session.scalar(select(Case))
+    refused = runner.invoke(args=["case", "shred", case.reference, "--yes"])
+    assert refused.exit_code != 0 and "Only a closed case" in refused.output
+    facilitator = demo.actor_for(session, settings, *demo.DEMO_PEOPLE["facilitator"][::2])
+    cases.close_case(session, facilitator, case.id, "completed")
+    shredded = runner.invoke(args=["case", "shred", case.reference, "--yes"])
+    assert shredded.exit_code == 0, shredded.output
+    session.expire_all()
+    assert session.scalars(select(LetterVersion.ciphertext)).all() == [None] * len(
+        session.scalars(select(LetterVersion.id)).all()
+    )

@@ -157,3 +157,105 @@ def test_review_page_flags_an_address_for_the_facilitator(client, auth, world, s
     page = client.get(f"/review/letters/{letter.id}")
     assert "Things to check" in page.text
     assert "Possible address" in page.text and "12 Example Street" in page.text
+
+
+def _offender_letter_in_review(session, settings, world, text="A letter for the pages."):
+    from relay.services import letters
+
+    letter = letters.save_draft(session, world.offender, world.case.id, None, text)
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    return letter
+
+
+def test_approval_with_a_not_before_date_waits(client, auth, world, session, settings):
+    from datetime import timedelta
+
+    from relay.models import utcnow
+
+    letter = _offender_letter_in_review(session, settings, world)
+    auth.sign_in("facilitator")
+    day = utcnow().date() + timedelta(days=10)
+    client.post(f"/review/letters/{letter.id}/approve", data={"not_before": day.isoformat()})
+    session.expire_all()
+    assert letter.state == LetterState.APPROVED
+    assert letter.deliver_not_before == day
+    page = client.get(f"/review/letters/{letter.id}")
+    assert day.strftime("%d %B %Y") in page.text
+
+
+def test_a_past_not_before_date_is_shown_next_to_the_field(client, auth, world, session, settings):
+    letter = _offender_letter_in_review(session, settings, world)
+    auth.sign_in("facilitator")
+    page = client.post(f"/review/letters/{letter.id}/approve", data={"not_before": "2001-01-01"})
+    assert "The date must be in the future" in page.text
+    assert 'href="#not_before"' in page.text
+    session.expire_all()
+    assert letter.state == LetterState.IN_REVIEW
+
+
+def test_recipient_holds_then_destroys_a_letter_through_the_pages(
+    client, auth, world, session, settings
+):
+    from relay.services import cases
+    from relay.services import letters
+
+    cases.set_receiving(
+        session,
+        settings,
+        world.victim,
+        world.case.id,
+        preference="receive",
+        tell_author_when_read=False,
+        conditions="",
+    )
+    letter = _offender_letter_in_review(session, settings, world, "Words to hold or destroy.")
+    letters.approve_letter(session, settings, world.facilitator, letter.id)
+    auth.sign_in("victim")
+    read = client.post(f"/my/received/{letter.id}/open")
+    assert "Hold it out of sight" in read.text
+    client.post(f"/my/received/{letter.id}/hold")
+    case_page = client.get(f"/my/cases/{world.case.id}")
+    assert "Letters held out of sight" in case_page.text
+    assert f"/my/received/{letter.id}/unhold" in case_page.text
+    assert "Destroy your copy" in client.get(f"/my/received/{letter.id}/destroy").text
+    client.post(f"/my/received/{letter.id}/destroy")
+    assert client.post(f"/my/received/{letter.id}/open").status_code == 404
+    assert f"/my/received/{letter.id}" not in client.get(f"/my/cases/{world.case.id}").text
+
+
+def test_facilitator_adds_a_second_facilitator_by_email(client, auth, world, session, settings):
+    from relay.services import accounts
+
+    token = accounts.invite_staff(
+        session, settings, world.administrator, email="pair@relay.test", name="Pat Pair"
+    )
+    accounts.accept_invitation(session, settings, token=token, password="pair facilitator 1")
+    auth.sign_in("facilitator")
+    missing = client.post(f"/cases/{world.case.id}/facilitators", data={"email": "no@x.test"})
+    assert "There is no facilitator with this e-mail address" in missing.text
+    client.post(f"/cases/{world.case.id}/facilitators", data={"email": "pair@relay.test"})
+    assert "Pat Pair" in client.get(f"/cases/{world.case.id}").text
+
+
+def test_reset_without_the_recovery_code_warns_and_needs_restoring(
+    client, auth, world, session, settings
+):
+    from tests.unit.test_services import _reset_token
+
+    email = "victim@relay.test"
+    token = _reset_token(session, settings, email)
+    form = client.get(f"/reset/{token}")
+    assert "If you have lost it, leave this empty" in form.text
+    done = client.post(
+        f"/reset/{token}",
+        data={"recovery_code": "", "password": "fresh phrase 123", "confirm": "fresh phrase 123"},
+    )
+    assert "Your recovery code" in done.text
+    client.post("/sign-in", data={"email": email, "password": "fresh phrase 123"})
+    client.post(f"/my/cases/{world.case.id}/write", data={"text": "x", "save": "1"})
+    auth.sign_out()
+    auth.sign_in("facilitator")
+    case_page = client.get(f"/cases/{world.case.id}")
+    assert "Restore access to their letters" in case_page.text
+    client.post(f"/cases/{world.case.id}/restore-access/{world.victim.id}")
+    assert "Restore access to their letters" not in client.get(f"/cases/{world.case.id}").text
