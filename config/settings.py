@@ -56,12 +56,16 @@ class Base:
     ABSOLUTE_SESSION_HOURS = 12
     TESTING = False
     DEBUG = False
+    # Facilitators and administrators sign in with a second factor (TOTP).
+    STAFF_SECOND_FACTOR = True
+    HSTS = True
     ARGON2_OPSLIMIT = ARGON2_MODERATE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_MODERATE["ARGON2_MEMLIMIT"]
 
 
 class Development(Base):
     SESSION_COOKIE_SECURE = False
+    HSTS = False
     ARGON2_OPSLIMIT = ARGON2_INTERACTIVE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_INTERACTIVE["ARGON2_MEMLIMIT"]
 
@@ -71,6 +75,8 @@ class Test(Development):
     DATABASE_URL = "sqlite://"
     OUTBOX_SEND_AFTER_REQUEST = False
     MAIL_TIMEOUT = 2
+    # Most tests are about other rules; the second-factor tests turn it on.
+    STAFF_SECOND_FACTOR = False
 
 
 class Production(Base):
@@ -147,6 +153,8 @@ def _refuse_unsafe_production(settings: dict) -> None:
             raise ConfigError(f"{key} is the development default; set a secret of your own")
     if not settings.get("DATABASE_URL"):
         raise ConfigError("DATABASE_URL is not set")
+    if not settings.get("STAFF_SECOND_FACTOR"):
+        raise ConfigError("STAFF_SECOND_FACTOR must stay on in production")
     if settings["ARGON2_MEMLIMIT"] < ARGON2_MODERATE["ARGON2_MEMLIMIT"]:
         raise ConfigError("ARGON2_MEMLIMIT is below libsodium's MODERATE limit")
     if settings["ARGON2_OPSLIMIT"] < ARGON2_MODERATE["ARGON2_OPSLIMIT"]:

@@ -2,15 +2,18 @@
 
 from dataclasses import dataclass
 
+import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay.models import Case
 from relay.models import Role
 from relay.models import User
+from relay.models import utcnow
 from relay.services import accounts
 from relay.services import cases
 from relay.services import letters
+from relay.services import second_factor
 from relay.services.settings import ServiceSettings
 
 # Known passwords for the demo only; never use the demo command on real data.
@@ -22,9 +25,39 @@ DEMO_PEOPLE = {
 }
 
 
+# Known TOTP secrets for the demo staff, so a person trying the demo can add them to an
+# authenticator app (or run `oathtool --totp -b SECRET`).
+DEMO_TOTP_SECRETS = {
+    "admin@relay.example": "RELAYDEMOADMINSECRETAAAAAAAAAAAA",
+    "facilitator@relay.example": "RELAYDEMOFACILITATORSECRETAAAAAA",
+}
+
+
+def _next_code(secret: str, last_step: int | None) -> str:
+    """The first code in the accepted window that has not been used yet."""
+    totp = pyotp.TOTP(secret)
+    now = utcnow()
+    current = totp.timecode(now)
+    for offset in range(-second_factor.VALID_WINDOW, second_factor.VALID_WINDOW + 1):
+        if last_step is None or current + offset > last_step:
+            return totp.at(now, counter_offset=offset)
+    raise RuntimeError("every code in the window has been used; wait 30 seconds")
+
+
 def actor_for(session: Session, settings: ServiceSettings, email: str, password: str):
-    """Sign in as a person would and return the actor the services take."""
+    """Sign in as a person would (with the second step when needed); return the actor."""
     signed_in = accounts.sign_in(session, settings, email=email, password=password)
+    secret = DEMO_TOTP_SECRETS.get(email) or pyotp.random_base32()
+    if signed_in.next_step == "enrol":
+        second_factor.begin_enrolment(session, settings, signed_in.token, secret)
+        second_factor.complete_enrolment(
+            session, settings, signed_in.token, _next_code(secret, None)
+        )
+    elif signed_in.next_step == "verify":
+        user = signed_in.user
+        second_factor.verify(
+            session, settings, signed_in.token, _next_code(secret, user.totp_last_step)
+        )
     return accounts.resume_session(session, settings, signed_in.token)
 
 
@@ -164,4 +197,8 @@ def _sign_ins() -> list[str]:
     lines = ["Demo sign-ins (http://127.0.0.1:5000):"]
     for role, (email, _name, password) in DEMO_PEOPLE.items():
         lines.append(f"  {role:<14} {email:<30} password: {password}")
+    lines.append("Staff also enter a code from an authenticator app holding these demo keys")
+    lines.append("(or run: oathtool --totp -b KEY):")
+    for email, secret in DEMO_TOTP_SECRETS.items():
+        lines.append(f"  {email:<30} key: {secret}")
     return lines

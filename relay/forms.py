@@ -46,6 +46,14 @@ class SignInForm(FlaskForm):
     password = PasswordField("Password", validators=[_required("Enter your password")])
 
 
+class CodeForm(FlaskForm):
+    code = StringField(
+        "Code",
+        description="The 6-digit code from your authenticator app, or one of your backup codes.",
+        validators=[_required("Enter the code"), Length(max=20)],
+    )
+
+
 class NewPasswordForm(FlaskForm):
     password = PasswordField(
         "Create a password",

@@ -160,6 +160,11 @@ class User(Base):
     # Set when a reset without the recovery code gave the account a new key
     # pair: a facilitator must restore access to its letters (SECURITY.md).
     keys_replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The TOTP secret, sealed to the user's own public key: it can be checked
+    # only while their password has unlocked their private key.
+    totp_sealed_secret: Mapped[bytes | None] = mapped_column(LargeBinary(256))
+    # The last accepted time step: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(Integer)
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.role}>"
@@ -233,8 +238,23 @@ class UserSession(Base):
     # bound to this row, so that a stolen cookie alone or a database copy
     # alone does not give the key.
     sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+    # A password alone opens a session that can do nothing but finish the
+    # second step (or set one up) when the person needs one.
+    second_factor_done: Mapped[bool] = mapped_column(Boolean, default=False)
+    sealed_pending_totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary(128))
 
     user: Mapped[User] = relationship()
+
+
+class BackupCode(Base):
+    """A single-use code for when the authenticator is not at hand; only its digest is kept."""
+
+    __tablename__ = "backup_codes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    code_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Case(Base):

@@ -67,6 +67,11 @@ def begin_session(token: str) -> None:
     session.permanent = False
 
 
+def session_token() -> str | None:
+    """The token of this browser's sign-in, finished or halfway (second step to come)."""
+    return session.get(SESSION_TOKEN)
+
+
 def end_session() -> None:
     token = session.get(SESSION_TOKEN)
     if token:
@@ -78,11 +83,9 @@ def _load_from_session(_request) -> SignedInUser | None:
     token = session.get(SESSION_TOKEN)
     if not token:
         return None
+    # A token that gives no one may be halfway through the second step: keep it.
     found = accounts.resume_session(db(), settings(), token)
-    if found is None:
-        session.pop(SESSION_TOKEN, None)
-        return None
-    return SignedInUser(found)
+    return SignedInUser(found) if found is not None else None
 
 
 def _error_page(status: int, title: str, message: str):

@@ -110,6 +110,8 @@ def upgrade() -> None:
         sa.Column("recovery_salt", sa.LargeBinary(length=16), nullable=False),
         sa.Column("private_key_under_recovery", sa.LargeBinary(length=128), nullable=False),
         sa.Column("keys_replaced_at", relay.models.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("totp_sealed_secret", sa.LargeBinary(length=256), nullable=True),
+        sa.Column("totp_last_step", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_users")),
         sa.UniqueConstraint("email", name=op.f("uq_users_email")),
     )
@@ -206,6 +208,8 @@ def upgrade() -> None:
         sa.Column("last_seen_at", relay.models.UTCDateTime(timezone=True), nullable=False),
         sa.Column("revoked_at", relay.models.UTCDateTime(timezone=True), nullable=True),
         sa.Column("sealed_private_key", sa.LargeBinary(length=128), nullable=False),
+        sa.Column("second_factor_done", sa.Boolean(), nullable=False),
+        sa.Column("sealed_pending_totp_secret", sa.LargeBinary(length=128), nullable=True),
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_user_sessions_user_id_users")
         ),
@@ -428,6 +432,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_content_key_seals")),
         sa.UniqueConstraint("version_id", "holder", name=op.f("uq_content_key_seals_version_id")),
     )
+    op.create_table(
+        "backup_codes",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=False),
+        sa.Column("code_digest", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("used_at", relay.models.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_backup_codes_user_id_users")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_backup_codes")),
+    )
     # letters and letter_versions point at each other: SQLite writes this key
     # inline with the table, every other database needs it added afterwards.
     if op.get_bind().dialect.name != "sqlite":
@@ -447,6 +462,7 @@ def downgrade() -> None:
         op.drop_constraint(
             op.f("fk_letters_approved_version_id_letter_versions"), "letters", type_="foreignkey"
         )
+    op.drop_table("backup_codes")
     op.drop_table("content_key_seals")
     op.drop_table("letter_versions")
     op.drop_table("letter_reads")

@@ -343,6 +343,8 @@ class SignInFailed(InvalidInput):
 class SignedIn:
     user: User
     token: str
+    # None when signed in; "verify" or "enrol" when a second step is still needed.
+    next_step: str | None = None
 
 
 def _unlock(user: User, password: str) -> bytes | None:
@@ -357,19 +359,47 @@ def _unlock(user: User, password: str) -> bytes | None:
     )
 
 
-def _start_session(session: Session, settings: ServiceSettings, user: User, private_key: bytes):
+def needs_second_factor(user: User, settings: ServiceSettings) -> bool:
+    return user.totp_sealed_secret is not None or (
+        user.role.is_staff and settings.staff_second_factor
+    )
+
+
+def _start_session(
+    session: Session, settings: ServiceSettings, user: User, private_key: bytes, done: bool
+) -> str:
     token = secrets.token_urlsafe(32)
     digest = _digest(token)
     session.add(
         UserSession(
             token_digest=digest,
             user_id=user.id,
+            second_factor_done=done,
             sealed_private_key=crypto.encrypt(
                 settings.session_key, private_key, _session_context(digest)
             ),
         )
     )
     return token
+
+
+def session_record(session: Session, token: str) -> UserSession | None:
+    return session.scalar(select(UserSession).where(UserSession.token_digest == _digest(token)))
+
+
+def actor_of(settings: ServiceSettings, record: UserSession) -> Actor:
+    private_key = crypto.decrypt(
+        settings.session_key, record.sealed_private_key, _session_context(record.token_digest)
+    )
+    return Actor(record.user, private_key)
+
+
+def on_signed_in(session: Session, actor: Actor) -> None:
+    """What a completed sign-in sets off: an administrator grants waiting team access."""
+    audit.record(session, "sign_in", actor_id=actor.id)
+    session.commit()
+    if actor.role == Role.ADMINISTRATOR and has_team_access(session, actor.user):
+        grant_pending_access(session, actor)
 
 
 def sign_in(session: Session, settings: ServiceSettings, *, email: str, password: str) -> SignedIn:
@@ -385,11 +415,13 @@ def sign_in(session: Session, settings: ServiceSettings, *, email: str, password
         audit.record(session, "sign_in.failed", actor_id=user.id, details={"reason": "password"})
         session.commit()
         raise SignInFailed()
-    token = _start_session(session, settings, user, private_key)
-    audit.record(session, "sign_in", actor_id=user.id)
-    session.commit()
-    if user.role == Role.ADMINISTRATOR and has_team_access(session, user):
-        grant_pending_access(session, Actor(user, private_key))
+    if needs_second_factor(user, settings):
+        token = _start_session(session, settings, user, private_key, done=False)
+        audit.record(session, "sign_in.password_accepted", actor_id=user.id)
+        session.commit()
+        return SignedIn(user, token, "verify" if user.totp_sealed_secret else "enrol")
+    token = _start_session(session, settings, user, private_key, done=True)
+    on_signed_in(session, Actor(user, private_key))
     return SignedIn(user, token)
 
 
@@ -407,7 +439,7 @@ def resume_session(
     record = session.scalar(select(UserSession).where(UserSession.token_digest == digest))
     if record is None or record.revoked_at is not None or record.user.disabled:
         return None
-    if not hmac.compare_digest(record.token_digest, digest):
+    if not record.second_factor_done or not hmac.compare_digest(record.token_digest, digest):
         return None
     expired = now - record.last_seen_at > _idle_limit(
         settings, record.user.role
@@ -418,15 +450,13 @@ def resume_session(
         session.commit()
         return None
     try:
-        private_key = crypto.decrypt(
-            settings.session_key, record.sealed_private_key, _session_context(digest)
-        )
+        actor = actor_of(settings, record)
     except crypto.DecryptionFailed:
         return None
     if now - record.last_seen_at > timedelta(seconds=30):
         record.last_seen_at = now
         session.commit()
-    return Actor(record.user, private_key)
+    return actor
 
 
 def sign_out(session: Session, token: str) -> None:

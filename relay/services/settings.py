@@ -20,6 +20,7 @@ class ServiceSettings:
     party_idle_minutes: int = 15
     staff_idle_minutes: int = 30
     absolute_session_hours: int = 12
+    staff_second_factor: bool = True
 
     @property
     def outbox_key(self) -> bytes:
@@ -48,4 +49,5 @@ def settings_from_config(config: Mapping) -> ServiceSettings:
         party_idle_minutes=config["PARTY_IDLE_MINUTES"],
         staff_idle_minutes=config["STAFF_IDLE_MINUTES"],
         absolute_session_hours=config["ABSOLUTE_SESSION_HOURS"],
+        staff_second_factor=config["STAFF_SECOND_FACTOR"],
     )

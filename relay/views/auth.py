@@ -1,6 +1,7 @@
 """Signing in and out, activating an invitation, resetting a password."""
 
 from flask import Blueprint
+from flask import abort
 from flask import redirect
 from flask import render_template
 from flask import url_for
@@ -9,6 +10,7 @@ from flask_login import current_user
 from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
+from relay.forms import CodeForm
 from relay.forms import NewPasswordForm
 from relay.forms import NoticesForm
 from relay.forms import ResetForm
@@ -17,6 +19,7 @@ from relay.forms import SignInForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import accounts
+from relay.services import second_factor as second_factors
 from relay.services.errors import InvalidInput
 
 bp = Blueprint("auth", __name__)
@@ -49,8 +52,81 @@ def sign_in():
         else:
             web.begin_session(signed_in.token)
             # Only known pages: never a redirect to an address from the request.
+            if signed_in.next_step == "verify":
+                return redirect(url_for("auth.second_factor"))
+            if signed_in.next_step == "enrol":
+                return redirect(url_for("auth.set_up_second_factor"))
             return redirect(url_for(HOME_BY_ROLE[signed_in.user.role]))
     return render_template("auth/sign_in.html", form=form)
+
+
+def _pending_token() -> str:
+    token = web.session_token()
+    if not token or second_factors.pending_user(db(), token) is None:
+        abort(404)
+    return token
+
+
+@bp.route("/sign-in/code", methods=["GET", "POST"])
+def second_factor():
+    token = _pending_token()
+    form = CodeForm()
+    if form.validate_on_submit():
+        try:
+            user = second_factors.verify(db(), web.settings(), token, form.code.data)
+        except InvalidInput as error:
+            show_error(form, error, "code")
+        else:
+            return redirect(url_for(HOME_BY_ROLE[user.role]))
+    return render_template("auth/second_factor.html", form=form)
+
+
+@bp.get("/sign-in/set-up")
+def set_up_second_factor():
+    token = web.session_token()
+    if not token or (
+        second_factors.pending_user(db(), token) is None and not current_user.is_authenticated
+    ):
+        abort(404)
+    return render_template("auth/set_up_start.html", form=ActionForm())
+
+
+@bp.post("/sign-in/set-up/start")
+def start_second_factor():
+    token = web.session_token()
+    if not token or not ActionForm().validate_on_submit():
+        abort(404)
+    secret = second_factors.begin_enrolment(db(), web.settings(), token)
+    return _set_up_page(secret, CodeForm(formdata=None))
+
+
+def _set_up_page(secret: str, form):
+    record_user = second_factors.pending_user(db(), web.session_token()) or current_user.user
+    return render_template(
+        "auth/set_up_code.html",
+        form=form,
+        secret=secret,
+        qr=second_factors.provisioning_qr(secret, record_user.email),
+    )
+
+
+@bp.post("/sign-in/set-up/confirm")
+def confirm_second_factor():
+    token = web.session_token()
+    if not token:
+        abort(404)
+    form = CodeForm()
+    secret = second_factors.pending_secret(db(), web.settings(), token)
+    if secret is None:
+        abort(404)
+    if form.validate_on_submit():
+        try:
+            codes = second_factors.complete_enrolment(db(), web.settings(), token, form.code.data)
+        except InvalidInput as error:
+            show_error(form, error, "code")
+        else:
+            return render_template("auth/backup_codes.html", codes=codes)
+    return _set_up_page(secret, form)
 
 
 @bp.post("/sign-out")

@@ -1,0 +1,195 @@
+"""The second step at sign-in: TOTP (pyotp) with single-use backup codes.
+
+Required for facilitators and administrators, optional for parties. The
+TOTP secret is sealed to the person's own public key, so it can only be
+checked once their password has unlocked their private key; a used time step
+is remembered so a code is never accepted twice.
+"""
+
+import hashlib
+import secrets
+from datetime import datetime
+from datetime import timedelta
+
+import pyotp
+import segno
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay import audit
+from relay import crypto
+from relay.models import BackupCode
+from relay.models import User
+from relay.models import UserSession
+from relay.models import utcnow
+from relay.services import accounts
+from relay.services.errors import InvalidInput
+from relay.services.errors import NotFound
+from relay.services.settings import ServiceSettings
+
+ISSUER = "Relay"
+VALID_WINDOW = 1  # one 30-second step either side, for clocks that drift
+BACKUP_CODES = 10
+PENDING_MINUTES = 10
+
+
+def _secret_context(user: User) -> bytes:
+    return b"totp-secret:" + user.public_key.hex().encode()
+
+
+def _pending_context(record: UserSession) -> bytes:
+    return b"pending-totp:" + record.token_digest.hex().encode()
+
+
+def _code_digest(code: str) -> bytes:
+    return hashlib.sha256(code.replace("-", "").replace(" ", "").lower().encode()).digest()
+
+
+def _record(session: Session, token: str, now: datetime) -> UserSession:
+    record = accounts.session_record(session, token)
+    if record is None or record.revoked_at is not None or record.user.disabled:
+        raise NotFound("session")
+    if not record.second_factor_done and now - record.created_at > timedelta(
+        minutes=PENDING_MINUTES
+    ):
+        raise NotFound("session")
+    return record
+
+
+def pending_user(session: Session, token: str) -> User | None:
+    """Who is halfway through signing in on this session, if anyone."""
+    try:
+        record = _record(session, token, utcnow())
+    except NotFound:
+        return None
+    return None if record.second_factor_done else record.user
+
+
+def begin_enrolment(
+    session: Session, settings: ServiceSettings, token: str, secret: str | None = None
+) -> str:
+    """A new secret for this session to confirm; returns it (to show as text and QR).
+
+    `secret` is for the demo data only, whose known secrets are printed.
+    """
+    record = _record(session, token, utcnow())
+    secret = secret or pyotp.random_base32()
+    record.sealed_pending_totp_secret = crypto.encrypt(
+        settings.session_key, secret.encode(), _pending_context(record)
+    )
+    session.commit()
+    return secret
+
+
+def pending_secret(session: Session, settings: ServiceSettings, token: str) -> str | None:
+    """The secret being set up on this session, to show again after a wrong code."""
+    record = _record(session, token, utcnow())
+    if record.sealed_pending_totp_secret is None:
+        return None
+    return crypto.decrypt(
+        settings.session_key, record.sealed_pending_totp_secret, _pending_context(record)
+    ).decode()
+
+
+def provisioning_qr(secret: str, email: str) -> str:
+    """An SVG data URI, made on the server: no third party ever sees the secret."""
+    uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=ISSUER)
+    return segno.make(uri, error="m").svg_data_uri(scale=5)
+
+
+def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+    totp = pyotp.TOTP(secret)
+    current = totp.timecode(now)
+    code = code.strip().replace(" ", "")
+    for offset in range(-VALID_WINDOW, VALID_WINDOW + 1):
+        if secrets.compare_digest(totp.at(now, counter_offset=offset), code):
+            return current + offset
+    return None
+
+
+def _accept_step(user: User, step: int | None) -> bool:
+    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+        return False
+    user.totp_last_step = step
+    return True
+
+
+def complete_enrolment(
+    session: Session, settings: ServiceSettings, token: str, code: str, now: datetime | None = None
+) -> list[str]:
+    """Confirm the new secret with a code from the app; returns the backup codes, shown once."""
+    now = now or utcnow()
+    record = _record(session, token, now)
+    if record.sealed_pending_totp_secret is None:
+        raise InvalidInput("Start setting up again", "code")
+    secret = crypto.decrypt(
+        settings.session_key, record.sealed_pending_totp_secret, _pending_context(record)
+    ).decode()
+    user = record.user
+    user.totp_last_step = None
+    if not _accept_step(user, _matching_step(secret, code, now)):
+        audit.record(session, "second_factor.enrolment_failed", actor_id=user.id)
+        session.commit()
+        raise InvalidInput(
+            "The code is not right. Check the time on your phone and try again", "code"
+        )
+    user.totp_sealed_secret = crypto.seal_to(
+        user.public_key, secret.encode(), _secret_context(user)
+    )
+    record.sealed_pending_totp_secret = None
+    for old in session.scalars(select(BackupCode).where(BackupCode.user_id == user.id)):
+        session.delete(old)
+    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(BACKUP_CODES)]
+    for code_text in codes:
+        session.add(BackupCode(user_id=user.id, code_digest=_code_digest(code_text)))
+    audit.record(session, "second_factor.enrolled", actor_id=user.id)
+    finished = not record.second_factor_done
+    record.second_factor_done = True
+    session.commit()
+    if finished:
+        accounts.on_signed_in(session, accounts.actor_of(settings, record))
+    return codes
+
+
+def verify(
+    session: Session, settings: ServiceSettings, token: str, code: str, now: datetime | None = None
+) -> User:
+    """Finish signing in with a TOTP code or an unused backup code."""
+    now = now or utcnow()
+    record = _record(session, token, now)
+    user = record.user
+    if record.second_factor_done or user.totp_sealed_secret is None:
+        raise NotFound("session")
+    actor = accounts.actor_of(settings, record)
+    secret = crypto.open_sealed(
+        actor.private_key, user.totp_sealed_secret, _secret_context(user)
+    ).decode()
+    accepted = _accept_step(user, _matching_step(secret, code, now))
+    if not accepted:
+        backup = session.scalar(
+            select(BackupCode).where(
+                BackupCode.user_id == user.id,
+                BackupCode.code_digest == _code_digest(code),
+                BackupCode.used_at.is_(None),
+            )
+        )
+        if backup is not None:
+            backup.used_at = now
+            accepted = True
+            audit.record(session, "second_factor.backup_code_used", actor_id=user.id)
+    if not accepted:
+        audit.record(session, "second_factor.failed", actor_id=user.id)
+        session.commit()
+        raise InvalidInput("The code is not right, or it has already been used", "code")
+    record.second_factor_done = True
+    session.commit()
+    accounts.on_signed_in(session, actor)
+    return user
+
+
+def backup_codes_left(session: Session, user: User) -> int:
+    return len(
+        session.scalars(
+            select(BackupCode.id).where(BackupCode.user_id == user.id, BackupCode.used_at.is_(None))
+        ).all()
+    )
