@@ -59,6 +59,14 @@ class Base:
     # Facilitators and administrators sign in with a second factor (TOTP).
     STAFF_SECOND_FACTOR = True
     HSTS = True
+    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_HEADERS_ENABLED = True
+    # Per client address, on the pages a guesser would hammer.
+    SIGN_IN_RATE_LIMIT = "10 per minute;60 per hour"
+    ACCOUNT_LINK_RATE_LIMIT = "10 per minute;60 per hour"
+    # Per e-mail address, known or not: failures before a pause, and the longest pause.
+    LOCKOUT_AFTER_FAILURES = 5
+    LOCKOUT_MAX_MINUTES = 15
     ARGON2_OPSLIMIT = ARGON2_MODERATE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_MODERATE["ARGON2_MEMLIMIT"]
 
@@ -75,8 +83,11 @@ class Test(Development):
     DATABASE_URL = "sqlite://"
     OUTBOX_SEND_AFTER_REQUEST = False
     MAIL_TIMEOUT = 2
-    # Most tests are about other rules; the second-factor tests turn it on.
+    # Most tests are about other rules; the second-factor and rate-limit tests turn
+    # these back on.
     STAFF_SECOND_FACTOR = False
+    SIGN_IN_RATE_LIMIT = "1000 per minute"
+    ACCOUNT_LINK_RATE_LIMIT = "1000 per minute"
 
 
 class Production(Base):
@@ -98,6 +109,8 @@ _INT_SETTINGS = {
     "PARTY_IDLE_MINUTES",
     "STAFF_IDLE_MINUTES",
     "ABSOLUTE_SESSION_HOURS",
+    "LOCKOUT_AFTER_FAILURES",
+    "LOCKOUT_MAX_MINUTES",
 }
 _BOOL_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL"}
 _ENV_SETTINGS = {
@@ -110,6 +123,9 @@ _ENV_SETTINGS = {
     "MAIL_USERNAME",
     "MAIL_PASSWORD",
     "MAIL_DEFAULT_SENDER",
+    "RATELIMIT_STORAGE_URI",
+    "SIGN_IN_RATE_LIMIT",
+    "ACCOUNT_LINK_RATE_LIMIT",
     *_INT_SETTINGS,
     *_BOOL_SETTINGS,
 }

@@ -9,6 +9,7 @@ from relay.database import make_engine
 from relay.database import make_session_factory
 from relay.extensions import close_db
 from relay.extensions import csrf
+from relay.extensions import limiter
 from relay.extensions import login_manager
 from relay.extensions import mail
 
@@ -35,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     mail.init_app(app)
     csrf.init_app(app)
     login_manager.init_app(app)
+    limiter.init_app(app)
 
     from relay import web
 

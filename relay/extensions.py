@@ -2,6 +2,8 @@
 
 from flask import current_app
 from flask import g
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_wtf import CSRFProtect
@@ -10,6 +12,9 @@ from sqlalchemy.orm import Session
 login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
+# Memory storage by default; RATELIMIT_STORAGE_URI (e.g. redis://…) shares counts between
+# workers. Behind a proxy, configure ProxyFix so the remote address is the client's.
+limiter = Limiter(key_func=get_remote_address)
 
 
 def db() -> Session:

@@ -246,6 +246,17 @@ class UserSession(Base):
     user: Mapped[User] = relationship()
 
 
+class SignInThrottle(Base):
+    """Failed sign-ins per e-mail address, known or not, so the answer never tells which."""
+
+    __tablename__ = "sign_in_throttles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
 class BackupCode(Base):
     """A single-use code for when the authenticator is not at hand; only its digest is kept."""
 

@@ -122,6 +122,12 @@ def _not_found(_error):
 def _http_error(error: HTTPException):
     if error.code == 404:
         return _not_found(error)
+    if error.code == 429:
+        return _error_page(
+            429,
+            "Too many attempts",
+            "You have tried too many times. Wait a few minutes, then try again.",
+        )
     return _error_page(error.code or 500, error.name, error.description or "")
 
 

@@ -443,6 +443,15 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_backup_codes")),
     )
+    op.create_table(
+        "sign_in_throttles",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("email_digest", sa.LargeBinary(length=32), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.Column("locked_until", relay.models.UTCDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_throttles")),
+        sa.UniqueConstraint("email_digest", name=op.f("uq_sign_in_throttles_email_digest")),
+    )
     # letters and letter_versions point at each other: SQLite writes this key
     # inline with the table, every other database needs it added afterwards.
     if op.get_bind().dialect.name != "sqlite":
@@ -462,6 +471,7 @@ def downgrade() -> None:
         op.drop_constraint(
             op.f("fk_letters_approved_version_id_letter_versions"), "letters", type_="foreignkey"
         )
+    op.drop_table("sign_in_throttles")
     op.drop_table("backup_codes")
     op.drop_table("content_key_seals")
     op.drop_table("letter_versions")

@@ -19,6 +19,7 @@ from relay.models import Invitation
 from relay.models import NoticePreference
 from relay.models import PasswordReset
 from relay.models import Role
+from relay.models import SignInThrottle
 from relay.models import TeamKey
 from relay.models import TeamMembership
 from relay.models import User
@@ -402,19 +403,57 @@ def on_signed_in(session: Session, actor: Actor) -> None:
         grant_pending_access(session, actor)
 
 
+class TooManyAttempts(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(
+            "There have been too many attempts to sign in to this account. "
+            "Wait 15 minutes and try again, or reset your password",
+            "email",
+        )
+
+
+def _throttle(session: Session, email: str) -> SignInThrottle:
+    digest = _digest("sign-in:" + email)
+    throttle = session.scalar(select(SignInThrottle).where(SignInThrottle.email_digest == digest))
+    if throttle is None:
+        throttle = SignInThrottle(email_digest=digest, failures=0)
+        session.add(throttle)
+        session.flush()
+    return throttle
+
+
+def _record_failure(settings: ServiceSettings, throttle: SignInThrottle, now: datetime) -> None:
+    throttle.failures += 1
+    beyond = throttle.failures - settings.lockout_after_failures
+    if beyond >= 0:
+        # Progressive, but capped: a stranger typing someone's address can delay
+        # them by minutes, never lock them out for long.
+        minutes = min(2**beyond, settings.lockout_max_minutes)
+        throttle.locked_until = now + timedelta(minutes=minutes)
+
+
 def sign_in(session: Session, settings: ServiceSettings, *, email: str, password: str) -> SignedIn:
     email = normalise_email(email)
+    now = utcnow()
+    throttle = _throttle(session, email)
+    if throttle.locked_until is not None and throttle.locked_until > now:
+        audit.record(session, "sign_in.refused", details={"reason": "too many attempts"})
+        session.commit()
+        raise TooManyAttempts()
     user = session.scalar(select(User).where(User.email == email))
     if user is None or user.disabled:
         crypto.derive_password_keys(password, _DECOY_SALT, settings.kdf_limits)
+        _record_failure(settings, throttle, now)
         audit.record(session, "sign_in.failed", details={"reason": "unknown account"})
         session.commit()
         raise SignInFailed()
     private_key = _unlock(user, password)
     if private_key is None:
+        _record_failure(settings, throttle, now)
         audit.record(session, "sign_in.failed", actor_id=user.id, details={"reason": "password"})
         session.commit()
         raise SignInFailed()
+    throttle.failures, throttle.locked_until = 0, None
     if needs_second_factor(user, settings):
         token = _start_session(session, settings, user, private_key, done=False)
         audit.record(session, "sign_in.password_accepted", actor_id=user.id)

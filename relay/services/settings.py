@@ -21,6 +21,8 @@ class ServiceSettings:
     staff_idle_minutes: int = 30
     absolute_session_hours: int = 12
     staff_second_factor: bool = True
+    lockout_after_failures: int = 5
+    lockout_max_minutes: int = 15
 
     @property
     def outbox_key(self) -> bytes:
@@ -50,4 +52,6 @@ def settings_from_config(config: Mapping) -> ServiceSettings:
         staff_idle_minutes=config["STAFF_IDLE_MINUTES"],
         absolute_session_hours=config["ABSOLUTE_SESSION_HOURS"],
         staff_second_factor=config["STAFF_SECOND_FACTOR"],
+        lockout_after_failures=config["LOCKOUT_AFTER_FAILURES"],
+        lockout_max_minutes=config["LOCKOUT_MAX_MINUTES"],
     )

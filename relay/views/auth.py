@@ -2,6 +2,7 @@
 
 from flask import Blueprint
 from flask import abort
+from flask import current_app
 from flask import redirect
 from flask import render_template
 from flask import url_for
@@ -9,6 +10,7 @@ from flask_login import current_user
 
 from relay import web
 from relay.extensions import db
+from relay.extensions import limiter
 from relay.forms import ActionForm
 from relay.forms import CodeForm
 from relay.forms import NewPasswordForm
@@ -23,6 +25,19 @@ from relay.services import second_factor as second_factors
 from relay.services.errors import InvalidInput
 
 bp = Blueprint("auth", __name__)
+
+
+def _sign_in_limit() -> str:
+    return current_app.config["SIGN_IN_RATE_LIMIT"]
+
+
+def _account_link_limit() -> str:
+    return current_app.config["ACCOUNT_LINK_RATE_LIMIT"]
+
+
+# Brute force is slowed per client address here, and per account in the service.
+guessing_sign_in = limiter.limit(_sign_in_limit, methods=["POST"])
+guessing_link = limiter.limit(_account_link_limit, methods=["POST"])
 
 HOME_BY_ROLE = {
     Role.ADMINISTRATOR: "admin.home",
@@ -40,6 +55,7 @@ def home():
 
 
 @bp.route("/sign-in", methods=["GET", "POST"])
+@guessing_sign_in
 def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
@@ -68,6 +84,7 @@ def _pending_token() -> str:
 
 
 @bp.route("/sign-in/code", methods=["GET", "POST"])
+@guessing_sign_in
 def second_factor():
     token = _pending_token()
     form = CodeForm()
@@ -111,6 +128,7 @@ def _set_up_page(secret: str, form):
 
 
 @bp.post("/sign-in/set-up/confirm")
+@guessing_sign_in
 def confirm_second_factor():
     token = web.session_token()
     if not token:
@@ -142,6 +160,7 @@ def signed_out():
 
 
 @bp.route("/activate/<token>", methods=["GET", "POST"])
+@guessing_link
 def activate(token: str):
     invitation = accounts.open_invitation(db(), token)
     form = NewPasswordForm()
@@ -160,6 +179,7 @@ def activate(token: str):
 
 
 @bp.route("/reset", methods=["GET", "POST"])
+@guessing_link
 def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
@@ -169,6 +189,7 @@ def reset_request():
 
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
+@guessing_link
 def reset(token: str):
     accounts.open_password_reset(db(), token)
     form = ResetForm()
