@@ -159,6 +159,8 @@ def _headers(response):
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+    if current_app.config["HSTS"]:
+        response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
     if not response.mimetype.startswith(("text/css", "application/javascript", "image/")):
         response.headers["Cache-Control"] = "no-store"
     return response

@@ -29,6 +29,7 @@ from relay.services import outbox
 from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotAllowed
+from relay.services.errors import NotFound
 from relay.services.passwords import check_new_password
 from relay.services.settings import ServiceSettings
 
@@ -649,3 +650,49 @@ def reset_password_without_code(
         session.delete(membership)
     _finish_reset(session, reset, user, "password_reset.keys_replaced")
     return new_code
+
+
+# --- the person's own sessions ---------------------------------------------------
+
+
+def active_sessions(session: Session, settings: ServiceSettings, user: User) -> list[UserSession]:
+    oldest = utcnow() - timedelta(hours=settings.absolute_session_hours)
+    return list(
+        session.scalars(
+            select(UserSession)
+            .where(
+                UserSession.user_id == user.id,
+                UserSession.revoked_at.is_(None),
+                UserSession.second_factor_done.is_(True),
+                UserSession.created_at > oldest,
+            )
+            .order_by(UserSession.last_seen_at.desc())
+        )
+    )
+
+
+def is_session_of_token(record: UserSession, token: str) -> bool:
+    return hmac.compare_digest(record.token_digest, _digest(token))
+
+
+def end_own_session(session: Session, actor: Actor, session_id: int) -> None:
+    """Sign out one of the person's sessions, for example a lost phone."""
+    record = session.get(UserSession, session_id)
+    if record is None or record.user_id != actor.id:
+        raise NotFound("session")
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        audit.record(session, "session.ended_by_owner", actor_id=actor.id)
+        session.commit()
+
+
+def sign_out_everywhere(session: Session, actor: Actor) -> int:
+    ended = 0
+    for record in session.scalars(
+        select(UserSession).where(UserSession.user_id == actor.id, UserSession.revoked_at.is_(None))
+    ):
+        record.revoked_at = utcnow()
+        ended += 1
+    audit.record(session, "sign_out.everywhere", actor_id=actor.id, details={"sessions": ended})
+    session.commit()
+    return ended

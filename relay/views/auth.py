@@ -222,3 +222,31 @@ def notices():
         accounts.set_notice_preference(db(), actor, form.notices.data)
         return redirect(url_for("auth.home"))
     return render_template("auth/notices.html", form=form)
+
+
+@bp.get("/account/sessions")
+def sessions():
+    actor = web.actor()
+    token = web.session_token()
+    records = accounts.active_sessions(db(), web.settings(), actor.user)
+    return render_template(
+        "auth/sessions.html",
+        records=[(record, accounts.is_session_of_token(record, token)) for record in records],
+        form=ActionForm(),
+    )
+
+
+@bp.post("/account/sessions/<int:session_id>/end")
+def end_session(session_id: int):
+    if ActionForm().validate_on_submit():
+        accounts.end_own_session(db(), web.actor(), session_id)
+    return redirect(url_for("auth.sessions"))
+
+
+@bp.post("/account/sessions/end-all")
+def sign_out_everywhere():
+    if ActionForm().validate_on_submit():
+        accounts.sign_out_everywhere(db(), web.actor())
+        web.end_session()
+        return redirect(url_for("auth.signed_out"))
+    return redirect(url_for("auth.sessions"))
