@@ -1,0 +1,312 @@
+"""The authorisation matrix: every route x every role, and every role x a case not theirs.
+
+The table below declares, per route and method, what each role gets on case A:
+"A" (allowed: the page answers, perhaps with a form error or a 409 for a state the
+action does not fit) or "R" (refused: 404, or 403 for staff who may see but not act).
+A route added to the app without an entry here fails `test_every_route_has_an_entry`.
+"""
+
+from dataclasses import dataclass
+
+import pytest
+
+from relay.demo import actor_for
+from relay.models import Role
+from relay.models import UserSession
+from relay.services import accounts
+from relay.services import cases
+from relay.services import letters
+from tests.conftest import PEOPLE
+
+ROLES = ("anonymous", "victim", "offender", "other_facilitator", "facilitator", "administrator")
+
+# endpoint, method: one letter per role, in the order of ROLES.
+MATRIX: dict[tuple[str, str], str] = {
+    ("static", "GET"): "AAAAAA",
+    ("auth.home", "GET"): "AAAAAA",
+    ("auth.sign_in", "GET"): "AAAAAA",
+    ("auth.sign_in", "POST"): "AAAAAA",
+    ("auth.signed_out", "GET"): "AAAAAA",
+    ("auth.activate", "GET"): "AAAAAA",
+    ("auth.activate", "POST"): "AAAAAA",
+    ("auth.reset_request", "GET"): "AAAAAA",
+    ("auth.reset_request", "POST"): "AAAAAA",
+    ("auth.reset", "GET"): "AAAAAA",
+    ("auth.reset", "POST"): "AAAAAA",
+    ("auth.second_factor", "GET"): "RRRRRR",
+    ("auth.second_factor", "POST"): "RRRRRR",
+    ("auth.notices", "GET"): "RAAAAA",
+    ("auth.notices", "POST"): "RAAAAA",
+    ("auth.sessions", "GET"): "RAAAAA",
+    ("auth.set_up_second_factor", "GET"): "RAAAAA",
+    ("auth.start_second_factor", "POST"): "RAAAAA",
+    ("auth.confirm_second_factor", "POST"): "RAAAAA",
+    ("auth.end_session", "POST"): "RARRRR",
+    ("auth.sign_out_everywhere", "POST"): "RAAAAA",
+    ("auth.sign_out", "POST"): "AAAAAA",
+    ("admin.home", "GET"): "RRRRRA",
+    ("admin.invite", "GET"): "RRRRRA",
+    ("admin.invite", "POST"): "RRRRRA",
+    ("admin.grant_access", "POST"): "RRRRRA",
+    ("admin.audit_status", "GET"): "RRRRRA",
+    ("cases.home", "GET"): "RRRAAA",
+    ("cases.new", "GET"): "RRRAAA",
+    ("cases.new", "POST"): "RRRAAR",
+    ("cases.show", "GET"): "RRRRAA",
+    ("cases.invite", "GET"): "RRRRAA",
+    ("cases.invite", "POST"): "RRRRAR",
+    ("cases.record_gate", "POST"): "RRRRAR",
+    ("cases.activate", "POST"): "RRRRAR",
+    ("cases.pause", "POST"): "RRRRAR",
+    ("cases.resume", "POST"): "RRRRAR",
+    ("cases.close", "GET"): "RRRRAA",
+    ("cases.close", "POST"): "RRRRAR",
+    ("cases.paper_letter", "GET"): "RRRRAA",
+    ("cases.paper_letter", "POST"): "RRRRAR",
+    ("cases.add_facilitator", "POST"): "RRRRAA",
+    ("cases.restore_access", "POST"): "RRRRAA",
+    ("review.queue", "GET"): "RRRAAA",
+    ("review.show", "GET"): "RRRRAA",
+    ("review.changes", "POST"): "RRRRAA",
+    ("review.reject", "POST"): "RRRRAA",
+    ("review.redact", "POST"): "RRRRAA",
+    ("review.approve", "POST"): "RRRRAA",
+    ("review.release", "POST"): "RRRRAA",
+    ("party.home", "GET"): "RAARRR",
+    ("party.case", "GET"): "RAARRR",
+    ("party.write", "GET"): "RAARRR",
+    ("party.write", "POST"): "RAARRR",
+    ("party.receiving", "GET"): "RAARRR",
+    ("party.receiving", "POST"): "RAARRR",
+    ("party.letter", "GET"): "RAARRR",
+    ("party.edit", "GET"): "RAARRR",
+    ("party.edit", "POST"): "RAARRR",
+    ("party.accept", "POST"): "RAARRR",
+    ("party.decline", "POST"): "RAARRR",
+    ("party.before_opening", "GET"): "RAARRR",
+    ("party.open_letter", "POST"): "RAARRR",
+    ("party.hold", "POST"): "RAARRR",
+    ("party.unhold", "POST"): "RAARRR",
+    ("party.destroy", "GET"): "RAARRR",
+    ("party.withdraw", "GET"): "RAARRR",
+    ("party.withdraw_letter", "POST"): "RAARRR",
+    ("party.destroy", "POST"): "RAARRR",
+    ("party.withdraw", "POST"): "RAARRR",
+}
+
+# Requests that end the session, the case or a letter run last, in this order.
+LAST = [
+    ("party.withdraw_letter", "POST"),
+    ("party.destroy", "POST"),
+    ("cases.close", "POST"),
+    ("party.withdraw", "POST"),
+    ("auth.end_session", "POST"),
+    ("auth.sign_out_everywhere", "POST"),
+    ("auth.sign_out", "POST"),
+]
+
+FORMS = {
+    "auth.sign_in": {"email": "nobody@relay.test", "password": "wrong password"},
+    "cases.new": {"reference": "NEW-CASE", "offence_category": "theft"},
+    "cases.invite": {"role": "victim", "email": "dup@example.com", "name": "D", "display_name": "D"},
+    "cases.paper_letter": {"author": "offender", "text": "A letter from paper."},
+    "cases.add_facilitator": {"email": "nobody@relay.test"},
+    "cases.close": {"outcome": "completed"},
+    "party.write": {"text": "A new draft.", "save": "1"},
+    "party.edit": {"text": "Changed.", "save": "1"},
+    "party.receiving": {"preference": "receive"},
+    "admin.invite": {"name": "New", "email": "new-staff@relay.test"},
+    "auth.notices": {"notices": "standard"},
+}
+
+
+@dataclass
+class Resources:
+    case_id: int
+    author_letter: dict[str, int]
+    recipient_letter: dict[str, int]
+    review_letter: int
+    user_id: int
+    session_id: int
+
+
+def _send(session, settings, author, case_id, text, approve_by=None):
+    letter = letters.save_draft(session, author, case_id, None, text)
+    letters.submit_letter(session, settings, author, letter.id)
+    if approve_by is not None:
+        letters.approve_letter(session, settings, approve_by, letter.id)
+    return letter.id
+
+
+def _case_resources(session, settings, facilitator, victim, offender, case_id) -> Resources:
+    cases.set_receiving(
+        session,
+        settings,
+        victim,
+        case_id,
+        preference="receive",
+        tell_author_when_read=False,
+        conditions="",
+    )
+    in_review = _send(session, settings, victim, case_id, "In review.")
+    to_offender = _send(session, settings, victim, case_id, "To the offender.", facilitator)
+    to_victim = _send(session, settings, offender, case_id, "To the victim.", facilitator)
+    victim_session = session.query(UserSession).filter_by(user_id=victim.id).first()
+    return Resources(
+        case_id=case_id,
+        author_letter={"victim": in_review, "offender": to_victim},
+        recipient_letter={"victim": to_victim, "offender": to_offender},
+        review_letter=in_review,
+        user_id=victim.id,
+        session_id=victim_session.id,
+    )
+
+
+OTHER = {
+    "other_facilitator": ("other-fac@relay.test", "Other Facilitator", "other facilitator pw"),
+    "other_victim": ("other-victim@relay.test", "Other Victim", "other victim password"),
+    "other_offender": ("other-offender@relay.test", "Other Offender", "other offender pw"),
+}
+
+
+@pytest.fixture
+def two_cases(session, settings, world):
+    """Case A (the world's) and case B, run by another facilitator with other parties."""
+    case_a = _case_resources(
+        session, settings, world.facilitator, world.victim, world.offender, world.case.id
+    )
+    email, name, password = OTHER["other_facilitator"]
+    token = accounts.invite_staff(session, settings, world.administrator, email=email, name=name)
+    accounts.accept_invitation(session, settings, token=token, password=password)
+    actor_for(session, settings, *PEOPLE["administrator"][::2])  # grants team access
+    other = actor_for(session, settings, email, password)
+    case = cases.open_case(session, other, reference="RJ-B", offence_category="robbery")
+    for role in ("victim", "offender"):
+        p_email, p_name, p_password = OTHER[f"other_{role}"]
+        invite = cases.invite_party(
+            session,
+            settings,
+            other,
+            case.id,
+            role=Role(role),
+            email=p_email,
+            name=p_name,
+            display_name="B",
+        )
+        accounts.accept_invitation(session, settings, token=invite, password=p_password)
+    for gate in cases.GATES:
+        cases.record_gate(session, other, case.id, gate)
+    cases.activate_case(session, other, case.id)
+    b_victim = actor_for(session, settings, *OTHER["other_victim"][::2])
+    b_offender = actor_for(session, settings, *OTHER["other_offender"][::2])
+    case_b = _case_resources(session, settings, other, b_victim, b_offender, case.id)
+    return case_a, case_b
+
+
+def _url(app, endpoint: str, role: str, resources: Resources) -> str:
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+    values = {}
+    for name in rule.arguments:
+        if name == "case_id":
+            values[name] = resources.case_id
+        elif name == "letter_id":
+            if endpoint.startswith("review."):
+                values[name] = resources.review_letter
+            elif endpoint in (
+                "party.before_opening",
+                "party.open_letter",
+                "party.hold",
+                "party.unhold",
+                "party.destroy",
+            ):
+                values[name] = resources.recipient_letter.get(
+                    role, resources.recipient_letter["victim"]
+                )
+            else:
+                values[name] = resources.author_letter.get(role, resources.author_letter["victim"])
+        elif name == "user_id":
+            values[name] = resources.user_id
+        elif name == "session_id":
+            values[name] = resources.session_id
+        elif name == "gate":
+            values[name] = "consent"
+        elif name == "token":
+            values[name] = "not-a-real-token"
+        elif name == "filename":
+            values[name] = "relay.css"
+    with app.test_request_context():
+        from flask import url_for
+
+        return url_for(endpoint, **values)
+
+
+def _sign_in(client, role: str) -> None:
+    if role == "anonymous":
+        return
+    email, _name, password = OTHER[role] if role in OTHER else PEOPLE[role]
+    response = client.post("/sign-in", data={"email": email, "password": password})
+    assert response.status_code == 302, response.text
+
+
+def _outcome(response) -> str:
+    response.close()
+    assert response.status_code < 500, response.text
+    return "R" if response.status_code in (403, 404) else "A"
+
+
+def _ordered():
+    first = [cell for cell in MATRIX if cell not in LAST]
+    first.sort(key=lambda cell: cell[1] != "GET")  # look before acting
+    return first + LAST
+
+
+def test_every_route_has_an_entry(app):
+    routes = {
+        (rule.endpoint, method)
+        for rule in app.url_map.iter_rules()
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert routes - MATRIX.keys() == set(), "add the new route to MATRIX"
+    assert MATRIX.keys() - routes == set(), "MATRIX names a route that no longer exists"
+    assert all(len(cells) == len(ROLES) for cells in MATRIX.values())
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_gets_what_the_matrix_says(app, client, two_cases, role):
+    case_a, _case_b = two_cases
+    _sign_in(client, role)
+    wrong = []
+    for endpoint, method in _ordered():
+        expected = MATRIX[(endpoint, method)][ROLES.index(role)]
+        url = _url(app, endpoint, role, case_a)
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.post(url, data=FORMS.get(endpoint, {}))
+        if _outcome(response) != expected:
+            wrong.append(
+                f"{method} {url} ({endpoint}): expected {expected}, got {response.status_code}"
+            )
+    assert wrong == []
+
+
+RESOURCE_PARAMS = {"case_id", "letter_id", "user_id", "session_id"}
+
+
+@pytest.mark.parametrize("role", ["victim", "offender", "facilitator"])
+def test_nobody_reaches_a_case_that_is_not_theirs(app, client, two_cases, role):
+    _case_a, case_b = two_cases
+    _sign_in(client, role)
+    reached = []
+    for endpoint, method in _ordered():
+        rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)
+        if not rule.arguments & RESOURCE_PARAMS:
+            continue
+        url = _url(app, endpoint, "victim" if role == "facilitator" else role, case_b)
+        if method == "GET":
+            response = client.get(url)
+        else:
+            response = client.post(url, data=FORMS.get(endpoint, {}))
+        if _outcome(response) != "R":
+            reached.append(f"{method} {url} ({endpoint}): {response.status_code}")
+    assert reached == []
