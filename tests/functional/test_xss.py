@@ -1,0 +1,232 @@
+"""Cross-site scripting: a corpus of over 100 payloads through every field a person types
+into, rendered to the other party and to the facilitator. No page may carry active markup
+that the templates did not put there, and stored letter text holds only the allowlist."""
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from relay.services import cases
+from relay.services import letters
+from relay.services import text as letter_text
+from tests.conftest import PEOPLE
+
+CORPUS = Path(__file__).resolve().parent.parent / "data" / "xss_payloads.txt"
+PAYLOADS = [
+    line.replace("\\n", "\n")
+    for line in CORPUS.read_text(encoding="utf-8").splitlines()
+    if line and not line.startswith("#")
+]
+
+TEMPLATES = Path(__file__).resolve().parent.parent.parent / "templates"
+# Every element the templates themselves write, plus the letter-text allowlist.
+TEMPLATE_TAGS = (
+    {
+        tag.lower()
+        for template in TEMPLATES.rglob("*.html")
+        for tag in re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", template.read_text(encoding="utf-8"))
+    }
+    | set(letter_text.ALLOWED_TAGS)
+    | {"input", "textarea", "label"}
+)  # WTForms writes these
+# The only image is the QR code on the set-up page, which shows nothing a person typed.
+TEMPLATE_TAGS.discard("img")
+URL_ATTRIBUTES = {
+    "href",
+    "src",
+    "action",
+    "formaction",
+    "data",
+    "background",
+    "lowsrc",
+    "dynsrc",
+    "xlink:href",
+    "poster",
+    "content",
+}
+
+
+class ActiveMarkup(HTMLParser):
+    """Collects everything in a page that could run script."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag not in TEMPLATE_TAGS:
+            self.found.append(f"<{tag}>")
+        if tag == "script" and dict(attrs).get("src") != "/static/relay.js":
+            self.found.append("<script> not ours")
+        for name, value in attrs:
+            value = (value or "").strip().lower()
+            compact = re.sub(r"[\s\x00-\x1f]", "", value)
+            if name.startswith("on") or name == "style":
+                self.found.append(f"<{tag} {name}>")
+            if name in URL_ATTRIBUTES and compact.startswith(
+                ("javascript:", "vbscript:", "data:text")
+            ):
+                self.found.append(f"<{tag} {name}={value[:30]}>")
+            if tag == "meta" and name == "http-equiv":
+                self.found.append("<meta http-equiv>")
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+
+
+def active_markup(html: str) -> list[str]:
+    parser = ActiveMarkup()
+    parser.feed(html)
+    parser.close()
+    return parser.found
+
+
+def test_the_corpus_has_over_a_hundred_payloads():
+    assert len(PAYLOADS) >= 100
+
+
+def test_the_checker_sees_active_markup():
+    """The checker itself must catch what it is for, or the tests below prove nothing."""
+    assert active_markup('<p onclick="x">a</p>')
+    assert active_markup('<a href=" java\tscript:alert(1)">x</a>')
+    assert active_markup("<svg><script>alert(1)</script></svg>")
+    assert not active_markup('<p><a href="/my/">home</a></p>')
+
+
+@pytest.mark.parametrize("payload", PAYLOADS)
+def test_stored_letter_text_holds_only_the_allowlist(payload):
+    stored = letter_text.sanitise(payload)
+    parser = ActiveMarkup()
+    parser.feed(stored)
+    tags = re.findall(r"<\s*([a-zA-Z][\w:-]*)", stored)
+    assert set(tag.lower() for tag in tags) <= letter_text.ALLOWED_TAGS
+    assert not re.search(r"<[^>]+\s[a-zA-Z-:]+\s*=", stored), "no attributes survive"
+    assert parser.found == []
+
+
+def _page_is_clean(client, url, method="get", data=None):
+    response = getattr(client, method)(url, data=data or {})
+    assert response.status_code < 500
+    found = active_markup(response.text)
+    return found
+
+
+@pytest.mark.slow
+def test_letters_carrying_the_corpus_render_inert_to_everyone(
+    app, client, auth, world, session, settings
+):
+    cases.set_receiving(
+        session,
+        settings,
+        world.victim,
+        world.case.id,
+        preference="receive",
+        tell_author_when_read=False,
+        conditions="",
+    )
+    ids = []
+    for index, payload in enumerate(PAYLOADS):
+        # Some payloads clean to nothing; a word before each keeps every letter sendable.
+        body = f"Letter {index}: {payload}"
+        letter = letters.save_draft(session, world.offender, world.case.id, None, body)
+        letters.submit_letter(session, settings, world.offender, letter.id)
+        ids.append(letter.id)
+    problems = []
+    auth.sign_in("facilitator")
+    for letter_id in ids:
+        problems += _page_is_clean(client, f"/review/letters/{letter_id}")
+        client.post(f"/review/letters/{letter_id}/approve")
+    problems += _page_is_clean(client, f"/cases/{world.case.id}")
+    auth.sign_out()
+    auth.sign_in("victim")
+    for letter_id in ids:
+        problems += _page_is_clean(client, f"/my/received/{letter_id}/open", "post")
+    auth.sign_out()
+    auth.sign_in("offender")
+    for letter_id in ids:
+        problems += _page_is_clean(client, f"/my/letters/{letter_id}")
+        problems += _page_is_clean(client, f"/my/letters/{letter_id}/edit")
+    assert problems == []
+
+
+def _signed_in(app, role):
+    client = app.test_client()
+    email, _name, password = PEOPLE[role]
+    assert client.post("/sign-in", data={"email": email, "password": password}).status_code == 302
+    return client
+
+
+@pytest.mark.slow
+def test_notes_conditions_and_names_carrying_the_corpus_render_inert(
+    app, client, world, session, settings
+):
+    problems = []
+    offender, facilitator = _signed_in(app, "offender"), _signed_in(app, "facilitator")
+    for payload in PAYLOADS:
+        # The victim's conditions show to the writer and the facilitator.
+        cases.set_receiving(
+            session,
+            settings,
+            world.victim,
+            world.case.id,
+            preference="receive",
+            tell_author_when_read=False,
+            conditions=payload,
+        )
+        # A facilitator's note shows to the writer.
+        letter = letters.save_draft(session, world.offender, world.case.id, None, "Hello")
+        letters.submit_letter(session, settings, world.offender, letter.id)
+        letters.request_changes(session, settings, world.facilitator, letter.id, payload)
+        problems += _page_is_clean(offender, f"/my/letters/{letter.id}")
+        problems += _page_is_clean(offender, f"/my/letters/{letter.id}/edit")
+        problems += _page_is_clean(facilitator, f"/cases/{world.case.id}")
+        problems += _page_is_clean(
+            facilitator,
+            "/cases/new",
+            "post",
+            {"reference": payload[:40], "offence_category": payload[:80]},
+        )
+        problems += _page_is_clean(
+            facilitator,
+            f"/cases/{world.case.id}/invite",
+            "post",
+            {
+                "role": "victim",
+                "email": payload[:60],
+                "name": payload[:120],
+                "display_name": payload[:80],
+            },
+        )
+        # Typed into the sign-in form, shown back with its error.
+        problems += _page_is_clean(
+            client, "/sign-in", "post", {"email": payload[:200], "password": "not the password"}
+        )
+    assert problems == []
+
+
+@pytest.mark.slow
+def test_case_fields_and_display_names_carrying_the_corpus_render_inert(
+    app, client, auth, world, session, settings
+):
+    problems = []
+    for index, payload in enumerate(PAYLOADS):
+        case = cases.open_case(
+            session, world.facilitator, reference=f"X{index}", offence_category=payload[:80]
+        )
+        cases.invite_party(
+            session,
+            settings,
+            world.facilitator,
+            case.id,
+            role=letters.Role.VICTIM,
+            email=f"v{index}@relay.test",
+            name=payload[:120],
+            display_name=payload[:80],
+        )
+    auth.sign_in("facilitator")
+    problems += _page_is_clean(client, "/cases/")
+    for index in range(len(PAYLOADS)):
+        problems += _page_is_clean(client, f"/cases/{world.case.id + index + 1}")
+    assert problems == []
