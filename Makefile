@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run init demo test test-fast lint bench clean
+.PHONY: install run init demo test test-fast lint audit bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,15 @@ run: demo
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/bandit --quiet --recursive relay
 
-test: install lint
+# Fails on any known advisory for a pinned requirement. It needs PyPI's JSON API (or
+# OSV): where a registry mirror serves only the simple index, it says each package
+# "could not be audited" rather than pretending.
+audit: install
+	$(BIN)/pip-audit --requirement requirements.txt --progress-spinner off
+
+test: install lint audit
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -26,7 +26,8 @@ from relay.services.settings import settings_from_config
 
 log = logging.getLogger(__name__)
 
-SESSION_TOKEN = "sid"  # noqa: S105 - the session key name, not a secret
+# The name of the cookie-session key that holds the token: a name, not a secret.
+SESSION_TOKEN = "sid"  # noqa: S105  # nosec B105
 
 
 class SignedInUser:

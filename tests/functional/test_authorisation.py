@@ -108,7 +108,7 @@ LAST = [
 FORMS = {
     "auth.sign_in": {"email": "nobody@relay.test", "password": "wrong password"},
     "cases.new": {"reference": "NEW-CASE", "offence_category": "theft"},
-    "cases.invite": {"role": "victim", "email": "dup@example.com", "name": "D", "display_name": "D"},
+    "cases.invite": {"role": "victim", "email": "d@example.com", "name": "D", "display_name": "D"},
     "cases.paper_letter": {"author": "offender", "text": "A letter from paper."},
     "cases.add_facilitator": {"email": "nobody@relay.test"},
     "cases.close": {"outcome": "completed"},
