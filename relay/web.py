@@ -150,8 +150,14 @@ def _server_error(error: Exception):
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'; "
+    "report-uri /csp-report"
 )
+
+
+def record_csp_violation(directive: str) -> None:
+    log.warning("content security policy violation: %s", directive)
+    current_app.extensions.setdefault("relay.csp_violations", []).append(directive)
 
 
 def _headers(response):

@@ -44,6 +44,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("auth.end_session", "POST"): "RARRRR",
     ("auth.sign_out_everywhere", "POST"): "RAAAAA",
     ("auth.sign_out", "POST"): "AAAAAA",
+    ("auth.csp_report", "POST"): "AAAAAA",
     ("admin.home", "GET"): "RRRRRA",
     ("admin.invite", "GET"): "RRRRRA",
     ("admin.invite", "POST"): "RRRRRA",

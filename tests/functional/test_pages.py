@@ -259,3 +259,11 @@ def test_reset_without_the_recovery_code_warns_and_needs_restoring(
     assert "Restore access to their letters" in case_page.text
     client.post(f"/cases/{world.case.id}/restore-access/{world.victim.id}")
     assert "Restore access to their letters" not in client.get(f"/cases/{world.case.id}").text
+
+
+def test_reset_request_answers_the_same_for_unknown_and_known_addresses(client, world):
+    known = client.post("/reset", data={"email": "victim@relay.test"})
+    unknown = client.post("/reset", data={"email": "nobody@relay.test"})
+    assert known.status_code == unknown.status_code == 200
+    assert known.text == unknown.text
+    assert "If there is an account for that address" in known.text

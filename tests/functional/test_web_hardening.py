@@ -9,7 +9,10 @@ from tests.functional.test_authorisation import _sign_in
 from tests.functional.test_authorisation import _url
 from tests.functional.test_authorisation import two_cases  # noqa: F401 - a fixture
 
-POST_ROUTES = sorted(cell[0] for cell in MATRIX if cell[1] == "POST")
+# The browser sends CSP reports without a token: the one POST that changes nothing.
+POST_ROUTES = sorted(
+    cell[0] for cell in MATRIX if cell[1] == "POST" and cell[0] != "auth.csp_report"
+)
 GET_ROUTES = sorted(cell[0] for cell in MATRIX if cell[1] == "GET")
 
 
@@ -57,6 +60,17 @@ def test_every_page_sends_the_security_headers(app, client, two_cases):  # noqa:
             if endpoint != "static" and response.headers.get("Cache-Control") != "no-store":
                 missing.append(f"{role} {endpoint}: Cache-Control")
     assert missing == []
+
+
+def test_csp_reports_are_counted_without_their_urls(app, client):
+    report = {
+        "csp-report": {
+            "violated-directive": "script-src-elem",
+            "blocked-uri": "https://evil.example/steal?name=Jo",
+        }
+    }
+    assert client.post("/csp-report", json=report).status_code == 204
+    assert app.extensions["relay.csp_violations"] == ["script-src-elem"]
 
 
 def test_content_security_policy_allows_no_inline_script_or_style(client):

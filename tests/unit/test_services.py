@@ -291,3 +291,24 @@ def test_letter_text_is_sanitised_on_the_way_in(session, settings, world):
     stored = letters.author_text(session, world.victim, letter, letter.versions[-1])
     assert "<script" not in stored and "onclick" not in stored and "<img" not in stored
     assert "<p>Hello</p>" in stored
+
+
+def test_unknown_and_known_addresses_cost_the_same_argon2id_work(
+    session, settings, world, monkeypatch
+):
+    """Comparable timing: each failed sign-in runs exactly one Argon2id derivation."""
+    from relay import crypto
+
+    calls = []
+    real = crypto.derive_password_keys
+
+    def counting(*args, **kwargs):
+        calls.append(args[2])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(crypto, "derive_password_keys", counting)
+    for email in ("nobody@relay.test", PEOPLE["victim"][0]):
+        with pytest.raises(InvalidInput):
+            accounts.sign_in(session, settings, email=email, password="not the password")
+    assert len(calls) == 2
+    assert calls[0] == calls[1] == settings.kdf_limits
