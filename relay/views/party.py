@@ -15,6 +15,7 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.services import cases
 from relay.services import letters
+from relay.services import prompts
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
@@ -73,6 +74,7 @@ def _write(case_id: int, letter_id: int | None):
         mine=mine,
         letter=existing,
         other=letters.other_party_or_none(found, mine),
+        help=prompts.writing_help(mine.role),
     )
 
 

@@ -267,3 +267,16 @@ def test_reset_request_answers_the_same_for_unknown_and_known_addresses(client, 
     assert known.status_code == unknown.status_code == 200
     assert known.text == unknown.text
     assert "If there is an account for that address" in known.text
+
+
+def test_writing_help_differs_by_role_and_says_what_to_avoid(client, auth, world):
+    auth.sign_in("victim")
+    victim_page = client.get(f"/my/cases/{world.case.id}/write").text
+    assert "How this has affected me" in victim_page
+    assert "What I did" not in victim_page
+    assert "no effect on any sentence, licence or parole" in victim_page
+    auth.sign_out()
+    auth.sign_in("offender")
+    offender_page = client.get(f"/my/cases/{world.case.id}/write").text
+    assert "What I did" in offender_page and "What I will do" in offender_page
+    assert "Asking for forgiveness" in offender_page
