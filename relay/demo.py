@@ -197,8 +197,8 @@ def _sign_ins() -> list[str]:
     lines = ["Demo sign-ins (http://127.0.0.1:5000):"]
     for role, (email, _name, password) in DEMO_PEOPLE.items():
         lines.append(f"  {role:<14} {email:<30} password: {password}")
-    lines.append("Staff also enter a code from an authenticator app holding these demo keys")
-    lines.append("(or run: oathtool --totp -b KEY):")
+    lines.append("Staff also enter a code from an authenticator app holding these demo keys,")
+    lines.append("""or from: .venv/bin/python -c "import pyotp; print(pyotp.TOTP('KEY').now())\"""")
     for email, secret in DEMO_TOTP_SECRETS.items():
         lines.append(f"  {email:<30} key: {secret}")
     return lines
