@@ -5,7 +5,10 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 FLASK := $(BIN)/flask --app wsgi
 
-.PHONY: install run init demo test test-fast lint audit bench clean
+CHROMIUM := /usr/bin/chromium
+AXE := node_modules/axe-core/axe.min.js
+
+.PHONY: install run init demo test test-fast lint audit browser bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +38,23 @@ lint: install
 audit: install
 	$(BIN)/pip-audit --requirement requirements.txt --progress-spinner off
 
-test: install lint audit
+# The browser suite (tests/browser) needs Chromium and axe-core: Debian's chromium where
+# apt-get exists (Playwright's own browser download elsewhere), axe-core from npm.
+browser: install $(AXE)
+	@test -x $(CHROMIUM) || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    $(BIN)/playwright install chromium; \
+	  fi; }
+
+$(AXE): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm; }
+	npm ci --no-audit --no-fund
+	touch $(AXE)
+
+test: install lint audit browser
 	$(BIN)/python -m pytest
 
 test-fast: install
@@ -45,4 +64,4 @@ bench: install
 	$(BIN)/python -m bench.bench_kdf
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .ruff_cache
+	rm -rf $(VENV) instance .pytest_cache .ruff_cache node_modules

@@ -128,6 +128,8 @@ class LetterState(enum.StrEnum):
     READ = "read"
     REJECTED = "rejected"
     WITHDRAWN = "withdrawn"
+    # Not delivered because the case ended (a withdrawal or a close), not by its author.
+    STOPPED = "stopped"
 
 
 class VersionKind(enum.StrEnum):

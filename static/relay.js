@@ -57,3 +57,11 @@
     field.addEventListener("input", function () { meter.textContent = advice(field.value); });
   });
 })();
+
+// An error summary takes the focus when the page loads, as on GOV.UK services, so a
+// screen reader or keyboard user starts at the list of what to put right.
+(function () {
+  "use strict";
+  var summary = document.querySelector(".error-summary");
+  if (summary) { summary.focus(); }
+})();

@@ -265,7 +265,7 @@ def _end(session: Session, case: Case, outcome: CaseOutcome, actor_id: int) -> N
     case.closed_at = utcnow()
     for letter in case.letters:
         if letter.state in UNDELIVERED:
-            letter.state = LetterState.WITHDRAWN
+            letter.state = LetterState.STOPPED
             letter.updated_at = utcnow()
             # Crypto, not only state: an undelivered letter loses its recipient seal.
             if letter.recipient.user_id is not None:

@@ -41,7 +41,9 @@ def _render(letter_id: int, **forms):
     forms.setdefault("approve", ApproveForm(formdata=None))
     forms.setdefault("changes", ChangesForm(formdata=None))
     forms.setdefault("reject", RejectForm(formdata=None))
-    forms.setdefault("redact", RedactionForm(formdata=None, text=text.for_editing(current)))
+    forms.setdefault(
+        "redact", RedactionForm(formdata=None, prefix="redact", text=text.for_editing(current))
+    )
     return render_template(
         "review/show.html",
         letter=letter,
@@ -97,7 +99,7 @@ def reject(letter_id: int):
 
 @bp.post("/letters/<int:letter_id>/redact")
 def redact(letter_id: int):
-    form = RedactionForm()
+    form = RedactionForm(prefix="redact")
     return _decide(
         letter_id,
         form,

@@ -222,11 +222,11 @@ def test_withdrawing_stops_letters_in_review(client, auth, world, session):
     assert "Stop taking part" in confirm.text
     client.post(f"/my/cases/{world.case.id}/withdraw")
     auth.sign_out()
-    assert _state(session, letter_id) == LetterState.WITHDRAWN
+    assert _state(session, letter_id) == LetterState.STOPPED
     auth.sign_in("facilitator")
     response = client.post(f"/review/letters/{letter_id}/approve")
     assert response.status_code == 409
-    assert _state(session, letter_id) == LetterState.WITHDRAWN
+    assert _state(session, letter_id) == LetterState.STOPPED
     auth.sign_out()
     auth.sign_in("offender")
     assert "This exchange has ended" in client.get(f"/my/cases/{world.case.id}").text

@@ -58,7 +58,7 @@ def test_facilitator_pages(client, demo_data):
     assert case.reference in home.text
     assert "waiting-for-access" not in home.text
     shown = client.get(f"/cases/{case.id}")
-    assert "Pause the exchange" in shown.text and "active" in shown.text
+    assert "Pause the exchange" in shown.text and "Letters are being exchanged" in shown.text
     assert "Who wrote this letter?" in client.get(f"/cases/{case.id}/paper-letter").text
     assert "How did the case end?" in client.get(f"/cases/{case.id}/close").text
     queue = client.get("/review/")
@@ -280,3 +280,14 @@ def test_writing_help_differs_by_role_and_says_what_to_avoid(client, auth, world
     offender_page = client.get(f"/my/cases/{world.case.id}/write").text
     assert "What I did" in offender_page and "What I will do" in offender_page
     assert "Asking for forgiveness" in offender_page
+
+
+@pytest.mark.parametrize("url", ["/sign-in", "/reset", "/no-such-page", "/activate/unknown"])
+def test_pages_a_party_may_see_before_signing_in_offer_quick_exit(client, url):
+    page = client.get(url)
+    assert 'id="quick-exit"' in page.text
+
+
+def test_signed_in_staff_pages_do_not_need_quick_exit(client, auth, world):
+    auth.sign_in("facilitator")
+    assert 'id="quick-exit"' not in client.get("/cases/").text
