@@ -1,0 +1,86 @@
+"""A facilitator enrols the second step in the browser, then signs in with it."""
+
+import dataclasses
+
+import pyotp
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.pages import Screen
+from tests.browser.pages import SignInPage
+
+pytestmark = pytest.mark.slow
+
+
+class SetUpStartPage(Screen):
+    kind = "second-factor-start"
+    heading = "Set up a second step for signing in"
+
+
+class SetUpCodePage(Screen):
+    kind = "second-factor-code"
+    heading = "Add Relay to your authenticator app"
+
+
+class BackupCodesPage(Screen):
+    kind = "backup-codes"
+    heading = "Your backup codes"
+
+
+class CodePage(Screen):
+    kind = "second-factor"
+    heading = "Enter your code"
+
+
+@pytest.fixture
+def second_step_required(site):
+    site.app.config["STAFF_SECOND_FACTOR"] = True
+    site.app.extensions["relay.settings"] = dataclasses.replace(
+        site.app.extensions["relay.settings"], staff_second_factor=True
+    )
+
+
+def test_facilitator_enrols_then_signs_in_with_a_code(site, world, second_step_required, people):
+    # Given a facilitator who has never set up a second step
+    facilitator = people("facilitator")
+    facilitator.go("/sign-in")
+
+    # When they sign in with their password
+    SignInPage(facilitator).sign_in(facilitator.email, facilitator.password)
+
+    # Then they must set up the second step before anything else
+    start = SetUpStartPage(facilitator)
+    start.ui.follow(start.button("Show my set-up code"))
+    code_page = SetUpCodePage(facilitator)
+    expect(
+        code_page.page.get_by_role("img", name="QR code to add Relay to your authenticator app")
+    ).to_be_visible()
+    secret = code_page.page.locator("#totp-secret").inner_text().strip()
+    totp = pyotp.TOTP(secret)
+
+    # And a wrong code is refused next to the field, keeping the same key on the page
+    code_page.ui.fill(code_page.field("Code"), "000000")
+    code_page.ui.follow(code_page.button("Confirm"))
+    wrong = SetUpCodePage(facilitator)
+    expect(wrong.page.get_by_role("alert")).to_contain_text("The code is not right")
+    assert wrong.page.locator("#totp-secret").inner_text().strip() == secret
+
+    # When they type the code their app shows
+    wrong.ui.fill(wrong.field("Code"), totp.now())
+    wrong.ui.follow(wrong.button("Confirm"))
+
+    # Then they see ten backup codes once, and reach their cases
+    codes = BackupCodesPage(facilitator)
+    expect(codes.page.locator("#backup-codes li")).to_have_count(10)
+    backup = codes.page.locator("#backup-codes li").first.inner_text().strip()
+    codes.ui.follow(codes.link("I have kept my codes – continue"))
+    expect(facilitator.page.get_by_role("heading", level=1)).to_have_text("Cases")
+
+    # And next time the password leads to the code page, where a backup code works once
+    facilitator.page.get_by_role("button", name="Sign out").click()
+    facilitator.go("/sign-in")
+    SignInPage(facilitator).sign_in(facilitator.email, facilitator.password)
+    code = CodePage(facilitator)
+    code.ui.fill(code.field("Code"), backup)
+    code.ui.follow(code.button("Continue"))
+    expect(facilitator.page.get_by_role("heading", level=1)).to_have_text("Cases")
