@@ -6,6 +6,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import checks
 from tests.browser.conftest import PEOPLE
 from tests.browser.journeys import RECEIVE
 from tests.browser.journeys import REPLY
@@ -279,3 +280,19 @@ def test_pages_off_the_main_journeys_pass_the_same_checks(people, world, mailbox
     admin.sign_in()
     audit = StaffPage(admin).check_the_audit_trail()
     expect(audit.page.get_by_text("The audit trail is intact")).to_be_visible()
+
+    # And the pages that no journey above opens, each checked as it is
+    for person, path in (
+        (admin, "/admin/invite"),
+        (admin, "/account/sessions"),
+        (admin, "/sign-in/set-up"),
+        (facilitator, "/cases/new"),
+        (facilitator, f"/cases/{world.case.id}/invite"),
+        (facilitator, "/review/"),
+        (offender, "/account/sessions"),
+        (offender, f"/my/cases/{world.case.id}/write"),
+        (offender, f"/my/cases/{world.case.id}/withdraw"),
+    ):
+        person.go(path)
+        expect(person.page.get_by_role("heading", level=1)).to_have_count(1)
+        checks.assert_accessible(person.page)
