@@ -42,17 +42,24 @@ def database_url(migrated_database, tmp_path):
     return f"sqlite:///{path}"
 
 
-@pytest.fixture
-def app(database_url, tmp_path):
+def build_app(database_url: str, tmp_path, **config):
+    """The test app on `database_url`, initialised as `flask init` does; `config` on top."""
     app = create_app(
         {
             "RELAY_ENV": "test",
             "DATABASE_URL": database_url,
             "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing.key"),
             "WTF_CSRF_ENABLED": False,
+            **config,
         }
     )
     initialise(app)
+    return app
+
+
+@pytest.fixture
+def app(database_url, tmp_path):
+    app = build_app(database_url, tmp_path)
     yield app
     app.extensions["relay.engine"].dispose()
 
@@ -113,3 +120,18 @@ class Auth:
 @pytest.fixture
 def auth(client):
     return Auth(client)
+
+
+def receive_letters(session, settings, victim, case_id: int, conditions: str = "") -> None:
+    """The victim chooses to receive letters as soon as they are approved."""
+    from relay.services import cases
+
+    cases.set_receiving(
+        session,
+        settings,
+        victim,
+        case_id,
+        preference="receive",
+        tell_author_when_read=False,
+        conditions=conditions,
+    )

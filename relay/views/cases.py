@@ -57,17 +57,21 @@ def new():
     return render_template("cases/new.html", form=form)
 
 
-@bp.get("/<int:case_id>")
-def show(case_id: int):
-    case = cases.case_for_staff(db(), web.actor(), case_id)
+def _case_page(case, facilitator_form: AddFacilitatorForm):
     return render_template(
         "cases/show.html",
         case=case,
         gates=cases.gate_status(case),
         action=ActionForm(),
         gate_form=GateForm(),
-        facilitator_form=AddFacilitatorForm(formdata=None),
+        facilitator_form=facilitator_form,
     )
+
+
+@bp.get("/<int:case_id>")
+def show(case_id: int):
+    case = cases.case_for_staff(db(), web.actor(), case_id)
+    return _case_page(case, AddFacilitatorForm(formdata=None))
 
 
 @bp.post("/<int:case_id>/facilitators")
@@ -81,15 +85,7 @@ def add_facilitator(case_id: int):
         else:
             flash("The facilitator has been added to the case")
             return redirect(url_for("cases.show", case_id=case_id))
-    case = cases.case_for_staff(db(), web.actor(), case_id)
-    return render_template(
-        "cases/show.html",
-        case=case,
-        gates=cases.gate_status(case),
-        action=ActionForm(),
-        gate_form=GateForm(),
-        facilitator_form=form,
-    )
+    return _case_page(cases.case_for_staff(db(), web.actor(), case_id), form)
 
 
 @bp.post("/<int:case_id>/restore-access/<int:user_id>")

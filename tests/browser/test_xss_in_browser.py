@@ -5,9 +5,9 @@ reports no Content-Security-Policy violation."""
 import pytest
 
 from relay import demo
-from relay.services import cases
 from relay.services import letters
 from tests.browser.conftest import PEOPLE
+from tests.conftest import receive_letters
 from tests.functional.test_xss import PAYLOADS
 
 pytestmark = pytest.mark.slow
@@ -18,15 +18,7 @@ def test_no_payload_runs_for_the_facilitator_or_the_recipient(site, world, peopl
     with site.session() as session:
         offender = demo.actor_for(session, site.settings, *PEOPLE["offender"][::2])
         victim = demo.actor_for(session, site.settings, *PEOPLE["victim"][::2])
-        cases.set_receiving(
-            session,
-            site.settings,
-            victim,
-            world.case.id,
-            preference="receive",
-            tell_author_when_read=False,
-            conditions=PAYLOADS[0],
-        )
+        receive_letters(session, site.settings, victim, world.case.id, PAYLOADS[0])
         ids = []
         for index, payload in enumerate(PAYLOADS):
             body = f"Letter {index}: {payload}"

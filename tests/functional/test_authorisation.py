@@ -17,6 +17,7 @@ from relay.services import accounts
 from relay.services import cases
 from relay.services import letters
 from tests.conftest import PEOPLE
+from tests.conftest import receive_letters
 
 ROLES = ("anonymous", "victim", "offender", "other_facilitator", "facilitator", "administrator")
 
@@ -140,15 +141,7 @@ def _send(session, settings, author, case_id, text, approve_by=None):
 
 
 def _case_resources(session, settings, facilitator, victim, offender, case_id) -> Resources:
-    cases.set_receiving(
-        session,
-        settings,
-        victim,
-        case_id,
-        preference="receive",
-        tell_author_when_read=False,
-        conditions="",
-    )
+    receive_letters(session, settings, victim, case_id)
     in_review = _send(session, settings, victim, case_id, "In review.")
     to_offender = _send(session, settings, victim, case_id, "To the offender.", facilitator)
     to_victim = _send(session, settings, offender, case_id, "To the victim.", facilitator)

@@ -7,27 +7,16 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 
-from relay import create_app
-from relay.cli import initialise
 from relay.models import SignInThrottle
 from relay.models import utcnow
 from relay.services import accounts
+from tests.conftest import build_app
 
 EMAIL, PASSWORD = "keeper@relay.test", "a long keeper phrase"
 
 
 def _build(database_url, tmp_path, **config):
-    app = create_app(
-        {
-            "RELAY_ENV": "test",
-            "DATABASE_URL": database_url,
-            "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing.key"),
-            "WTF_CSRF_ENABLED": False,
-            **config,
-        }
-    )
-    initialise(app)
-    return app
+    return build_app(database_url, tmp_path, **config)
 
 
 @pytest.fixture

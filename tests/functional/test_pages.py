@@ -9,6 +9,7 @@ from relay import demo
 from relay.models import Case
 from relay.models import Letter
 from relay.models import LetterState
+from tests.conftest import receive_letters
 
 
 @pytest.fixture
@@ -196,18 +197,9 @@ def test_a_past_not_before_date_is_shown_next_to_the_field(client, auth, world, 
 def test_recipient_holds_then_destroys_a_letter_through_the_pages(
     client, auth, world, session, settings
 ):
-    from relay.services import cases
     from relay.services import letters
 
-    cases.set_receiving(
-        session,
-        settings,
-        world.victim,
-        world.case.id,
-        preference="receive",
-        tell_author_when_read=False,
-        conditions="",
-    )
+    receive_letters(session, settings, world.victim, world.case.id)
     letter = _offender_letter_in_review(session, settings, world, "Words to hold or destroy.")
     letters.approve_letter(session, settings, world.facilitator, letter.id)
     auth.sign_in("victim")

@@ -12,6 +12,7 @@ from relay.services import cases
 from relay.services import letters
 from relay.services import text as letter_text
 from tests.conftest import PEOPLE
+from tests.conftest import receive_letters
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "xss_payloads.txt"
 PAYLOADS = [
@@ -117,15 +118,7 @@ def _page_is_clean(client, url, method="get", data=None):
 def test_letters_carrying_the_corpus_render_inert_to_everyone(
     app, client, auth, world, session, settings
 ):
-    cases.set_receiving(
-        session,
-        settings,
-        world.victim,
-        world.case.id,
-        preference="receive",
-        tell_author_when_read=False,
-        conditions="",
-    )
+    receive_letters(session, settings, world.victim, world.case.id)
     ids = []
     for index, payload in enumerate(PAYLOADS):
         # Some payloads clean to nothing; a word before each keeps every letter sendable.
@@ -166,15 +159,7 @@ def test_notes_conditions_and_names_carrying_the_corpus_render_inert(
     offender, facilitator = _signed_in(app, "offender"), _signed_in(app, "facilitator")
     for payload in PAYLOADS:
         # The victim's conditions show to the writer and the facilitator.
-        cases.set_receiving(
-            session,
-            settings,
-            world.victim,
-            world.case.id,
-            preference="receive",
-            tell_author_when_read=False,
-            conditions=payload,
-        )
+        receive_letters(session, settings, world.victim, world.case.id, payload)
         # A facilitator's note shows to the writer.
         letter = letters.save_draft(session, world.offender, world.case.id, None, "Hello")
         letters.submit_letter(session, settings, world.offender, letter.id)

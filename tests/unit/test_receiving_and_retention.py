@@ -23,6 +23,7 @@ from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
+from tests.conftest import receive_letters
 from tests.unit.test_services import _reset_token
 
 TEXT = "I would like you to know that I think about it every day."
@@ -30,15 +31,7 @@ TEXT = "I would like you to know that I think about it every day."
 
 @pytest.fixture
 def receiving(session, settings, world):
-    cases.set_receiving(
-        session,
-        settings,
-        world.victim,
-        world.case.id,
-        preference="receive",
-        tell_author_when_read=False,
-        conditions="",
-    )
+    receive_letters(session, settings, world.victim, world.case.id)
     return world
 
 

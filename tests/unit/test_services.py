@@ -22,6 +22,7 @@ from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
+from tests.conftest import receive_letters
 
 TEXT = "I have thought about that evening every day since."
 
@@ -194,15 +195,7 @@ def test_redaction_is_accepted_by_its_author_before_it_goes_on(session, settings
     assert {line.kind for line in diff} >= {"removed", "added"}
     letters.accept_redaction(session, settings, world.offender, letter.id)
     letters.approve_letter(session, settings, world.facilitator, letter.id)
-    cases.set_receiving(
-        session,
-        settings,
-        world.victim,
-        world.case.id,
-        preference="receive",
-        tell_author_when_read=False,
-        conditions="",
-    )
+    receive_letters(session, settings, world.victim, world.case.id)
     body = letters.open_letter(session, settings, world.victim, letter.id)
     assert "somewhere else" in body
     assert "Mill Lane" not in body
