@@ -103,6 +103,10 @@ def cases_for(session: Session, actor: Actor) -> list[Case]:
     return list(session.scalars(query))
 
 
+def cases_to_withdraw_from(session: Session, actor: Actor) -> list[Case]:
+    return [case for case in cases_for(session, actor) if case.state in CASE_ACTIONS["withdraw"]]
+
+
 def open_case(session: Session, actor: Actor, *, reference: str, offence_category: str) -> Case:
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only a facilitator can open a case")

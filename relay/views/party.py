@@ -202,6 +202,15 @@ def receiving(case_id: int):
     return render_template("party/receiving.html", form=form, case=found)
 
 
+@bp.get("/stop")
+def stop():
+    """Reachable from every party page: withdrawing is the next click (PRODUCT rule 1)."""
+    actor = web.actor()
+    return render_template(
+        "party/stop.html", cases=cases.cases_to_withdraw_from(db(), actor), form=ActionForm()
+    )
+
+
 @bp.route("/cases/<int:case_id>/withdraw", methods=["GET", "POST"])
 def withdraw(case_id: int):
     actor = web.actor()

@@ -75,6 +75,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.approve", "POST"): "RRRRAA",
     ("review.release", "POST"): "RRRRAA",
     ("party.home", "GET"): "RAARRR",
+    ("party.stop", "GET"): "RAARRR",
     ("party.case", "GET"): "RAARRR",
     ("party.write", "GET"): "RAARRR",
     ("party.write", "POST"): "RAARRR",

@@ -283,3 +283,17 @@ def test_pages_a_party_may_see_before_signing_in_offer_quick_exit(client, url):
 def test_signed_in_staff_pages_do_not_need_quick_exit(client, auth, world):
     auth.sign_in("facilitator")
     assert 'id="quick-exit"' not in client.get("/cases/").text
+
+
+def test_a_party_can_stop_taking_part_in_two_clicks_from_any_page(client, auth, world, session):
+    from relay.models import Case
+    from relay.models import CaseState
+
+    auth.sign_in("offender")
+    for url in ("/my/", f"/my/cases/{world.case.id}", "/account/e-mails"):
+        assert 'href="/my/stop"' in client.get(url).text, url
+    stop = client.get("/my/stop")  # first click
+    action = re.search(r'action="(/my/cases/\d+/withdraw)"', stop.text).group(1)
+    client.post(action)  # second click
+    session.expire_all()
+    assert session.get(Case, world.case.id).state == CaseState.CLOSED
