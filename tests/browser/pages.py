@@ -179,6 +179,29 @@ class SignInPage(Screen):
         self.ui.follow(self.button("Sign in"))
 
 
+# --- the second step at sign-in ---------------------------------------------------------
+
+
+class SetUpStartPage(Screen):
+    kind = "second-factor-start"
+    heading = "Set up a second step for signing in"
+
+
+class SetUpCodePage(Screen):
+    kind = "second-factor-code"
+    heading = "Add Relay to your authenticator app"
+
+
+class BackupCodesPage(Screen):
+    kind = "backup-codes"
+    heading = "Your backup codes"
+
+
+class CodePage(Screen):
+    kind = "second-factor"
+    heading = "Enter your code"
+
+
 class ActivatePage(Screen):
     kind = "activate"
     heading = "Set up your account"

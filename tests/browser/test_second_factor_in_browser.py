@@ -6,30 +6,13 @@ import pyotp
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.pages import Screen
+from tests.browser.pages import BackupCodesPage
+from tests.browser.pages import CodePage
+from tests.browser.pages import SetUpCodePage
+from tests.browser.pages import SetUpStartPage
 from tests.browser.pages import SignInPage
 
 pytestmark = pytest.mark.slow
-
-
-class SetUpStartPage(Screen):
-    kind = "second-factor-start"
-    heading = "Set up a second step for signing in"
-
-
-class SetUpCodePage(Screen):
-    kind = "second-factor-code"
-    heading = "Add Relay to your authenticator app"
-
-
-class BackupCodesPage(Screen):
-    kind = "backup-codes"
-    heading = "Your backup codes"
-
-
-class CodePage(Screen):
-    kind = "second-factor"
-    heading = "Enter your code"
 
 
 @pytest.fixture
