@@ -37,9 +37,10 @@ def sender_for(app: Flask) -> outbox.Sender:
     return send
 
 
-def dispatch(app: Flask) -> outbox.Dispatch:
+def dispatch(app: Flask, limit: int = 100) -> outbox.Dispatch:
     return outbox.dispatch_due(
         app.extensions["relay.sessionmaker"],
         app.extensions["relay.settings"].outbox_key,
         sender_for(app),
+        limit=limit,
     )

@@ -176,7 +176,9 @@ def _headers(response):
 def _send_outbox(response):
     if current_app.config["OUTBOX_SEND_AFTER_REQUEST"] and request.method == "POST":
         try:
-            mailer.dispatch(current_app._get_current_object())
+            # A few at most: a backlog (the mail server was down) is the worker's job,
+            # not something to make a person's request wait for.
+            mailer.dispatch(current_app._get_current_object(), limit=5)
         except Exception as error:  # noqa: BLE001 - the worker retries; the person is not told
             log.warning("outbox dispatch failed: %s", type(error).__name__)
     return response

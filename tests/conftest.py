@@ -3,6 +3,7 @@ DATABASE_URL says so), the app, and a world built through the services."""
 
 import os
 import shutil
+import socket
 
 import pytest
 from sqlalchemy import create_engine
@@ -40,6 +41,13 @@ def database_url(migrated_database, tmp_path):
     path = tmp_path / "relay.sqlite3"
     shutil.copy(migrated_database, path)
     return f"sqlite:///{path}"
+
+
+def free_port() -> int:
+    """A local port nothing listens on (for a server to take, or to find closed)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def build_app(database_url: str, tmp_path, **config):

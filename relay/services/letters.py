@@ -65,6 +65,20 @@ TRANSITIONS: dict[str, frozenset[LetterState]] = {
 TEAM = "team"
 
 
+def _audit(
+    session: Session, letter: Letter, action: str, actor_id: int | None, details: dict | None = None
+) -> None:
+    """The one audit call for a letter's transitions, in the transition's transaction."""
+    audit.record(
+        session,
+        action,
+        actor_id=actor_id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details=details,
+    )
+
+
 def _check(letter: Letter, transition: str) -> None:
     if letter.state not in TRANSITIONS[transition]:
         raise InvalidTransition(f"This cannot be done to a letter that is {letter.state}")
@@ -195,6 +209,14 @@ def letter_for_staff(session: Session, actor: Actor, letter_id: int) -> Letter:
     return letter
 
 
+def letter_to_pass_on(session: Session, actor: Actor, letter_id: int) -> Letter:
+    """A letter that only a facilitator of its case may pass on (PRODUCT rule 3)."""
+    letter = letter_for_staff(session, actor, letter_id)
+    if actor.role != Role.FACILITATOR:
+        raise NotAllowed("Only a facilitator of the case can pass a letter on")
+    return letter
+
+
 def letter_for_recipient(session: Session, actor: Actor, letter_id: int) -> Letter:
     letter = session.get(Letter, letter_id)
     if (
@@ -230,9 +252,7 @@ def save_draft(
         letter = Letter(case=case, author=mine, recipient=_other_party(case, mine))
         session.add(letter)
         session.flush()
-        audit.record(
-            session, "letter.started", actor_id=actor.id, case_id=case.id, letter_id=letter.id
-        )
+        _audit(session, letter, "letter.started", actor.id)
     else:
         letter = letter_for_author(session, actor, letter_id)
         if letter.case_id != case.id:
@@ -243,14 +263,7 @@ def save_draft(
         version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
     _write_text(session, version, clean, actor.user)
     letter.updated_at = utcnow()
-    audit.record(
-        session,
-        "letter.draft_saved",
-        actor_id=actor.id,
-        case_id=case.id,
-        letter_id=letter.id,
-        details={"version": version.number},
-    )
+    _audit(session, letter, "letter.draft_saved", actor.id, details={"version": version.number})
     session.commit()
     return letter
 
@@ -266,14 +279,7 @@ def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, let
     now = utcnow()
     version.submitted_at = letter.submitted_at = now
     _touch(letter, S.IN_REVIEW)
-    audit.record(
-        session,
-        "letter.submitted",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-        details={"version": version.number},
-    )
+    _audit(session, letter, "letter.submitted", actor.id, details={"version": version.number})
     _notify_facilitators(session, settings, letter.case)
     session.commit()
 
@@ -283,9 +289,7 @@ def withdraw_letter(session: Session, actor: Actor, letter_id: int) -> None:
     _check(letter, "withdraw")
     _remove_recipient_seals(session, letter)
     _touch(letter, S.WITHDRAWN)
-    audit.record(
-        session, "letter.withdrawn", actor_id=actor.id, case_id=letter.case_id, letter_id=letter.id
-    )
+    _audit(session, letter, "letter.withdrawn", actor.id)
     session.commit()
 
 
@@ -304,13 +308,8 @@ def accept_redaction(session: Session, settings: ServiceSettings, actor: Actor, 
     version = _current_version(letter)
     version.submitted_at = letter.submitted_at = utcnow()
     _touch(letter, S.IN_REVIEW)
-    audit.record(
-        session,
-        "letter.redaction_accepted",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-        details={"version": version.number},
+    _audit(
+        session, letter, "letter.redaction_accepted", actor.id, details={"version": version.number}
     )
     _notify_facilitators(session, settings, letter.case)
     session.commit()
@@ -321,13 +320,7 @@ def decline_redaction(session: Session, actor: Actor, letter_id: int) -> None:
     letter = letter_for_author(session, actor, letter_id)
     _check(letter, "decline_redaction")
     _touch(letter, S.CHANGES_REQUESTED)
-    audit.record(
-        session,
-        "letter.redaction_declined",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-    )
+    _audit(session, letter, "letter.redaction_declined", actor.id)
     session.commit()
 
 
@@ -397,14 +390,7 @@ def enter_paper_letter(
     now = utcnow()
     version.submitted_at = letter.submitted_at = now
     _touch(letter, S.IN_REVIEW)
-    audit.record(
-        session,
-        "letter.entered_from_paper",
-        actor_id=actor.id,
-        case_id=case.id,
-        letter_id=letter.id,
-        details={"version": 1},
-    )
+    _audit(session, letter, "letter.entered_from_paper", actor.id, details={"version": 1})
     session.commit()
     return letter
 
@@ -418,13 +404,7 @@ def request_changes(
         raise InvalidInput("Tell the writer what to change", "note")
     letter.review_note = note.strip()[:2000]
     _touch(letter, S.CHANGES_REQUESTED)
-    audit.record(
-        session,
-        "letter.changes_requested",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-    )
+    _audit(session, letter, "letter.changes_requested", actor.id)
     _notify_user(session, settings, letter.author.user_id)
     session.commit()
 
@@ -438,9 +418,7 @@ def reject_letter(
         raise InvalidInput("Give the writer a reason", "reason")
     letter.review_note = reason.strip()[:2000]
     _touch(letter, S.REJECTED)
-    audit.record(
-        session, "letter.rejected", actor_id=actor.id, case_id=letter.case_id, letter_id=letter.id
-    )
+    _audit(session, letter, "letter.rejected", actor.id)
     _notify_user(session, settings, letter.author.user_id)
     session.commit()
 
@@ -464,13 +442,8 @@ def propose_redaction(
     _write_text(session, version, clean, session.get(User, letter.author.user_id))
     letter.review_note = note.strip()[:2000]
     _touch(letter, S.REDACTION_PROPOSED)
-    audit.record(
-        session,
-        "letter.redaction_proposed",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-        details={"version": version.number},
+    _audit(
+        session, letter, "letter.redaction_proposed", actor.id, details={"version": version.number}
     )
     _notify_user(session, settings, letter.author.user_id)
     session.commit()
@@ -484,7 +457,7 @@ def approve_letter(
     not_before: date | None = None,
 ) -> None:
     """Approve the version under review: only now is the recipient given its key."""
-    letter = letter_for_staff(session, actor, letter_id)
+    letter = letter_to_pass_on(session, actor, letter_id)
     _check(letter, "approve")
     if not_before is not None and not_before <= utcnow().date():
         raise InvalidInput("The date must be in the future", "not_before")
@@ -510,14 +483,7 @@ def approve_letter(
     letter.approved_by_id = actor.id
     letter.approved_at = utcnow()
     _touch(letter, S.APPROVED)
-    audit.record(
-        session,
-        "letter.approved",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-        details={"version": version.number},
-    )
+    _audit(session, letter, "letter.approved", actor.id, details={"version": version.number})
     if may_deliver(letter):
         deliver(session, settings, letter, actor.id)
     session.commit()
@@ -527,7 +493,7 @@ def release_for_reading(
     session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
 ) -> None:
     """For a recipient who reads only with their facilitator: the reading is arranged."""
-    letter = letter_for_staff(session, actor, letter_id)
+    letter = letter_to_pass_on(session, actor, letter_id)
     _check(letter, "release")
     if letter.recipient.receive_preference != ReceivePreference.WITH_FACILITATOR:
         raise InvalidTransition("The recipient has not asked to read with their facilitator")
@@ -551,14 +517,7 @@ def open_letter(session: Session, settings: ServiceSettings, actor: Actor, lette
     if first_read:
         letter.read_at = utcnow()
         _touch(letter, S.READ)
-    audit.record(
-        session,
-        "letter.read",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-        details={"first": first_read},
-    )
+    _audit(session, letter, "letter.read", actor.id, details={"first": first_read})
     if first_read and letter.recipient.tell_author_when_read:
         _notify_user(session, settings, letter.author.user_id)
     session.commit()
@@ -615,13 +574,7 @@ def set_held_out_of_sight(session: Session, actor: Actor, letter_id: int, held: 
     """After reading, the recipient may ask for a letter to be kept out of sight, and back."""
     letter = letter_for_recipient(session, actor, letter_id)
     letter.hidden_by_recipient = held
-    audit.record(
-        session,
-        "letter.held" if held else "letter.unheld",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-    )
+    _audit(session, letter, "letter.held" if held else "letter.unheld", actor.id)
     session.commit()
 
 
@@ -630,13 +583,7 @@ def destroy_my_copy(session: Session, actor: Actor, letter_id: int) -> None:
     letter = letter_for_recipient(session, actor, letter_id)
     _remove_recipient_seals(session, letter)
     letter.recipient_copy_destroyed_at = utcnow()
-    audit.record(
-        session,
-        "letter.recipient_copy_destroyed",
-        actor_id=actor.id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-    )
+    _audit(session, letter, "letter.recipient_copy_destroyed", actor.id)
     session.commit()
 
 

@@ -22,7 +22,6 @@ browser context for each person in it, as if each had their own device.
 
 import email
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -59,6 +58,7 @@ from tests.browser.pages import Keyboard
 from tests.browser.pages import Mouse
 from tests.browser.pages import Person
 from tests.conftest import PEOPLE as SERVICE_PEOPLE
+from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -78,12 +78,6 @@ PEOPLE = {
 }
 # Long enough for a slow CI machine, short enough that a missing element fails quickly.
 TIMEOUT_MS = 10_000
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # --- mail ----------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from relay.models import OutboxMessage
 from relay.models import Role
 from relay.models import TeamMembership
 from relay.models import User
+from tests.conftest import free_port
 
 ADMIN_EMAIL = "first.admin@relay.test"
 ADMIN_NAME = "Fay Firstadmin"
@@ -296,12 +297,6 @@ def test_audit_verify_checks_checkpoints_too(cli, demo_loaded, session):
 # --- outbox send ------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _point_mail_at(app, port: int) -> None:
     # Flask-Mail copies MAIL_* into app.extensions["mail"] at init_app and reads only
     # that copy when sending; TESTING also turns on MAIL_SUPPRESS_SEND there.
@@ -322,7 +317,7 @@ def test_outbox_send_without_a_mail_server_keeps_every_message(app, cli, demo_lo
     assert waiting, "the demo queues invitations and notices"
     assert all(message.sent_at is None for message in waiting)
     session.rollback()
-    _point_mail_at(app, _closed_port())
+    _point_mail_at(app, free_port())
 
     result = cli.ok("outbox", "send")
     assert f"sent 0, failed {len(waiting)}" in result.output

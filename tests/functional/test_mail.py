@@ -31,6 +31,7 @@ from relay.services import accounts
 from relay.services import letters
 from relay.services import outbox
 from tests.conftest import PEOPLE
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -40,12 +41,6 @@ FIRST_PASSWORD = "violet harbour lantern"
 SECOND_PASSWORD = "copper meadow bicycle"
 # Kept short so that the check of a silent mail server stays quick.
 MAIL_TIMEOUT = 1
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

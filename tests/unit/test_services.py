@@ -213,7 +213,9 @@ def test_rejected_letter_tells_the_author_why_and_never_reaches_the_recipient(
         letters.approve_letter(session, settings, world.facilitator, letter.id)
 
 
-def test_paper_letter_needs_a_second_person_to_approve(session, settings, world):
+def test_paper_letter_is_approved_neither_by_its_typist_nor_by_an_administrator(
+    session, settings, world
+):
     letter = letters.enter_paper_letter(
         session, settings, world.facilitator, world.case.id, letters.Role.OFFENDER, TEXT
     )
@@ -222,8 +224,9 @@ def test_paper_letter_needs_a_second_person_to_approve(session, settings, world)
         letters.approve_letter(session, settings, world.facilitator, letter.id)
     assert letter.state == LetterState.IN_REVIEW
     admin = actor_for(session, settings, *PEOPLE["administrator"][::2])
-    letters.approve_letter(session, settings, admin, letter.id)
-    assert letter.state == LetterState.APPROVED
+    with pytest.raises(NotAllowed, match="Only a facilitator"):
+        letters.approve_letter(session, settings, admin, letter.id)
+    assert letter.state == LetterState.IN_REVIEW
 
 
 def test_nothing_is_delivered_while_a_case_is_paused(session, settings, world):
