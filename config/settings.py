@@ -46,7 +46,6 @@ class Base:
     MAIL_PASSWORD = None
     MAIL_DEFAULT_SENDER = "Relay <no-reply@relay.invalid>"
     MAIL_TIMEOUT = 5
-    OUTBOX_SEND_AFTER_REQUEST = True
     WTF_CSRF_ENABLED = True
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
@@ -81,7 +80,6 @@ class Development(Base):
 class Test(Development):
     TESTING = True
     DATABASE_URL = "sqlite://"
-    OUTBOX_SEND_AFTER_REQUEST = False
     MAIL_TIMEOUT = 2
     # Most tests are about other rules; the second-factor and rate-limit tests turn
     # these back on.

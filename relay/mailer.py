@@ -10,7 +10,7 @@ from relay.services import outbox
 
 
 class _TimedConnection(Connection):
-    """Flask-Mail's connection with a timeout: a silent mail server must not hang a request."""
+    """Flask-Mail's connection with a timeout: a silent mail server must not hang the worker."""
 
     def __init__(self, state, timeout: float) -> None:
         super().__init__(state)

@@ -6,13 +6,11 @@ from flask import Flask
 from flask import abort
 from flask import current_app
 from flask import render_template
-from flask import request
 from flask import session
 from flask_login import AnonymousUserMixin
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from relay import mailer
 from relay.extensions import db
 from relay.extensions import login_manager
 from relay.services import accounts
@@ -173,17 +171,6 @@ def _headers(response):
     return response
 
 
-def _send_outbox(response):
-    if current_app.config["OUTBOX_SEND_AFTER_REQUEST"] and request.method == "POST":
-        try:
-            # A few at most: a backlog (the mail server was down) is the worker's job,
-            # not something to make a person's request wait for.
-            mailer.dispatch(current_app._get_current_object(), limit=5)
-        except Exception as error:  # noqa: BLE001 - the worker retries; the person is not told
-            log.warning("outbox dispatch failed: %s", type(error).__name__)
-    return response
-
-
 def init_app(app: Flask) -> None:
     app.extensions["relay.settings"] = settings_from_config(app.config)
     login_manager.request_loader(_load_from_session)
@@ -194,7 +181,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
     app.after_request(_headers)
-    app.after_request(_send_outbox)
 
     @app.context_processor
     def _template_globals():

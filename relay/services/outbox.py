@@ -1,10 +1,12 @@
 """Notices by e-mail through a transactional outbox.
 
 A message row is added in the transaction of the action that caused it, so
-it exists exactly when the action does. Sending happens after commit (at the
-end of the request, and by `flask outbox send`): each message is claimed by
-a conditional update, sent, then marked sent; a failure is retried with
-backoff and nothing is lost while the mail server is down.
+it exists exactly when the action does. Sending happens only in the worker
+(`flask outbox send`, every minute), never inside a request: a request that
+talked to the mail server would answer later for a known address than for an
+unknown one, and the timing would tell who has an account. Each message is
+claimed by a conditional update, sent, then marked sent; a failure is retried
+with backoff and nothing is lost while the mail server is down.
 
 No notice carries letter text, names or case details (PRODUCT rule 7).
 """

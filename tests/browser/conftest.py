@@ -49,6 +49,7 @@ from werkzeug.serving import make_server
 
 from relay import create_app
 from relay import demo
+from relay import mailer
 from relay.cli import initialise
 from relay.services import accounts
 from relay.services import letters
@@ -95,10 +96,16 @@ class Mail:
 
 @dataclass
 class Mailbox:
-    """Every message the app sends, caught by a real aiosmtpd server."""
+    """Every message the app sends, caught by a real aiosmtpd server.
+
+    The app sends mail only from its outbox worker, never inside a request; `send_outbox`
+    stands for that worker (the `site` fixture sets it to run the outbox of the app being
+    served), and `link` runs it before each look, as a cron job would have by then.
+    """
 
     port: int = field(default_factory=free_port)
     messages: list[Mail] = field(default_factory=list)
+    send_outbox: Callable[[], object] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
@@ -116,6 +123,8 @@ class Mailbox:
         pattern = re.compile(r"https?://\S+" + re.escape(path) + r"\S*")
         deadline = time.monotonic() + timeout
         while True:
+            if self.send_outbox is not None:
+                self.send_outbox()
             with self._lock:
                 mails = [m for m in self.messages if to in m.to]
             for mail in reversed(mails):
@@ -214,13 +223,14 @@ def site(live_server: LiveServer, smtp_server: Mailbox, tmp_path: Path) -> Itera
             "MAIL_PORT": smtp_server.port,
             # Flask-Mail suppresses sending whenever TESTING is on, unless told not to.
             "MAIL_SUPPRESS_SEND": False,
-            "OUTBOX_SEND_AFTER_REQUEST": True,
             "BASE_URL": live_server.url,
         }
     )
     initialise(app)
     live_server.app = app
+    smtp_server.send_outbox = lambda: mailer.dispatch(app)
     yield Site(app, live_server.url)
+    smtp_server.send_outbox = None
     live_server.app = None
     app.extensions["relay.engine"].dispose()
 

@@ -95,8 +95,7 @@ def smtp():
     server.stop()
 
 
-@pytest.fixture
-def mail_app(database_url, tmp_path, smtp):
+def build_mail_app(database_url, tmp_path, smtp, environment: str = "test"):
     """The app of conftest, sending to the test SMTP server.
 
     Flask-Mail reads its settings once, at init_app, and suppresses sending
@@ -104,7 +103,7 @@ def mail_app(database_url, tmp_path, smtp):
     """
     app = create_app(
         {
-            "RELAY_ENV": "test",
+            "RELAY_ENV": environment,
             "DATABASE_URL": database_url,
             "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing.key"),
             "WTF_CSRF_ENABLED": False,
@@ -117,6 +116,12 @@ def mail_app(database_url, tmp_path, smtp):
     initialise(app)
     assert app.extensions["mail"].port == smtp.port
     assert not app.extensions["mail"].suppress
+    return app
+
+
+@pytest.fixture
+def mail_app(database_url, tmp_path, smtp):
+    app = build_mail_app(database_url, tmp_path, smtp)
     yield app
     app.extensions["relay.engine"].dispose()
 
@@ -319,6 +324,39 @@ def test_password_reset_mail_link_and_recovery_code_set_a_new_password(
     assert new.status_code == 302
     # The link worked once.
     assert client.get(f"/reset/{reset_token}").status_code == 400
+
+
+def test_reset_request_sends_nothing_inside_the_request_only_the_worker_sends(
+    database_url, tmp_path, smtp
+):
+    # Sending inside the request made a known address answer later than an unknown one
+    # (the mail server's round trips): the timing told which addresses have accounts.
+    # The development settings are those the service runs with, not the test ones.
+    app = build_mail_app(database_url, tmp_path, smtp, environment="development")
+    address, _name, password = PEOPLE["administrator"]
+    with app.extensions["relay.sessionmaker"]() as session:
+        accounts.create_administrator(
+            session, app.extensions["relay.settings"], email=address, name="Ada", password=password
+        )
+        assert mailer.dispatch(app).sent == 0  # creating an administrator sends nothing
+        client = app.test_client()
+
+        answer = client.post("/reset", data={"email": address})
+
+        assert answer.status_code == 200, answer.text
+        assert "If there is an account for that address" in answer.text
+        assert smtp.messages == []
+        [row] = outbox_rows(session)
+        assert row.sent_at is None
+        assert row.attempts == 0
+
+        assert mailer.dispatch(app).sent == 1
+
+        [received] = smtp.messages
+        assert received.rcpt_tos == [address]
+        assert received.subject == accounts.RESET_SUBJECT
+        assert outbox_rows(session)[0].sent_at is not None
+    app.extensions["relay.engine"].dispose()
 
 
 # --- the mail server is down -----------------------------------------------------------
