@@ -75,8 +75,10 @@ __all__ = [
     "decrypt",
     "derive_password_keys",
     "derive_recovery_key",
+    "derive_subkey",
     "encrypt",
     "generate_keypair",
+    "keyed_digest",
     "new_recovery_code",
     "new_salt",
     "new_symmetric_key",
@@ -130,6 +132,8 @@ _PERSON_PW_ENC = b"relay-pw-enc"
 _PERSON_PW_AUTH = b"relay-pw-auth"
 _PERSON_AUTH_DIGEST = b"relay-auth-dig"
 _PERSON_RECOVERY = b"relay-recovery"
+_PERSON_SUBKEY = b"relay-subkey"
+_PERSON_DIGEST = b"relay-keyed-dig"
 
 
 def _as_bytes(value: object, name: str, error: type[CryptoError] = CryptoError) -> bytes:
@@ -266,6 +270,25 @@ def derive_recovery_key(code: str, salt: bytes) -> bytes:
     if len(salt) != SALT_BYTES:
         raise CryptoError(f"salt must be {SALT_BYTES} bytes")
     return _blake2b(salt, key=raw, person=_PERSON_RECOVERY)
+
+
+def derive_subkey(master_key: bytes, purpose: bytes) -> bytes:
+    """A 32-byte key for one purpose, derived from a configured master key.
+
+    One configured secret serves several uses (sessions, the outbox, backup codes); a
+    distinct subkey per purpose means no ciphertext or digest made for one use is ever
+    accepted by another.
+    """
+    master_key = _as_key(master_key, "master_key")
+    purpose = _as_bytes(purpose, "purpose")
+    return _blake2b(purpose, key=master_key, person=_PERSON_SUBKEY)
+
+
+def keyed_digest(key: bytes, message: bytes) -> bytes:
+    """A keyed BLAKE2b-256 digest: a database copy alone cannot test guesses against it."""
+    key = _as_key(key, "key")
+    message = _as_bytes(message, "message")
+    return _blake2b(message, key=key, person=_PERSON_DIGEST)
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def actor_for(session: Session, settings: ServiceSettings, email: str, password:
     signed_in = accounts.sign_in(session, settings, email=email, password=password)
     secret = DEMO_TOTP_SECRETS.get(email) or pyotp.random_base32()
     if signed_in.next_step == "enrol":
-        second_factor.begin_enrolment(session, settings, signed_in.token, secret)
+        second_factor.begin_enrolment(session, settings, signed_in.token, secret=secret)
         second_factor.complete_enrolment(
             session, settings, signed_in.token, _next_code(secret, None)
         )

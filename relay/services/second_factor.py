@@ -6,7 +6,7 @@ checked once their password has unlocked their private key; a used time step
 is remembered so a code is never accepted twice.
 """
 
-import hashlib
+import base64
 import secrets
 from datetime import datetime
 from datetime import timedelta
@@ -23,6 +23,7 @@ from relay.models import User
 from relay.models import UserSession
 from relay.models import utcnow
 from relay.services import accounts
+from relay.services import outbox
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotFound
 from relay.services.settings import ServiceSettings
@@ -41,8 +42,23 @@ def _pending_context(record: UserSession) -> bytes:
     return b"pending-totp:" + record.token_digest.hex().encode()
 
 
-def _code_digest(code: str) -> bytes:
-    return hashlib.sha256(code.replace("-", "").replace(" ", "").lower().encode()).digest()
+CHANGED_SUBJECT = "Your Relay sign-in code app was changed"
+CHANGED_BODY = (
+    "Hello,\n\nThe authenticator app used to sign in to your account was just changed. "
+    "If you did this, there is nothing to do.\n\nIf you did not, tell your administrator "
+    "straight away: someone may have your password and a code.\n\n{link}\n"
+)
+
+
+def _code_digest(settings: ServiceSettings, user_id: int, code: str) -> bytes:
+    compact = code.replace("-", "").replace(" ", "").lower()
+    return crypto.keyed_digest(settings.backup_code_key, f"{user_id}:{compact}".encode())
+
+
+def _new_backup_code() -> str:
+    # 80 random bits in base32: beyond guessing even with many tries per account.
+    text = base64.b32encode(secrets.token_bytes(10)).decode().lower()
+    return "-".join(text[i : i + 4] for i in range(0, 16, 4))
 
 
 def _record(session: Session, token: str, now: datetime) -> UserSession:
@@ -65,14 +81,50 @@ def pending_user(session: Session, token: str) -> User | None:
     return None if record.second_factor_done else record.user
 
 
+def may_enrol(session: Session, token: str) -> bool:
+    """Whether this browser may set up a second step: halfway through signing in to an
+    account that has none, or signed in (changing one then needs a current code)."""
+    try:
+        record = _record(session, token, utcnow())
+    except NotFound:
+        return False
+    return record.second_factor_done or record.user.totp_sealed_secret is None
+
+
+def needs_current_code(session: Session, token: str) -> bool:
+    record = accounts.session_record(session, token)
+    return record is not None and record.user.totp_sealed_secret is not None
+
+
+def _check_current_code(
+    session: Session, settings: ServiceSettings, record: UserSession, code: str, now: datetime
+) -> None:
+    """Replacing an authenticator needs what the owner holds: a current or backup code."""
+    if not _code_accepted(session, settings, record, code, now):
+        audit.record(session, "second_factor.change_refused", actor_id=record.user_id)
+        session.commit()
+        raise InvalidInput("The code is not right, or it has already been used", "code")
+
+
 def begin_enrolment(
-    session: Session, settings: ServiceSettings, token: str, secret: str | None = None
+    session: Session,
+    settings: ServiceSettings,
+    token: str,
+    current_code: str | None = None,
+    secret: str | None = None,
 ) -> str:
     """A new secret for this session to confirm; returns it (to show as text and QR).
 
+    A password alone may only set up a first second step, from the pending session of
+    that same sign-in; replacing one needs a signed-in session and a current code.
     `secret` is for the demo data only, whose known secrets are printed.
     """
-    record = _record(session, token, utcnow())
+    now = utcnow()
+    record = _record(session, token, now)
+    if record.user.totp_sealed_secret is not None:
+        if not record.second_factor_done:
+            raise NotFound("session")
+        _check_current_code(session, settings, record, current_code or "", now)
     secret = secret or pyotp.random_base32()
     record.sealed_pending_totp_secret = crypto.encrypt(
         settings.session_key, secret.encode(), _pending_context(record)
@@ -122,6 +174,9 @@ def complete_enrolment(
     record = _record(session, token, now)
     if record.sealed_pending_totp_secret is None:
         raise InvalidInput("Start setting up again", "code")
+    changing = record.user.totp_sealed_secret is not None
+    if changing and not record.second_factor_done:
+        raise NotFound("session")
     secret = crypto.decrypt(
         settings.session_key, record.sealed_pending_totp_secret, _pending_context(record)
     ).decode()
@@ -139,10 +194,22 @@ def complete_enrolment(
     record.sealed_pending_totp_secret = None
     for old in session.scalars(select(BackupCode).where(BackupCode.user_id == user.id)):
         session.delete(old)
-    codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(BACKUP_CODES)]
+    codes = [_new_backup_code() for _ in range(BACKUP_CODES)]
     for code_text in codes:
-        session.add(BackupCode(user_id=user.id, code_digest=_code_digest(code_text)))
-    audit.record(session, "second_factor.enrolled", actor_id=user.id)
+        session.add(
+            BackupCode(user_id=user.id, code_digest=_code_digest(settings, user.id, code_text))
+        )
+    if changing:
+        audit.record(session, "second_factor.changed", actor_id=user.id)
+        outbox.queue_mail(
+            session,
+            settings.outbox_key,
+            recipient=user.email,
+            subject=CHANGED_SUBJECT,
+            body=CHANGED_BODY.format(link=settings.link("/")),
+        )
+    else:
+        audit.record(session, "second_factor.enrolled", actor_id=user.id)
     finished = not record.second_factor_done
     record.second_factor_done = True
     session.commit()
@@ -161,23 +228,7 @@ def verify(
     if record.second_factor_done or user.totp_sealed_secret is None:
         raise NotFound("session")
     actor = accounts.actor_of(settings, record)
-    secret = crypto.open_sealed(
-        actor.private_key, user.totp_sealed_secret, _secret_context(user)
-    ).decode()
-    accepted = _accept_step(user, _matching_step(secret, code, now))
-    if not accepted:
-        backup = session.scalar(
-            select(BackupCode).where(
-                BackupCode.user_id == user.id,
-                BackupCode.code_digest == _code_digest(code),
-                BackupCode.used_at.is_(None),
-            )
-        )
-        if backup is not None:
-            backup.used_at = now
-            accepted = True
-            audit.record(session, "second_factor.backup_code_used", actor_id=user.id)
-    if not accepted:
+    if not _code_accepted(session, settings, record, code, now):
         audit.record(session, "second_factor.failed", actor_id=user.id)
         session.commit()
         raise InvalidInput("The code is not right, or it has already been used", "code")
@@ -185,6 +236,29 @@ def verify(
     session.commit()
     accounts.on_signed_in(session, actor)
     return user
+
+
+def _code_accepted(
+    session: Session, settings: ServiceSettings, record: UserSession, code: str, now: datetime
+) -> bool:
+    """A TOTP code not used before, or an unused backup code (which is then spent)."""
+    user = record.user
+    private_key = accounts.actor_of(settings, record).private_key
+    secret = crypto.open_sealed(private_key, user.totp_sealed_secret, _secret_context(user))
+    if _accept_step(user, _matching_step(secret.decode(), code, now)):
+        return True
+    backup = session.scalar(
+        select(BackupCode).where(
+            BackupCode.user_id == user.id,
+            BackupCode.code_digest == _code_digest(settings, user.id, code),
+            BackupCode.used_at.is_(None),
+        )
+    )
+    if backup is None:
+        return False
+    backup.used_at = now
+    audit.record(session, "second_factor.backup_code_used", actor_id=user.id)
+    return True
 
 
 def backup_codes_left(session: Session, user: User) -> int:

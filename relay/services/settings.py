@@ -4,9 +4,6 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import nacl.encoding
-import nacl.hash
-
 from relay import crypto
 
 
@@ -28,13 +25,13 @@ class ServiceSettings:
     def outbox_key(self) -> bytes:
         # A separate key from the session key's own use, so one ciphertext
         # can never be opened as the other.
-        return nacl.hash.blake2b(
-            b"outbox",
-            key=self.session_key,
-            person=b"relay-outbox",
-            digest_size=32,
-            encoder=nacl.encoding.RawEncoder,
-        )
+        return crypto.derive_subkey(self.session_key, b"outbox")
+
+    @property
+    def backup_code_key(self) -> bytes:
+        # Backup codes are stored as keyed digests: a database copy without the
+        # configured key gives nothing to search offline.
+        return crypto.derive_subkey(self.session_key, b"backup-codes")
 
     def link(self, path: str) -> str:
         return self.base_url.rstrip("/") + path

@@ -100,22 +100,41 @@ def second_factor():
     return render_template("auth/second_factor.html", form=form)
 
 
+def _enrolment_token() -> str:
+    """This browser's sign-in, if it may set up (or, signed in, change) a second step."""
+    token = web.session_token()
+    if not token or not second_factors.may_enrol(db(), token):
+        abort(404)
+    return token
+
+
+def _set_up_start_page(token: str, form=None):
+    changing = second_factors.needs_current_code(db(), token)
+    if form is None:
+        form = CodeForm(formdata=None) if changing else ActionForm()
+    return render_template("auth/set_up_start.html", form=form, changing=changing)
+
+
 @bp.get("/sign-in/set-up")
 def set_up_second_factor():
-    token = web.session_token()
-    if not token or (
-        second_factors.pending_user(db(), token) is None and not current_user.is_authenticated
-    ):
-        abort(404)
-    return render_template("auth/set_up_start.html", form=ActionForm())
+    return _set_up_start_page(_enrolment_token())
 
 
 @bp.post("/sign-in/set-up/start")
+@guessing_sign_in
 def start_second_factor():
-    token = web.session_token()
-    if not token or not ActionForm().validate_on_submit():
-        abort(404)
-    secret = second_factors.begin_enrolment(db(), web.settings(), token)
+    token = _enrolment_token()
+    changing = second_factors.needs_current_code(db(), token)
+    form = CodeForm() if changing else ActionForm()
+    if not form.validate_on_submit():
+        return _set_up_start_page(token, form)
+    try:
+        secret = second_factors.begin_enrolment(
+            db(), web.settings(), token, current_code=form.code.data if changing else None
+        )
+    except InvalidInput as error:
+        show_error(form, error, "code")
+        return _set_up_start_page(token, form)
     return _set_up_page(secret, CodeForm(formdata=None))
 
 
@@ -132,9 +151,7 @@ def _set_up_page(secret: str, form):
 @bp.post("/sign-in/set-up/confirm")
 @guessing_sign_in
 def confirm_second_factor():
-    token = web.session_token()
-    if not token:
-        abort(404)
+    token = _enrolment_token()
     form = CodeForm()
     secret = second_factors.pending_secret(db(), web.settings(), token)
     if secret is None:

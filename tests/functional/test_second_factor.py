@@ -39,7 +39,7 @@ def _enrol(client) -> tuple[str, list[str]]:
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', started.text).group(1)
     assert 'src="data:image/svg+xml' in started.text
     done = client.post("/sign-in/set-up/confirm", data={"code": pyotp.TOTP(secret).now()})
-    codes = re.findall(r"<li>([0-9a-f]{6}-[0-9a-f]{6})</li>", done.text)
+    codes = re.findall(r"<li>([a-z2-7]{4}(?:-[a-z2-7]{4}){3})</li>", done.text)
     return secret, codes
 
 
@@ -53,7 +53,7 @@ def test_staff_must_set_up_a_second_step_before_anything_else(client, admin):
     assert "The code is not right" in wrong.text
     assert secret in wrong.text, "a wrong code keeps the same key on the page"
     done = client.post("/sign-in/set-up/confirm", data={"code": pyotp.TOTP(secret).now()})
-    assert len(re.findall(r"<li>[0-9a-f]{6}-[0-9a-f]{6}</li>", done.text)) == 10
+    assert len(re.findall(r"<li>[a-z2-7]{4}(?:-[a-z2-7]{4}){3}</li>", done.text)) == 10
     assert client.get("/admin/").status_code == 200
 
 
@@ -105,3 +105,90 @@ def test_the_totp_secret_is_stored_only_sealed(client, admin, session):
     user = session.get(type(admin.user), admin.user.id)
     assert user.totp_sealed_secret is not None
     assert secret.encode() not in user.totp_sealed_secret
+
+
+def _enrolled_admin_signed_out(client) -> str:
+    _password(client)
+    secret, _codes = _enrol(client)
+    client.post("/sign-out")
+    return secret
+
+
+def test_a_password_alone_cannot_replace_an_enrolled_authenticator(client, admin, session):
+    # The attack: with only the password, start and confirm a new enrolment with a
+    # secret the attacker made, and so skip the second step and take over the account.
+    secret = _enrolled_admin_signed_out(client)
+    session.expire_all()
+    sealed_before = session.get(type(admin.user), admin.user.id).totp_sealed_secret
+    assert _password(client).headers["Location"].endswith("/sign-in/code")
+
+    assert client.get("/sign-in/set-up").status_code == 404
+    assert client.post("/sign-in/set-up/start").status_code == 404
+    attacker = pyotp.random_base32()
+    confirmed = client.post("/sign-in/set-up/confirm", data={"code": pyotp.TOTP(attacker).now()})
+    assert confirmed.status_code == 404
+    assert client.get("/admin/").status_code == 404
+    session.expire_all()
+    assert session.get(type(admin.user), admin.user.id).totp_sealed_secret == sealed_before
+    # The real authenticator still works.
+    code = pyotp.TOTP(secret).at(utcnow(), counter_offset=1)
+    assert client.post("/sign-in/code", data={"code": code}).status_code == 302
+
+
+def test_changing_the_authenticator_needs_a_current_code_is_audited_and_e_mailed(
+    client, admin, session
+):
+    from sqlalchemy import select
+
+    from relay.models import AuditEntry
+    from relay.models import OutboxMessage
+
+    _password(client)
+    secret, backup_codes = _enrol(client)
+    client.post("/sign-out")
+    _password(client)
+    client.post("/sign-in/code", data={"code": backup_codes[0]})
+    assert client.get("/admin/").status_code == 200
+    mails_before = len(session.scalars(select(OutboxMessage)).all())
+
+    page = client.get("/sign-in/set-up")
+    assert 'name="code"' in page.text, "changing asks for a current code"
+    refused = client.post("/sign-in/set-up/start", data={"code": "000000"})
+    assert "The code is not right" in refused.text
+    assert 'id="totp-secret"' not in refused.text
+
+    current = pyotp.TOTP(secret).at(utcnow(), counter_offset=1)
+    started = client.post("/sign-in/set-up/start", data={"code": current})
+    new_secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', started.text).group(1)
+    assert new_secret != secret
+    done = client.post("/sign-in/set-up/confirm", data={"code": pyotp.TOTP(new_secret).now()})
+    assert done.status_code == 200
+    actions = session.scalars(select(AuditEntry.action)).all()
+    assert "second_factor.changed" in actions
+    mails = session.scalars(select(OutboxMessage)).all()
+    assert len(mails) == mails_before + 1
+    assert mails[-1].recipient == EMAIL
+
+
+def test_a_backup_code_also_allows_changing_the_authenticator(client, admin):
+    _password(client)
+    _secret, codes = _enrol(client)
+    started = client.post("/sign-in/set-up/start", data={"code": codes[0]})
+    assert 'id="totp-secret"' in started.text
+
+
+def test_backup_codes_carry_at_least_80_bits_and_are_stored_keyed(client, admin, session):
+    from sqlalchemy import select
+
+    from relay.models import BackupCode
+
+    _password(client)
+    _secret, codes = _enrol(client)
+    assert len(codes) == 10
+    for code in codes:
+        assert len(code.replace("-", "")) * 5 >= 80
+    stored = session.scalars(select(BackupCode.code_digest)).all()
+    import hashlib
+
+    plain = {hashlib.sha256(c.replace("-", "").encode()).digest() for c in codes}
+    assert not plain & set(stored), "an unkeyed hash of a code can be searched offline"

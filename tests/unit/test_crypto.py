@@ -578,3 +578,13 @@ def test_module_exports_the_agreed_api() -> None:
     assert isinstance(derive_password_keys("x", FIXED_SALT, FAST), PasswordKeys)
     for name in crypto.__all__:
         assert hasattr(crypto, name), name
+
+
+def test_subkeys_differ_by_purpose_and_are_stable():
+    master = bytes(range(32))
+    outbox = crypto.derive_subkey(master, b"outbox")
+    assert outbox == crypto.derive_subkey(master, b"outbox")
+    assert outbox != crypto.derive_subkey(master, b"backup-codes")
+    assert len(outbox) == 32
+    assert crypto.keyed_digest(outbox, b"a") != crypto.keyed_digest(outbox, b"b")
+    assert crypto.keyed_digest(outbox, b"a") != crypto.keyed_digest(master, b"a")
