@@ -4,6 +4,7 @@ Every message is received, parsed and read: links in it must work, and no
 notice may carry letter text, a case reference or anybody's name.
 """
 
+import asyncio
 import email
 import re
 import socket
@@ -19,6 +20,7 @@ from sqlalchemy import func
 from sqlalchemy import select
 
 from relay import create_app
+from relay import crypto
 from relay import demo
 from relay import mailer
 from relay.cli import initialise
@@ -95,7 +97,41 @@ def smtp():
     server.stop()
 
 
-def build_mail_app(database_url, tmp_path, smtp, environment: str = "test"):
+class HeldSmtpServer(SmtpServer):
+    """A mail server that keeps each sender waiting for its answer to the message until the
+    test lets it go: a slow server, without any clock. It counts who is being kept waiting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+        self.changed = threading.Condition()
+        self.arrivals = 0
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        with self.changed:
+            self.arrivals += 1
+            self.changed.notify_all()
+        # In a thread of the loop's executor, so the server itself stays responsive.
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait)
+        return await super().handle_DATA(server, session, envelope)
+
+
+class RefusingOnceSmtpServer(SmtpServer):
+    """A mail server that answers "try again later" to the first message after reading it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused: list[Received] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        if not self.refused:
+            parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+            self.refused.append(Received(list(envelope.rcpt_tos), parsed))
+            return "451 4.3.0 Try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+def build_mail_app(database_url, tmp_path, smtp, environment: str = "test", **config):
     """The app of conftest, sending to the test SMTP server.
 
     Flask-Mail reads its settings once, at init_app, and suppresses sending
@@ -111,6 +147,7 @@ def build_mail_app(database_url, tmp_path, smtp, environment: str = "test"):
             "MAIL_PORT": smtp.port,
             "MAIL_SUPPRESS_SEND": False,
             "MAIL_TIMEOUT": MAIL_TIMEOUT,
+            **config,
         }
     )
     initialise(app)
@@ -389,7 +426,9 @@ def test_mail_waits_while_the_server_is_down_and_is_sent_once_when_it_returns(
     sessions = app.extensions["relay.sessionmaker"]
     send = mailer.sender_for(app)
     later = row.next_attempt_at + timedelta(seconds=1)
-    result = outbox.dispatch_due(sessions, settings.outbox_key, send, now=later)
+    result = outbox.dispatch_due(
+        sessions, settings.outbox_key, send, send_timeout=MAIL_TIMEOUT, now=later
+    )
 
     assert (result.sent, result.failed) == (1, 0)
     [received] = smtp.messages
@@ -403,7 +442,12 @@ def test_mail_waits_while_the_server_is_down_and_is_sent_once_when_it_returns(
 
     assert mailer.dispatch(app).sent == 0
     far = later + timedelta(days=30)
-    assert outbox.dispatch_due(sessions, settings.outbox_key, send, now=far).sent == 0
+    assert (
+        outbox.dispatch_due(
+            sessions, settings.outbox_key, send, send_timeout=MAIL_TIMEOUT, now=far
+        ).sent
+        == 0
+    )
     assert len(smtp.messages) == 1
 
 
@@ -418,7 +462,7 @@ def test_silent_mail_server_gives_up_within_mail_timeout(app):
 
         def attempt() -> None:
             try:
-                mailer.sender_for(app)("someone@relay.test", "Subject", "Body")
+                mailer.sender_for(app)("someone@relay.test", "Subject", "Body", "reference")
             except Exception as error:  # noqa: BLE001 - recorded for the assertion below
                 outcome.append(error)
             else:
@@ -433,3 +477,150 @@ def test_silent_mail_server_gives_up_within_mail_timeout(app):
     assert not worker.is_alive()
     assert gave_up_in_time, "sending was still waiting for the silent server"
     assert isinstance(outcome[0], OSError)
+
+
+# --- one send per message, even with a slow server or a second worker -------------------
+
+# Long enough that the held sender below is never cut off while the test runs.
+SLOW_MAIL_TIMEOUT = 60
+# A plain SMTP exchange: greeting, EHLO, MAIL, RCPT, DATA, the message, QUIT. A slow but
+# working server may take just under the timeout at each of them.
+SMTP_STEPS = 7
+
+
+@pytest.fixture
+def held_smtp():
+    server = HeldSmtpServer()
+    server.start()
+    yield server
+    server.release.set()
+    server.stop()
+
+
+def test_a_second_worker_does_not_send_again_while_a_slow_server_is_answering(
+    database_url, tmp_path, held_smtp
+):
+    app = build_mail_app(database_url, tmp_path, held_smtp, MAIL_TIMEOUT=SLOW_MAIL_TIMEOUT)
+    sessions = app.extensions["relay.sessionmaker"]
+    key = app.extensions["relay.settings"].outbox_key
+    with sessions() as session:
+        outbox.queue_mail(
+            session, key, recipient="someone@relay.test", subject="Reset", body="A link."
+        )
+        session.commit()
+    first_result: list[outbox.Dispatch] = []
+    second_result: list[outbox.Dispatch] = []
+    first = threading.Thread(target=lambda: first_result.append(mailer.dispatch(app)))
+    first.start()
+    with held_smtp.changed:
+        assert held_smtp.changed.wait_for(lambda: held_smtp.arrivals == 1, timeout=30)
+
+    # The next cron run, while the first is still waiting for the server's answers: as late
+    # as a slow server may be while every step stays within MAIL_TIMEOUT.
+    later = utcnow() + timedelta(seconds=SMTP_STEPS * SLOW_MAIL_TIMEOUT)
+
+    def second_worker() -> None:
+        try:
+            second_result.append(
+                outbox.dispatch_due(
+                    sessions,
+                    key,
+                    mailer.sender_for(app),
+                    send_timeout=SLOW_MAIL_TIMEOUT,
+                    now=later,
+                )
+            )
+        finally:
+            with held_smtp.changed:
+                held_smtp.changed.notify_all()
+
+    second = threading.Thread(target=second_worker)
+    second.start()
+    # Either the second worker is done, or it too is waiting at the server (a duplicate).
+    with held_smtp.changed:
+        assert held_smtp.changed.wait_for(
+            lambda: not second.is_alive() or held_smtp.arrivals > 1, timeout=30
+        )
+    arrivals_while_held = held_smtp.arrivals
+    held_smtp.release.set()
+    first.join(30)
+    second.join(30)
+
+    assert arrivals_while_held == 1, "the second worker sent the message again"
+    assert len(held_smtp.messages) == 1
+    assert (first_result[0].sent, first_result[0].failed) == (1, 0)
+    assert (second_result[0].sent, second_result[0].failed) == (0, 0)
+    with sessions() as session:
+        [row] = outbox_rows(session)
+        assert row.sent_at is not None
+        assert row.attempts == 1
+    app.extensions["relay.engine"].dispose()
+
+
+@pytest.fixture
+def refusing_smtp():
+    server = RefusingOnceSmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_retried_message_keeps_its_message_id(database_url, tmp_path, refusing_smtp):
+    # A server that took a message but answered badly may deliver it anyway; with the same
+    # Message-ID on the retry, the receiving side sees one message, not two.
+    app = build_mail_app(database_url, tmp_path, refusing_smtp)
+    sessions = app.extensions["relay.sessionmaker"]
+    key = app.extensions["relay.settings"].outbox_key
+    with sessions() as session:
+        outbox.queue_mail(
+            session, key, recipient="someone@relay.test", subject="Reset", body="A link."
+        )
+        session.commit()
+
+    refused = mailer.dispatch(app)
+    assert (refused.sent, refused.failed) == (0, 1)
+    with sessions() as session:
+        [row] = outbox_rows(session)
+        assert row.last_error == "SMTPDataError"
+        retry_at = row.next_attempt_at + timedelta(seconds=1)
+    result = outbox.dispatch_due(
+        sessions, key, mailer.sender_for(app), send_timeout=MAIL_TIMEOUT, now=retry_at
+    )
+
+    assert (result.sent, result.failed) == (1, 0)
+    [first_attempt] = refusing_smtp.refused
+    [retried] = refusing_smtp.messages
+    first_id = first_attempt.message["Message-ID"]
+    assert retried.message["Message-ID"] == first_id
+    # Nothing in it but a keyed digest and the sender's domain.
+    assert re.fullmatch(r"<[0-9a-f]{32}@relay\.invalid>", first_id), first_id
+    assert first_id == f"<{outbox.message_reference(key, row.id)}@relay.invalid>"
+    app.extensions["relay.engine"].dispose()
+
+
+def test_a_message_body_moved_to_another_row_is_not_sent(app, session, settings, smtp):
+    for recipient in ("first@relay.test", "second@relay.test"):
+        outbox.queue_mail(
+            session,
+            settings.outbox_key,
+            recipient=recipient,
+            subject="Reset",
+            body=f"The link for {recipient}.",
+        )
+    session.commit()
+    first, second = outbox_rows(session)
+    # A database writer moves the first person's reset link onto the row for their address.
+    second.sealed_body = first.sealed_body
+    session.commit()
+
+    result = mailer.dispatch(app)
+
+    assert (result.sent, result.failed) == (1, 1)
+    [received] = smtp.messages
+    assert received.rcpt_tos == ["first@relay.test"]
+    assert received.body.strip() == "The link for first@relay.test."
+    first, second = outbox_rows(session)
+    assert second.sent_at is None
+    assert second.last_error == crypto.DecryptionFailed.__name__
+    assert second.sealed_body  # kept for someone to look at; it will never open here
+    assert first.sealed_body == b""
