@@ -238,8 +238,8 @@ class UserSession(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The user's private key, encrypted under the configured session key and
     # bound to this row, so that a stolen cookie alone or a database copy
-    # alone does not give the key.
-    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(128))
+    # alone does not give the key. Wiped (NULL) the moment the session ends.
+    sealed_private_key: Mapped[bytes | None] = mapped_column(LargeBinary(128))
     # A password alone opens a session that can do nothing but finish the
     # second step (or set one up) when the person needs one.
     second_factor_done: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -7,8 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import delete
 from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -36,6 +41,11 @@ from relay.services.settings import ServiceSettings
 # A sign-in for an unknown address still runs one Argon2id derivation on this
 # salt, so that the answer takes as long as for a real account.
 _DECOY_SALT = b"relay-decoy-salt"
+_DECOY_DIGEST = bytes(32)
+# Ended session rows are kept a day (for "you were signed out" pages), then deleted.
+ENDED_SESSION_ROWS_KEPT = timedelta(days=1)
+# Someone halfway through signing in has this long to give their second step.
+PENDING_SESSION_MINUTES = 10
 
 
 def _digest(token: str) -> bytes:
@@ -361,6 +371,43 @@ def _unlock(user: User, password: str) -> bytes | None:
     )
 
 
+def _seal_under_password(
+    user: User, limits: crypto.KdfLimits, private_key: bytes, password: str
+) -> None:
+    salt = crypto.new_salt()
+    keys = crypto.derive_password_keys(password, salt, limits)
+    user.password_salt = salt
+    user.kdf_opslimit = limits.opslimit
+    user.kdf_memlimit = limits.memlimit
+    user.authenticator_digest = crypto.authenticator_digest(keys.authenticator)
+    user.private_key_under_password = crypto.encrypt(
+        keys.encryption_key, private_key, _private_key_context("password", user.public_key)
+    )
+
+
+def _below(limits: crypto.KdfLimits, user: User) -> bool:
+    return user.kdf_opslimit < limits.opslimit or user.kdf_memlimit < limits.memlimit
+
+
+def _raise_limits(session: Session, settings: ServiceSettings, user: User, private_key, password):
+    """An account sealed at older, lower limits is re-sealed at the configured ones.
+
+    The sealed key is what an attacker with a database copy guesses against, and an
+    account whose sign-in costs less than the decoy's tells a timer that it exists.
+    """
+    limits = crypto.KdfLimits(
+        max(user.kdf_opslimit, settings.kdf_limits.opslimit),
+        max(user.kdf_memlimit, settings.kdf_limits.memlimit),
+    )
+    _seal_under_password(user, limits, private_key, password)
+    audit.record(
+        session,
+        "account.kdf_limits_raised",
+        actor_id=user.id,
+        details={"opslimit": limits.opslimit, "memlimit": limits.memlimit},
+    )
+
+
 def needs_second_factor(user: User, settings: ServiceSettings) -> bool:
     return user.totp_sealed_secret is not None or (
         user.role.is_staff and settings.staff_second_factor
@@ -413,48 +460,78 @@ class TooManyAttempts(InvalidInput):
         )
 
 
-def _throttle(session: Session, email: str) -> SignInThrottle:
+def _reserve_attempt(session: Session, settings: ServiceSettings, email: str, now) -> bool:
+    """Count this attempt before any password is checked; False while the address is locked.
+
+    One conditional UPDATE both checks the lock and counts the attempt, and it commits
+    before the Argon2id run: concurrent guesses queue on the row instead of all reading
+    the same count, so no more passwords are checked than the limit allows.
+    """
     digest = _digest("sign-in:" + email)
-    throttle = session.scalar(select(SignInThrottle).where(SignInThrottle.email_digest == digest))
-    if throttle is None:
-        throttle = SignInThrottle(email_digest=digest, failures=0)
-        session.add(throttle)
-        session.flush()
-    return throttle
-
-
-def _record_failure(settings: ServiceSettings, throttle: SignInThrottle, now: datetime) -> None:
-    throttle.failures += 1
-    beyond = throttle.failures - settings.lockout_after_failures
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(SignInThrottle)
+        .values(email_digest=digest, failures=0)
+        .on_conflict_do_nothing(index_elements=["email_digest"])
+    )
+    counted = session.execute(
+        update(SignInThrottle)
+        .where(
+            SignInThrottle.email_digest == digest,
+            or_(SignInThrottle.locked_until.is_(None), SignInThrottle.locked_until <= now),
+        )
+        .values(failures=SignInThrottle.failures + 1)
+        .returning(SignInThrottle.failures)
+    ).one_or_none()
+    if counted is None:
+        return False
+    beyond = counted.failures - settings.lockout_after_failures
     if beyond >= 0:
         # Progressive, but capped: a stranger typing someone's address can delay
         # them by minutes, never lock them out for long.
         minutes = min(2**beyond, settings.lockout_max_minutes)
-        throttle.locked_until = now + timedelta(minutes=minutes)
+        session.execute(
+            update(SignInThrottle)
+            .where(SignInThrottle.email_digest == digest)
+            .values(locked_until=now + timedelta(minutes=minutes))
+        )
+    session.commit()
+    return True
+
+
+def _clear_attempts(session: Session, email: str) -> None:
+    session.execute(
+        update(SignInThrottle)
+        .where(SignInThrottle.email_digest == _digest("sign-in:" + email))
+        .values(failures=0, locked_until=None)
+    )
 
 
 def sign_in(session: Session, settings: ServiceSettings, *, email: str, password: str) -> SignedIn:
     email = normalise_email(email)
     now = utcnow()
-    throttle = _throttle(session, email)
-    if throttle.locked_until is not None and throttle.locked_until > now:
+    if not _reserve_attempt(session, settings, email, now):
         audit.record(session, "sign_in.refused", details={"reason": "too many attempts"})
         session.commit()
         raise TooManyAttempts()
     user = session.scalar(select(User).where(User.email == email))
     if user is None or user.disabled:
-        crypto.derive_password_keys(password, _DECOY_SALT, settings.kdf_limits)
-        _record_failure(settings, throttle, now)
+        # The decoy costs what a real account's check costs: the same limits, a salt of
+        # the same length, and the same comparison afterwards.
+        keys = crypto.derive_password_keys(password, _DECOY_SALT, settings.kdf_limits)
+        crypto.authenticator_matches(keys.authenticator, _DECOY_DIGEST)
         audit.record(session, "sign_in.failed", details={"reason": "unknown account"})
         session.commit()
         raise SignInFailed()
     private_key = _unlock(user, password)
     if private_key is None:
-        _record_failure(settings, throttle, now)
         audit.record(session, "sign_in.failed", actor_id=user.id, details={"reason": "password"})
         session.commit()
         raise SignInFailed()
-    throttle.failures, throttle.locked_until = 0, None
+    _clear_attempts(session, email)
+    if _below(settings.kdf_limits, user):
+        _raise_limits(session, settings, user, private_key, password)
+    end_expired_sessions(session, settings, now)
     if needs_second_factor(user, settings):
         token = _start_session(session, settings, user, private_key, done=False)
         audit.record(session, "sign_in.password_accepted", actor_id=user.id)
@@ -463,6 +540,56 @@ def sign_in(session: Session, settings: ServiceSettings, *, email: str, password
     token = _start_session(session, settings, user, private_key, done=True)
     on_signed_in(session, Actor(user, private_key))
     return SignedIn(user, token)
+
+
+def _end(record: UserSession, now: datetime) -> None:
+    """End a session and wipe what it held: an ended row keeps no key (SECURITY.md)."""
+    if record.revoked_at is None:
+        record.revoked_at = now
+    record.sealed_private_key = None
+    record.sealed_pending_totp_secret = None
+
+
+def end_expired_sessions(
+    session: Session, settings: ServiceSettings, now: datetime | None = None
+) -> int:
+    """Wipe the keys of sessions past their limits, visited or not; delete old ended rows.
+
+    Runs at every sign-in and from `flask sessions sweep`: a session nobody comes back
+    to must not keep a sealed private key until someone does.
+    """
+    now = now or utcnow()
+    parties = select(User.id).where(User.role.in_([Role.VICTIM, Role.OFFENDER]))
+    wiped = {"revoked_at": func.coalesce(UserSession.revoked_at, now)}
+    ended = session.execute(
+        update(UserSession)
+        .where(
+            or_(
+                UserSession.revoked_at.is_not(None),
+                UserSession.created_at < now - timedelta(hours=settings.absolute_session_hours),
+                UserSession.last_seen_at < now - timedelta(minutes=settings.staff_idle_minutes),
+                (UserSession.last_seen_at < now - timedelta(minutes=settings.party_idle_minutes))
+                & UserSession.user_id.in_(parties),
+                UserSession.second_factor_done.is_(False)
+                & (UserSession.created_at < now - timedelta(minutes=PENDING_SESSION_MINUTES)),
+            ),
+            or_(
+                UserSession.sealed_private_key.is_not(None),
+                UserSession.sealed_pending_totp_secret.is_not(None),
+            ),
+        )
+        .values(sealed_private_key=None, sealed_pending_totp_secret=None, **wiped)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    session.execute(
+        delete(UserSession)
+        .where(UserSession.revoked_at < now - ENDED_SESSION_ROWS_KEPT)
+        .execution_options(synchronize_session=False)
+    )
+    if ended:
+        audit.record(session, "sessions.expired_swept", details={"sessions": ended})
+    session.commit()
+    return ended
 
 
 def _idle_limit(settings: ServiceSettings, role: Role) -> timedelta:
@@ -485,7 +612,7 @@ def resume_session(
         settings, record.user.role
     ) or now - record.created_at > timedelta(hours=settings.absolute_session_hours)
     if expired:
-        record.revoked_at = now
+        _end(record, now)
         audit.record(session, "session.expired", actor_id=record.user_id)
         session.commit()
         return None
@@ -503,7 +630,7 @@ def sign_out(session: Session, token: str) -> None:
     record = session.scalar(select(UserSession).where(UserSession.token_digest == _digest(token)))
     if record is None or record.revoked_at is not None:
         return
-    record.revoked_at = utcnow()
+    _end(record, utcnow())
     audit.record(session, "sign_out", actor_id=record.user_id)
     session.commit()
 
@@ -572,17 +699,9 @@ def _set_password_keys(
     user: User, settings: ServiceSettings, private_key: bytes, new_password: str
 ) -> str:
     """Seal `private_key` under a new password and a new recovery code; return the code."""
-    salt = crypto.new_salt()
-    keys = crypto.derive_password_keys(new_password, salt, settings.kdf_limits)
+    _seal_under_password(user, settings.kdf_limits, private_key, new_password)
     new_code = crypto.new_recovery_code()
     recovery_salt = crypto.new_salt()
-    user.password_salt = salt
-    user.kdf_opslimit = settings.kdf_limits.opslimit
-    user.kdf_memlimit = settings.kdf_limits.memlimit
-    user.authenticator_digest = crypto.authenticator_digest(keys.authenticator)
-    user.private_key_under_password = crypto.encrypt(
-        keys.encryption_key, private_key, _private_key_context("password", user.public_key)
-    )
     user.recovery_salt = recovery_salt
     user.private_key_under_recovery = crypto.encrypt(
         crypto.derive_recovery_key(new_code, recovery_salt),
@@ -593,11 +712,17 @@ def _set_password_keys(
 
 
 def _finish_reset(session: Session, reset: PasswordReset, user: User, action: str) -> None:
-    reset.used_at = utcnow()
-    for record in session.scalars(
-        select(UserSession).where(UserSession.user_id == user.id, UserSession.revoked_at.is_(None))
+    now = utcnow()
+    # Every open link ends with this one: an older e-mail found later must not work.
+    for other in session.scalars(
+        select(PasswordReset).where(
+            PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None)
+        )
     ):
-        record.revoked_at = utcnow()
+        other.used_at = now
+    reset.used_at = now
+    for record in session.scalars(select(UserSession).where(UserSession.user_id == user.id)):
+        _end(record, now)
     audit.record(session, action, actor_id=user.id)
     session.commit()
 
@@ -681,7 +806,7 @@ def end_own_session(session: Session, actor: Actor, session_id: int) -> None:
     if record is None or record.user_id != actor.id:
         raise NotFound("session")
     if record.revoked_at is None:
-        record.revoked_at = utcnow()
+        _end(record, utcnow())
         audit.record(session, "session.ended_by_owner", actor_id=actor.id)
         session.commit()
 
@@ -691,7 +816,7 @@ def sign_out_everywhere(session: Session, actor: Actor) -> int:
     for record in session.scalars(
         select(UserSession).where(UserSession.user_id == actor.id, UserSession.revoked_at.is_(None))
     ):
-        record.revoked_at = utcnow()
+        _end(record, utcnow())
         ended += 1
     audit.record(session, "sign_out.everywhere", actor_id=actor.id, details={"sessions": ended})
     session.commit()
