@@ -1,5 +1,6 @@
 """Engine and session factory. Knows nothing of Flask or HTTP."""
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -18,13 +19,32 @@ def make_engine(url: str) -> Engine:
             options["poolclass"] = StaticPool
             options["connect_args"]["check_same_thread"] = False
         else:
-            database = make_url(url).database
-            if database:
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            parsed = make_url(url)
+            if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
+                _create_private_file(Path(parsed.database))
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def _create_private_file(path: Path) -> None:
+    """Make the SQLite file (and its folder, if missing) readable by this account only.
+
+    SQLite would create it with the umask's mode, often 0644: a copy for any local account.
+    Its journal and WAL files take the database file's mode, so they stay private too.
+    The mode is given at creation (the umask can only narrow it), never changed afterwards:
+    there is no moment when the file is open to others, and an existing file or folder is
+    the operator's to set.
+    """
+    if not path.parent.exists():
+        path.parent.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(descriptor)
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
