@@ -13,6 +13,9 @@ from sqlalchemy.pool import StaticPool
 
 
 def make_engine(url: str) -> Engine:
+    # hide_parameters: a database error's message (and so a logged traceback) names the
+    # statement but not its values, which can be passwords' digests, e-mail addresses or
+    # sealed letters.
     if url.startswith("sqlite"):
         options: dict = {"connect_args": {"timeout": 15}}
         if url in ("sqlite://", "sqlite:///:memory:"):
@@ -22,10 +25,10 @@ def make_engine(url: str) -> Engine:
             parsed = make_url(url)
             if parsed.database and parsed.database != ":memory:" and "uri" not in parsed.query:
                 _create_private_file(Path(parsed.database))
-        engine = create_engine(url, **options)
+        engine = create_engine(url, hide_parameters=True, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _create_private_file(path: Path) -> None:

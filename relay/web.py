@@ -6,10 +6,12 @@ from flask import Flask
 from flask import abort
 from flask import current_app
 from flask import render_template
+from flask import request
 from flask import session
 from flask_login import AnonymousUserMixin
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from relay.extensions import db
 from relay.extensions import login_manager
@@ -131,12 +133,18 @@ def _http_error(error: HTTPException):
 
 
 def _server_error(error: Exception):
-    # Roll back so that nothing half-done is committed; log the type only,
-    # never the request body (it can hold letter text or passwords).
+    # Roll back so that nothing half-done is committed. Always log the traceback, or a fault
+    # cannot be found; but never the request: the endpoint's name, not the path (reset and
+    # invitation tokens are in paths), and no form, body or query. logging formats a
+    # traceback's frames without their local variables, so the values a view held (a
+    # password, letter text) are not in it; and the engines hide SQL parameters
+    # (relay/database.py), so a database error does not carry them in its message.
     log.error(
-        "unhandled %s",
+        "unhandled %s in %s %s",
         type(error).__name__,
-        exc_info=current_app.debug or current_app.testing,
+        request.method,
+        request.endpoint,
+        exc_info=error,
     )
     db().rollback()
     return _error_page(
@@ -171,7 +179,63 @@ def _headers(response):
     return response
 
 
+# PostgreSQL's integer columns end at 2**31 - 1; a larger id in a URL would fail in the
+# database (a 500) instead of simply naming nothing (a 404).
+DATABASE_INT_MAX = 2**31 - 1
+
+
+class DatabaseIntConverter(IntegerConverter):
+    """`<int:…>` in every route: an id beyond the database's integers matches no route."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", DATABASE_INT_MAX)
+        super().__init__(url_map, *args, **kwargs)
+
+
+def _holds_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_holds_nul(key) or _holds_nul(item) for key, item in value.items())
+    if isinstance(value, list):
+        return any(_holds_nul(item) for item in value)
+    return False
+
+
+def _json_body() -> object:
+    # CSP reports come as application/csp-report: JSON under another name.
+    if request.is_json or request.mimetype == "application/csp-report":
+        return request.get_json(force=True, silent=True)
+    return None
+
+
+def _texts(fields) -> list[str]:
+    return [text for pair in fields.items(multi=True) for text in pair]
+
+
+def _refuse_nul():
+    """No text with a NUL byte reaches a view: PostgreSQL refuses it (a 500), and no person
+    types one. Paths, query arguments, form fields (names and values) and JSON strings."""
+    sent = [request.path, *_texts(request.args)]
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        sent += _texts(request.form)
+    if any("\x00" in text for text in sent) or _holds_nul(_json_body()):
+        return _bad_input()
+    return None
+
+
+def _bad_input():
+    return _error_page(
+        400,
+        "Something was not right",
+        "Part of what was sent holds a character that cannot be used. "
+        "Go back, type it again and try once more.",
+    )
+
+
 def init_app(app: Flask) -> None:
+    # Before any blueprint is registered: routes take their converters when they are added.
+    app.url_map.converters["int"] = DatabaseIntConverter
     app.extensions["relay.settings"] = settings_from_config(app.config)
     login_manager.request_loader(_load_from_session)
     login_manager.anonymous_user = Anonymous
@@ -180,6 +244,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(404, _not_found)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _server_error)
+    app.before_request(_refuse_nul)
     app.after_request(_headers)
 
     @app.context_processor

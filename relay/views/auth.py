@@ -279,7 +279,11 @@ def csp_report():
 
     Only the violated directive is kept: a report's URLs could carry personal data.
     """
-    report = (request.get_json(force=True, silent=True) or {}).get("csp-report", {})
+    body = request.get_json(force=True, silent=True)
+    report = body.get("csp-report") if isinstance(body, dict) else None
+    # Only the shape browsers send, {"csp-report": {...}}; anything else is a bad request.
+    if not isinstance(report, dict):
+        abort(400)
     directive = str(report.get("effective-directive") or report.get("violated-directive", ""))
     web.record_csp_violation(directive[:40])
     return "", 204
