@@ -60,6 +60,13 @@ class Base:
     HSTS = True
     RATELIMIT_STORAGE_URI = "memory://"
     RATELIMIT_HEADERS_ENABLED = True
+    # gunicorn's own variable for its worker count: memory:// counts are per worker, so
+    # production refuses them with more than one (set REDIS_URL or RATELIMIT_STORAGE_URI).
+    WEB_CONCURRENCY = 1
+    # Reverse proxies in front of Relay whose X-Forwarded-For is believed (0: none). Rate
+    # limits key on the address this gives; trusting a header no proxy sets would let a
+    # client name any address it likes.
+    TRUSTED_PROXY_HOPS = 0
     # Per client address, on the pages a guesser would hammer.
     SIGN_IN_RATE_LIMIT = "10 per minute;60 per hour"
     ACCOUNT_LINK_RATE_LIMIT = "10 per minute;60 per hour"
@@ -109,7 +116,11 @@ _INT_SETTINGS = {
     "ABSOLUTE_SESSION_HOURS",
     "LOCKOUT_AFTER_FAILURES",
     "LOCKOUT_MAX_MINUTES",
+    "WEB_CONCURRENCY",
+    "TRUSTED_PROXY_HOPS",
 }
+# Counts: the smallest value each may take.
+_COUNT_MINIMUM = {"WEB_CONCURRENCY": 1, "TRUSTED_PROXY_HOPS": 0}
 _BOOL_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL"}
 _ENV_SETTINGS = {
     "DATABASE_URL",
@@ -132,9 +143,12 @@ _ENV_SETTINGS = {
 def _convert(name: str, raw: str) -> object:
     if name in _INT_SETTINGS:
         try:
-            return int(raw)
+            number = int(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a whole number") from None
+        if name in _COUNT_MINIMUM and number < _COUNT_MINIMUM[name]:
+            raise ConfigError(f"{name} must be at least {_COUNT_MINIMUM[name]}")
+        return number
     if name in _BOOL_SETTINGS:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     return raw
@@ -153,6 +167,9 @@ def load_settings(name: str | None = None, environ: Mapping[str, str] | None = N
             settings[key] = _convert(key, environ[key])
     settings["RELAY_ENV"] = name
     if name == "production":
+        # One Redis for the service serves the rate limits too, unless told otherwise.
+        if "RATELIMIT_STORAGE_URI" not in environ and environ.get("REDIS_URL"):
+            settings["RATELIMIT_STORAGE_URI"] = environ["REDIS_URL"]
         _refuse_unsafe_production(settings)
     _check_session_key(settings["SESSION_KEY"])
     return settings
@@ -169,6 +186,12 @@ def _refuse_unsafe_production(settings: dict) -> None:
         raise ConfigError("DATABASE_URL is not set")
     if not settings.get("STAFF_SECOND_FACTOR"):
         raise ConfigError("STAFF_SECOND_FACTOR must stay on in production")
+    workers = settings["WEB_CONCURRENCY"]
+    if workers > 1 and settings["RATELIMIT_STORAGE_URI"].startswith("memory:"):
+        raise ConfigError(
+            f"RATELIMIT_STORAGE_URI is memory:// but WEB_CONCURRENCY is {workers}: each worker "
+            "would count attempts on its own; set REDIS_URL or RATELIMIT_STORAGE_URI=redis://..."
+        )
     if settings["ARGON2_MEMLIMIT"] < ARGON2_MODERATE["ARGON2_MEMLIMIT"]:
         raise ConfigError("ARGON2_MEMLIMIT is below libsodium's MODERATE limit")
     if settings["ARGON2_OPSLIMIT"] < ARGON2_MODERATE["ARGON2_OPSLIMIT"]:

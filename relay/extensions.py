@@ -13,7 +13,7 @@ login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
 # Memory storage by default; RATELIMIT_STORAGE_URI (e.g. redis://…) shares counts between
-# workers. Behind a proxy, configure ProxyFix so the remote address is the client's.
+# workers. Behind a proxy, TRUSTED_PROXY_HOPS makes the remote address the client's.
 limiter = Limiter(key_func=get_remote_address)
 
 

@@ -11,6 +11,7 @@ from flask import session
 from flask_login import AnonymousUserMixin
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
 from relay.extensions import db
@@ -233,9 +234,24 @@ def _bad_input():
     )
 
 
+def trust_proxies(app: Flask, hops: int) -> None:
+    """Take the client's address from the X-Forwarded-For of `hops` proxies we run.
+
+    Only the address: rate limits key on it. Not X-Forwarded-Proto: it would make requests
+    look like HTTPS, and Flask-WTF then wants a same-origin Referer on every form, which
+    browsers never send here (Referrer-Policy: no-referrer), so every form would be refused;
+    cookies are Secure and HSTS is sent by configuration anyway. Not X-Forwarded-Host:
+    e-mailed links are built from BASE_URL, so nothing needs it, and a host taken from a
+    header is a host an attacker may choose.
+    """
+    if hops > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=0, x_host=0, x_port=0)
+
+
 def init_app(app: Flask) -> None:
     # Before any blueprint is registered: routes take their converters when they are added.
     app.url_map.converters["int"] = DatabaseIntConverter
+    trust_proxies(app, app.config["TRUSTED_PROXY_HOPS"])
     app.extensions["relay.settings"] = settings_from_config(app.config)
     login_manager.request_loader(_load_from_session)
     login_manager.anonymous_user = Anonymous

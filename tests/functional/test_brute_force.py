@@ -1,6 +1,7 @@
 """Brute force: per-address rate limits (Flask-Limiter) and a capped lockout per account."""
 
 import os
+import re
 import time
 from datetime import timedelta
 
@@ -86,6 +87,75 @@ def test_account_links_are_rate_limited(database_url, tmp_path, url):
     client = app.test_client()
     statuses = [client.post(url, data={"email": "x@relay.test"}).status_code for _ in range(3)]
     assert statuses[-1] == 429
+    app.extensions["relay.engine"].dispose()
+
+
+# --- behind a reverse proxy --------------------------------------------------------------
+
+PROXY = "10.0.0.2"  # what the app sees as the peer when a proxy sits in front of it
+
+
+def _try_from(client, forwarded_for: str):
+    return client.post(
+        "/sign-in",
+        data={"email": EMAIL, "password": "not the password"},
+        headers={"X-Forwarded-For": forwarded_for},
+        environ_base={"REMOTE_ADDR": PROXY},
+    )
+
+
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(database_url, tmp_path):
+    app = _build(database_url, tmp_path, TRUSTED_PROXY_HOPS=1, SIGN_IN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    first = [_try_from(client, "203.0.113.7").status_code for _ in range(3)]
+    # Another person behind the same proxy is not limited by the first one's attempts.
+    other = _try_from(client, "198.51.100.9")
+    assert first == [200, 200, 429]
+    assert other.status_code == 200
+    assert "not right" in other.text
+    app.extensions["relay.engine"].dispose()
+
+
+def test_behind_a_trusted_proxy_a_forged_header_does_not_dodge_the_limit(database_url, tmp_path):
+    # The proxy appends the address it saw; only that last entry is trusted (one hop), so
+    # an attacker who writes their own X-Forwarded-For changes only the part that is ignored.
+    app = _build(database_url, tmp_path, TRUSTED_PROXY_HOPS=1, SIGN_IN_RATE_LIMIT="2 per minute")
+    client = app.test_client()
+    statuses = [
+        _try_from(client, f"192.0.2.{forged}, 203.0.113.7").status_code for forged in range(3)
+    ]
+    assert statuses == [200, 200, 429]
+    app.extensions["relay.engine"].dispose()
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(database_url, tmp_path):
+    app = _build(database_url, tmp_path, SIGN_IN_RATE_LIMIT="2 per minute")
+    assert app.config["TRUSTED_PROXY_HOPS"] == 0
+    client = app.test_client()
+    statuses = [_try_from(client, f"203.0.113.{n}").status_code for n in range(3)]
+    assert statuses == [200, 200, 429]
+    app.extensions["relay.engine"].dispose()
+
+
+def test_a_trusted_proxy_does_not_turn_on_the_referrer_check_that_would_refuse_every_form(
+    database_url, tmp_path
+):
+    # Relay sends Referrer-Policy: no-referrer, so browsers post forms without a Referer.
+    # Trusting X-Forwarded-Proto would make requests look like HTTPS, and Flask-WTF then
+    # refuses any form without a Referer: nobody could sign in.
+    app = _build(database_url, tmp_path, TRUSTED_PROXY_HOPS=1, WTF_CSRF_ENABLED=True)
+    client = app.test_client()
+    headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
+    page = client.get("/sign-in", headers=headers, environ_base={"REMOTE_ADDR": PROXY})
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
+    answer = client.post(
+        "/sign-in",
+        data={"csrf_token": token, "email": EMAIL, "password": "not the password"},
+        headers=headers,
+        environ_base={"REMOTE_ADDR": PROXY},
+    )
+    assert answer.status_code == 200, answer.text
+    assert "The e-mail address or password is not right" in answer.text
     app.extensions["relay.engine"].dispose()
 
 

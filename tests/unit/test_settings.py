@@ -216,3 +216,78 @@ def test_a_session_key_that_is_not_32_bytes_of_base64_is_refused(value):
 def test_a_32_byte_base64_session_key_is_accepted():
     value = base64.b64encode(secrets.token_bytes(32)).decode()
     assert load_settings("test", environ={"SESSION_KEY": value})["SESSION_KEY"] == value
+
+
+# --- rate-limit counts and workers ---------------------------------------------------
+
+
+def test_production_refuses_memory_rate_limits_with_more_than_one_worker():
+    # Each gunicorn worker would keep its own counts: N workers, N times the guesses.
+    message = refusal(production_environ(WEB_CONCURRENCY="4"))
+    assert "RATELIMIT_STORAGE_URI" in message
+    assert "WEB_CONCURRENCY" in message
+
+
+def test_production_refuses_memory_rate_limits_named_explicitly_with_workers():
+    environ = production_environ(WEB_CONCURRENCY="2", RATELIMIT_STORAGE_URI="memory://")
+    assert "RATELIMIT_STORAGE_URI" in refusal(environ)
+
+
+@pytest.mark.parametrize("workers", [None, "1"])
+def test_production_accepts_memory_rate_limits_with_one_worker(workers):
+    environ = production_environ()
+    if workers is not None:
+        environ["WEB_CONCURRENCY"] = workers
+    settings = load_settings("production", environ=environ)
+    assert settings["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert settings["WEB_CONCURRENCY"] == 1
+
+
+def test_redis_url_becomes_the_rate_limit_storage_in_production():
+    environ = production_environ(WEB_CONCURRENCY="4", REDIS_URL="redis://cache.internal:6379/2")
+    settings = load_settings("production", environ=environ)
+    assert settings["RATELIMIT_STORAGE_URI"] == "redis://cache.internal:6379/2"
+    assert settings["WEB_CONCURRENCY"] == 4
+
+
+def test_an_explicit_rate_limit_storage_wins_over_redis_url():
+    environ = production_environ(
+        WEB_CONCURRENCY="4",
+        REDIS_URL="redis://cache.internal:6379/2",
+        RATELIMIT_STORAGE_URI="redis://limits.internal:6379/0",
+    )
+    settings = load_settings("production", environ=environ)
+    assert settings["RATELIMIT_STORAGE_URI"] == "redis://limits.internal:6379/0"
+
+
+def test_redis_url_does_not_change_the_test_configuration():
+    # Tests keep their own counts in memory, so one test's attempts never limit another's.
+    settings = load_settings("test", environ={"REDIS_URL": "redis://127.0.0.1:6379/0"})
+    assert settings["RATELIMIT_STORAGE_URI"] == "memory://"
+
+
+@pytest.mark.parametrize("value", ["two", "0", "-1"])
+def test_a_worker_count_that_is_not_a_positive_number_is_refused_by_name(value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings("test", environ={"WEB_CONCURRENCY": value})
+    assert "WEB_CONCURRENCY" in str(caught.value)
+
+
+# --- a trusted reverse proxy ----------------------------------------------------------
+
+
+def test_no_proxy_is_trusted_unless_configured():
+    assert load_settings("production", environ=production_environ())["TRUSTED_PROXY_HOPS"] == 0
+    assert load_settings("development", environ={})["TRUSTED_PROXY_HOPS"] == 0
+
+
+def test_trusted_proxy_hops_is_read_as_a_number():
+    settings = load_settings("production", environ=production_environ(TRUSTED_PROXY_HOPS="2"))
+    assert settings["TRUSTED_PROXY_HOPS"] == 2
+
+
+@pytest.mark.parametrize("value", ["one", "-1"])
+def test_trusted_proxy_hops_that_is_not_a_count_is_refused_by_name(value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings("test", environ={"TRUSTED_PROXY_HOPS": value})
+    assert "TRUSTED_PROXY_HOPS" in str(caught.value)
