@@ -2,6 +2,12 @@
 
 The patterns are shipped data (relay/data/review-flags.json) so that practice
 can refine them without a code change. A flag only draws the facilitator's eye.
+
+Anyone can type a letter, and Python's re backtracks: one unbounded repeat
+(`+`, `*`, `{8,}`) let a crafted 20,000-character letter hold the review page for
+over a second. Every repeat in the file is bounded, so the work per character
+is capped; tests/unit/test_flags.py refuses a pattern that is not, and
+bench/bench_flags.py times the worst letters we know.
 """
 
 import json
