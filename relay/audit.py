@@ -7,6 +7,11 @@ serialises appends so concurrent requests never fork the chain.
 
 Details never carry letter text, passwords, keys or codes: only ids, states
 and short reasons chosen from fixed lists.
+
+Checkpoints kept off the server are what make a rollback or a rewrite visible:
+an attacker with the database can re-chain every hash and delete the checkpoint
+rows, but cannot sign. `verify(..., kept=read_checkpoints(file))` checks that
+the database's chain still extends each checkpoint in such a file.
 """
 
 import hashlib
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
 from pathlib import Path
 
 from nacl.exceptions import BadSignatureError
@@ -31,11 +37,18 @@ from relay.models import AuditHead
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
+# How often a checkpoint is expected; an older newest checkpoint is reported.
+CHECKPOINT_SCHEDULE = timedelta(hours=24)
+_TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
 
 def _timestamp(moment: datetime | None = None) -> str:
     moment = moment or datetime.now(UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return moment.astimezone(UTC).strftime(_TIMESTAMP_FORMAT)
+
+
+def _parse_timestamp(at: str) -> datetime:
+    return datetime.strptime(at, _TIMESTAMP_FORMAT).replace(tzinfo=UTC)
 
 
 def canonical_details(details: dict | None) -> str:
@@ -158,11 +171,13 @@ def _checkpoint_message(sequence: int, entry_hash: str, at: str) -> bytes:
     ).encode()
 
 
-def sign_checkpoint(session: Session, signing_key: SigningKey) -> AuditCheckpoint:
+def sign_checkpoint(
+    session: Session, signing_key: SigningKey, *, now: datetime | None = None
+) -> AuditCheckpoint:
     head = session.get(AuditHead, HEAD_ID)
     if head is None:
         raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
-    at = _timestamp()
+    at = _timestamp(now)
     signature = signing_key.sign(_checkpoint_message(head.sequence, head.entry_hash, at))
     checkpoint = AuditCheckpoint(
         sequence=head.sequence,
@@ -176,6 +191,103 @@ def sign_checkpoint(session: Session, signing_key: SigningKey) -> AuditCheckpoin
     return checkpoint
 
 
+# --- checkpoints kept off the server -----------------------------------------
+
+
+@dataclass(frozen=True)
+class SignedCheckpoint:
+    """A checkpoint as exported: the fields of an `audit_checkpoints` row."""
+
+    sequence: int
+    entry_hash: str
+    at: str
+    verify_key: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class CheckpointFile:
+    """What a file kept off the server says the chain was.
+
+    `newest_entry` is the (sequence, entry hash) of the last entry in a full export.
+    It is not signed, so it can only add failures, never hide one: it protects the
+    tail written after the last checkpoint and before the export.
+    """
+
+    checkpoints: tuple[SignedCheckpoint, ...]
+    verify_key: str | None = None
+    newest_entry: tuple[int, str] | None = None
+
+
+class InvalidExport(ValueError):
+    """The file is not an audit export; the message says why and is safe to show."""
+
+
+_CHECKPOINT_TEXT_FIELDS = ("entry_hash", "at", "verify_key", "signature")
+
+
+def read_checkpoints(raw: bytes | str) -> CheckpointFile:
+    """Read the checkpoints from a file kept off the server. Two shapes are accepted:
+
+    - the JSON that `audit export PATH` writes: an object with `verify_key`,
+      `checkpoints` (a list) and `entries` (a list; only the newest is used);
+    - a checkpoints-only file, as `audit export --checkpoints-only PATH` writes: the
+      same object without `entries` (`verify_key` optional), or a bare JSON list of
+      checkpoints.
+
+    Each checkpoint is an object with `sequence` (an integer), `entry_hash`, `at`,
+    `verify_key` and `signature` (strings), as in the `audit_checkpoints` table.
+    """
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidExport("The file is not JSON") from None
+    if isinstance(data, list):
+        listed, verify_key, entries = data, None, None
+    elif isinstance(data, dict) and "checkpoints" in data:
+        listed, verify_key, entries = (
+            data["checkpoints"],
+            data.get("verify_key"),
+            data.get("entries"),
+        )
+    else:
+        raise InvalidExport("The file is not an audit export: it has no checkpoints")
+    if not isinstance(listed, list):
+        raise InvalidExport("The file is not an audit export: its checkpoints are not a list")
+    if not listed:
+        raise InvalidExport("The file holds no checkpoints")
+    if verify_key is not None and not isinstance(verify_key, str):
+        raise InvalidExport("The file is not an audit export: its verify key is not text")
+    checkpoints = tuple(_read_checkpoint(item, number) for number, item in enumerate(listed, 1))
+    newest_entry = None if entries is None else _read_newest_entry(entries)
+    return CheckpointFile(checkpoints, verify_key, newest_entry)
+
+
+def _read_checkpoint(item: object, number: int) -> SignedCheckpoint:
+    if not isinstance(item, dict):
+        raise InvalidExport(f"Checkpoint {number} in the file is not a checkpoint")
+    sequence = item.get("sequence")
+    texts = [item.get(name) for name in _CHECKPOINT_TEXT_FIELDS]
+    # bool is an int in Python; a JSON `true` is not a sequence number.
+    if type(sequence) is not int or sequence < 0 or not all(isinstance(t, str) for t in texts):
+        raise InvalidExport(f"Checkpoint {number} in the file is not a checkpoint")
+    return SignedCheckpoint(sequence, *texts)
+
+
+def _read_newest_entry(entries: object) -> tuple[int, str] | None:
+    if not isinstance(entries, list):
+        raise InvalidExport("The file is not an audit export: its entries are not a list")
+    newest = None
+    for number, entry in enumerate(entries, 1):
+        sequence = entry.get("sequence") if isinstance(entry, dict) else None
+        entry_hash = entry.get("entry_hash") if isinstance(entry, dict) else None
+        if type(sequence) is not int or not isinstance(entry_hash, str):
+            raise InvalidExport(f"Entry {number} in the file is not an audit entry")
+        if newest is None or sequence > newest[0]:
+            newest = (sequence, entry_hash)
+    return newest
+
+
 # --- verification ------------------------------------------------------------
 
 
@@ -183,9 +295,10 @@ def sign_checkpoint(session: Session, signing_key: SigningKey) -> AuditCheckpoin
 class Problem:
     sequence: int | None
     message: str
+    where: str | None = None  # for a problem with no entry, e.g. "checkpoints file"
 
     def __str__(self) -> str:
-        where = f"entry {self.sequence}" if self.sequence is not None else "chain"
+        where = self.where or (f"entry {self.sequence}" if self.sequence is not None else "chain")
         return f"{where}: {self.message}"
 
 
@@ -193,15 +306,70 @@ class Problem:
 class Verification:
     entries: int = 0
     checkpoints: int = 0
+    kept_checkpoints: int = 0
     problems: list[Problem] = field(default_factory=list)
+    # Not tampering, but protection lapsing: a late checkpoint, an unsigned tail.
+    warnings: list[str] = field(default_factory=list)
+    stale: bool = False
 
     @property
     def ok(self) -> bool:
         return not self.problems
 
 
-def verify(session: Session, verify_key: VerifyKey) -> Verification:
-    """Recompute the chain and check every checkpoint against `verify_key`."""
+_IN_DATABASE = {
+    "key": "checkpoint signed with another key",
+    "signature": "checkpoint signature is wrong",
+    "missing": "missing: the chain is shorter than a checkpoint",
+    "differs": "differs from the signed checkpoint",
+}
+_IN_FILE = {
+    "key": "exported checkpoint signed with another key",
+    "signature": "exported checkpoint signature is wrong",
+    "missing": "missing: the chain is shorter than an exported checkpoint (rolled back or cut)",
+    "differs": "differs from the exported checkpoint (history rewritten)",
+}
+
+
+def _checkpoint_problem(
+    checkpoint: AuditCheckpoint | SignedCheckpoint,
+    verify_key: VerifyKey,
+    hashes: dict[int, str],
+    messages: dict[str, str],
+) -> str | None:
+    """Why `checkpoint` does not hold for this chain, or None if it does."""
+    if checkpoint.verify_key != bytes(verify_key).hex():
+        return messages["key"]
+    try:
+        verify_key.verify(
+            _checkpoint_message(checkpoint.sequence, checkpoint.entry_hash, checkpoint.at),
+            bytes.fromhex(checkpoint.signature),
+        )
+    except (BadSignatureError, ValueError):
+        return messages["signature"]
+    if checkpoint.sequence == 0:
+        return None
+    if checkpoint.sequence not in hashes:
+        return messages["missing"]
+    if hashes[checkpoint.sequence] != checkpoint.entry_hash:
+        return messages["differs"]
+    return None
+
+
+def verify(
+    session: Session,
+    verify_key: VerifyKey,
+    *,
+    kept: CheckpointFile | None = None,
+    max_checkpoint_age: timedelta = CHECKPOINT_SCHEDULE,
+    now: datetime | None = None,
+) -> Verification:
+    """Recompute the chain and check every checkpoint against `verify_key`.
+
+    With `kept` (checkpoints kept off the server), the chain must also extend each
+    of those: they count even when the checkpoint table has been emptied. A newest
+    checkpoint older than `max_checkpoint_age`, and entries after it, are warnings.
+    """
     result = Verification()
     hashes: dict[int, str] = {}
     expected_sequence, prev_hash = 1, GENESIS_HASH
@@ -231,51 +399,115 @@ def verify(session: Session, verify_key: VerifyKey) -> Verification:
             Problem(head.sequence, f"the chain head says {head.sequence} entries, found {last}")
         )
 
-    our_key = bytes(verify_key).hex()
+    good: list[AuditCheckpoint | SignedCheckpoint] = []
     for checkpoint in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):
         result.checkpoints += 1
-        if checkpoint.verify_key != our_key:
-            result.problems.append(
-                Problem(checkpoint.sequence, "checkpoint signed with another key")
-            )
-            continue
-        try:
-            verify_key.verify(
-                _checkpoint_message(checkpoint.sequence, checkpoint.entry_hash, checkpoint.at),
-                bytes.fromhex(checkpoint.signature),
-            )
-        except (BadSignatureError, ValueError):
-            result.problems.append(Problem(checkpoint.sequence, "checkpoint signature is wrong"))
-            continue
-        if checkpoint.sequence == 0:
-            continue
-        if checkpoint.sequence not in hashes:
-            result.problems.append(
-                Problem(checkpoint.sequence, "missing: the chain is shorter than a checkpoint")
-            )
-        elif hashes[checkpoint.sequence] != checkpoint.entry_hash:
-            result.problems.append(
-                Problem(checkpoint.sequence, "differs from the signed checkpoint")
-            )
+        problem = _checkpoint_problem(checkpoint, verify_key, hashes, _IN_DATABASE)
+        if problem:
+            result.problems.append(Problem(checkpoint.sequence, problem))
+        else:
+            good.append(checkpoint)
+    if kept is not None:
+        good += _check_kept(kept, verify_key, hashes, result)
+    _check_freshness(good, last, now or datetime.now(UTC), max_checkpoint_age, result)
     return result
 
 
-def export(session: Session, verify_key: VerifyKey) -> dict:
-    """Metadata only: what a third party needs to re-check the chain."""
-    entries = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence))
-    checkpoints = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id))
-    return {
-        "verify_key": bytes(verify_key).hex(),
-        "hash": "blake2b-256 over canonical JSON (see relay/audit.py canonical_encoding)",
-        "entries": [dict(_fields(e), entry_hash=e.entry_hash) for e in entries],
-        "checkpoints": [
-            {
-                "sequence": c.sequence,
-                "entry_hash": c.entry_hash,
-                "at": c.at,
-                "verify_key": c.verify_key,
-                "signature": c.signature,
-            }
-            for c in checkpoints
-        ],
-    }
+def _check_kept(
+    kept: CheckpointFile, verify_key: VerifyKey, hashes: dict[int, str], result: Verification
+) -> list[SignedCheckpoint]:
+    """Check the chain extends a file kept off the server; returns its good checkpoints."""
+    if kept.verify_key is not None and kept.verify_key != bytes(verify_key).hex():
+        result.problems.append(
+            Problem(None, "exported with another verify key", where="checkpoints file")
+        )
+    good = []
+    for checkpoint in kept.checkpoints:
+        result.kept_checkpoints += 1
+        problem = _checkpoint_problem(checkpoint, verify_key, hashes, _IN_FILE)
+        if problem:
+            result.problems.append(Problem(checkpoint.sequence, problem))
+        else:
+            good.append(checkpoint)
+    if kept.newest_entry is not None:
+        sequence, entry_hash = kept.newest_entry
+        if sequence not in hashes:
+            result.problems.append(
+                Problem(
+                    sequence, "missing: the chain is shorter than the export (rolled back or cut)"
+                )
+            )
+        elif hashes[sequence] != entry_hash:
+            result.problems.append(
+                Problem(sequence, "differs from the export (rewritten since it was exported)")
+            )
+    return good
+
+
+def _check_freshness(
+    good: list[AuditCheckpoint | SignedCheckpoint],
+    last: int,
+    now: datetime,
+    max_age: timedelta,
+    result: Verification,
+) -> None:
+    """Warn when protection lapses: only entries up to a signed checkpoint are safe."""
+    if not good:
+        if result.entries:
+            result.stale = True
+            result.warnings.append(
+                f"no signed checkpoint: none of the {result.entries} entries is covered"
+            )
+        return
+    newest_at = max(_parse_timestamp(checkpoint.at) for checkpoint in good)
+    age = now - newest_at
+    if age > max_age:
+        result.stale = True
+        result.warnings.append(
+            f"newest checkpoint is {_span(_floor(age))} old (schedule: every {_span(max_age)})"
+        )
+    covered = max(checkpoint.sequence for checkpoint in good)
+    if last > covered:
+        result.warnings.append(
+            f"{last - covered} entries after the newest checkpoint (entry {covered}) "
+            "are not covered by a signed checkpoint yet"
+        )
+
+
+def _floor(span: timedelta) -> timedelta:
+    unit = timedelta(hours=1) if span >= timedelta(hours=1) else timedelta(minutes=1)
+    return unit * (span // unit)
+
+
+def _span(span: timedelta) -> str:
+    hours = span / timedelta(hours=1)
+    if hours >= 1:
+        return f"{hours:.10g} hour{'' if hours == 1 else 's'}"
+    minutes = span / timedelta(minutes=1)
+    return f"{minutes:.10g} minute{'' if minutes == 1 else 's'}"
+
+
+def export(session: Session, verify_key: VerifyKey, *, entries: bool = True) -> dict:
+    """Metadata only: what a third party needs to re-check the chain.
+
+    With `entries=False`, only the verify key and the signed checkpoints: a small
+    file that `read_checkpoints` takes as well.
+    """
+    exported: dict = {"verify_key": bytes(verify_key).hex()}
+    if entries:
+        exported["hash"] = "blake2b-256 over canonical JSON (see relay/audit.py canonical_encoding)"
+        exported["entries"] = [
+            dict(_fields(e), entry_hash=e.entry_hash)
+            for e in session.scalars(select(AuditEntry).order_by(AuditEntry.sequence))
+        ]
+    exported["checkpoints"] = [
+        {
+            "sequence": c.sequence,
+            "entry_hash": c.entry_hash,
+            "at": c.at,
+            "verify_key": c.verify_key,
+            "signature": c.signature,
+        }
+        for c in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id))
+    ]
+    return exported

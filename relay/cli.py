@@ -3,6 +3,7 @@
 import json
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import click
@@ -98,15 +99,46 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
-def audit_verify() -> None:
+@click.option(
+    "--checkpoints",
+    "checkpoints_file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file kept off the server: the JSON from `audit export`, or from "
+    "`audit export --checkpoints-only`. The chain must extend every checkpoint in it.",
+)
+@click.option(
+    "--max-age-hours",
+    type=click.FloatRange(min=0, min_open=True, max=24 * 366 * 10),
+    default=audit.CHECKPOINT_SCHEDULE / timedelta(hours=1),
+    show_default=True,
+    help="Warn when the newest checkpoint is older than this (the checkpoint schedule).",
+)
+@click.option("--strict", is_flag=True, help="Fail, not only warn, on a late checkpoint.")
+def audit_verify(checkpoints_file: str | None, max_age_hours: float, strict: bool) -> None:
+    """Recompute the chain and check every checkpoint, in the database and in a file."""
+    kept = None
+    if checkpoints_file is not None:
+        try:
+            kept = audit.read_checkpoints(Path(checkpoints_file).read_bytes())
+        except audit.InvalidExport as error:
+            raise click.ClickException(f"{checkpoints_file}: {error}") from None
     key = audit.load_signing_key(_signing_key_path()).verify_key
     with _sessions()() as session:
-        result = audit.verify(session, key)
+        result = audit.verify(
+            session, key, kept=kept, max_checkpoint_age=timedelta(hours=max_age_hours)
+        )
     for problem in result.problems:
         click.echo(f"FAIL {problem}", err=True)
-    if not result.ok:
+    for warning in result.warnings:
+        click.echo(f"WARNING {warning}", err=True)
+    if not result.ok or (strict and result.stale):
         raise SystemExit(1)
-    click.echo(f"OK: {result.entries} entries and {result.checkpoints} checkpoints verified")
+    done = f"OK: {result.entries} entries and {result.checkpoints} checkpoints verified"
+    if kept is not None:
+        done += (
+            f"; the chain extends all {result.kept_checkpoints} checkpoints in {checkpoints_file}"
+        )
+    click.echo(done)
 
 
 @audit_group.command("checkpoint")
@@ -119,13 +151,22 @@ def audit_checkpoint() -> None:
 
 
 @audit_group.command("export")
+@click.option(
+    "--checkpoints-only",
+    is_flag=True,
+    help="Write only the verify key and the signed checkpoints: a small file for "
+    "`audit verify --checkpoints` or the audit page.",
+)
 @click.argument("path", type=click.Path(dir_okay=False, writable=True))
-def audit_export(path: str) -> None:
+def audit_export(path: str, checkpoints_only: bool) -> None:
     key = audit.load_signing_key(_signing_key_path()).verify_key
     with _sessions()() as session:
-        exported = audit.export(session, key)
+        exported = audit.export(session, key, entries=not checkpoints_only)
     Path(path).write_text(json.dumps(exported, indent=1))
-    click.echo(f"Wrote {len(exported['entries'])} entries to {path}")
+    if checkpoints_only:
+        click.echo(f"Wrote {len(exported['checkpoints'])} checkpoints to {path}")
+    else:
+        click.echo(f"Wrote {len(exported['entries'])} entries to {path}")
 
 
 @click.group("outbox", cls=AppGroup)

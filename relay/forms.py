@@ -1,6 +1,8 @@
 """WTForms forms: validation and error messages in one place."""
 
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from flask_wtf.file import FileRequired
 from wtforms import BooleanField
 from wtforms import DateField
 from wtforms import EmailField
@@ -15,6 +17,7 @@ from wtforms.validators import Email
 from wtforms.validators import EqualTo
 from wtforms.validators import Length
 from wtforms.validators import Optional
+from wtforms.validators import ValidationError
 
 from relay.models import CaseOutcome
 from relay.models import NoticePreference
@@ -229,3 +232,27 @@ class NoticesForm(FlaskForm):
         ),
         validators=[_required("Choose how you would like to hear from us")],
     )
+
+
+AUDIT_FILE_LIMIT = 5 * 1024 * 1024
+
+
+class CheckpointsFileForm(FlaskForm):
+    """An audit export kept off the server, to check the database's chain against."""
+
+    export = FileField(
+        "Exported audit file",
+        description='A file kept away from this server: the one "audit export" writes, or the '
+        'smaller one "audit export --checkpoints-only" writes. Up to 5 MB.',
+        validators=[FileRequired("Choose the exported file")],
+    )
+    contents = b""
+
+    def validate_export(self, field: FileField) -> None:
+        # A bounded read: never more than the limit in memory, however large the upload.
+        data = field.data.stream.read(AUDIT_FILE_LIMIT + 1)
+        if len(data) > AUDIT_FILE_LIMIT:
+            raise ValidationError("The file must be smaller than 5 MB")
+        if not data:
+            raise ValidationError("The selected file is empty")
+        self.contents = data

@@ -12,6 +12,7 @@ from relay import audit
 from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
+from relay.forms import CheckpointsFileForm
 from relay.forms import InviteStaffForm
 from relay.forms import show_error
 from relay.models import Role
@@ -63,8 +64,16 @@ def grant_access():
     return redirect(url_for("admin.home"))
 
 
-@bp.get("/audit")
+@bp.route("/audit", methods=["GET", "POST"])
 def audit_status():
+    # POST only carries a file to compare with; nothing is changed.
+    form = CheckpointsFileForm()
+    kept = None
+    if form.validate_on_submit():
+        try:
+            kept = audit.read_checkpoints(form.contents)
+        except audit.InvalidExport as error:
+            form.export.errors.append(str(error))
     key = audit.load_signing_key(current_app.config["AUDIT_SIGNING_KEY_PATH"]).verify_key
-    result = audit.verify(db(), key)
-    return render_template("admin/audit.html", result=result)
+    result = audit.verify(db(), key, kept=kept)
+    return render_template("admin/audit.html", result=result, form=form, kept=kept)

@@ -51,6 +51,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("admin.invite", "POST"): "RRRRRA",
     ("admin.grant_access", "POST"): "RRRRRA",
     ("admin.audit_status", "GET"): "RRRRRA",
+    ("admin.audit_status", "POST"): "RRRRRA",
     ("cases.home", "GET"): "RRRAAA",
     ("cases.new", "GET"): "RRRAAA",
     ("cases.new", "POST"): "RRRAAR",

@@ -1,5 +1,11 @@
 """The audit chain: known answers, verification, and tampering caught by name."""
 
+import dataclasses
+import json
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+
 import pytest
 from nacl.signing import SigningKey
 from sqlalchemy import delete
@@ -10,6 +16,10 @@ from relay import audit
 from relay import demo
 from relay.models import AuditEntry
 from relay.models import AuditHead
+from tests.audit_tampering import add_entries
+from tests.audit_tampering import delete_every_checkpoint
+from tests.audit_tampering import rewrite_from
+from tests.audit_tampering import roll_back_to
 
 
 def test_canonical_encoding_is_pinned_by_a_known_answer():
@@ -140,3 +150,194 @@ def test_an_entry_without_its_action_cannot_be_committed(session, settings):
     session.rollback()
     assert session.scalar(select(AuditHead.sequence)) == before
     assert session.scalar(select(AuditEntry).where(AuditEntry.action == "test.action")) is None
+
+
+# --- checkpoints kept off the server -----------------------------------------------------
+
+
+def _kept(session, key):
+    """What an operator copies off the server: the export, read back as `--checkpoints` does."""
+    session.expire_all()
+    return audit.read_checkpoints(json.dumps(audit.export(session, key.verify_key)))
+
+
+def _problems(result) -> set[int | None]:
+    return {problem.sequence for problem in result.problems}
+
+
+@pytest.fixture
+def two_checkpoints(demo_trail, signing_key):
+    """Checkpoints at `first` and `second`, a tail after them, and an export of it all."""
+    first = demo_trail.scalar(select(AuditHead.sequence))
+    second = add_entries(demo_trail, 5)
+    audit.sign_checkpoint(demo_trail, signing_key)
+    demo_trail.commit()
+    tail = add_entries(demo_trail, 3)
+    return first, second, tail, _kept(demo_trail, signing_key)
+
+
+def test_the_chain_extends_its_own_export(two_checkpoints, demo_trail, signing_key):
+    first, second, tail, kept = two_checkpoints
+    assert [c.sequence for c in kept.checkpoints] == [first, second]
+    assert kept.newest_entry == (tail, demo_trail.get(AuditEntry, tail).entry_hash)
+    add_entries(demo_trail, 2)  # the service carries on after the export
+
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    assert result.ok, result.problems
+    assert result.kept_checkpoints == 2
+
+
+def test_a_rollback_to_an_earlier_checkpoint_fails_only_against_the_export(
+    two_checkpoints, demo_trail, signing_key
+):
+    first, second, tail, kept = two_checkpoints
+    roll_back_to(demo_trail, first)
+
+    assert _verify(demo_trail, signing_key).ok, "the plain check cannot see a rollback"
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    assert not result.ok
+    assert _problems(result) == {second, tail}
+    assert any("shorter than an exported checkpoint" in p.message for p in result.problems)
+
+
+@pytest.mark.parametrize("attack", ["cut", "forged"])
+def test_a_tail_changed_after_the_last_checkpoint_fails_against_the_export(
+    two_checkpoints, demo_trail, signing_key, attack
+):
+    _first, second, tail, kept = two_checkpoints
+    if attack == "cut":
+        roll_back_to(demo_trail, tail - 1)
+    else:
+        rewrite_from(demo_trail, second + 1)
+
+    assert _verify(demo_trail, signing_key).ok, "the plain check cannot see it"
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    assert _problems(result) == {tail}
+
+
+def test_history_rewritten_behind_deleted_checkpoints_fails_against_the_export(
+    two_checkpoints, demo_trail, signing_key
+):
+    first, second, tail, kept = two_checkpoints
+    delete_every_checkpoint(demo_trail)
+    rewrite_from(demo_trail, 3)
+
+    plain = _verify(demo_trail, signing_key)
+    assert plain.ok and plain.checkpoints == 0
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    assert _problems(result) == {first, second, tail}
+    assert sum("differs from the exported checkpoint" in p.message for p in result.problems) == 2
+
+
+def test_a_forged_checkpoint_in_the_file_fails(two_checkpoints, demo_trail, signing_key):
+    first, _second, _tail, kept = two_checkpoints
+    forged = dataclasses.replace(kept.checkpoints[0], entry_hash="e" * 64)
+    kept = dataclasses.replace(kept, checkpoints=(forged, *kept.checkpoints[1:]))
+
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    assert [str(p) for p in result.problems] == [
+        f"entry {first}: exported checkpoint signature is wrong"
+    ]
+
+
+def test_a_file_from_another_key_fails(demo_trail, signing_key):
+    other = SigningKey.generate()
+    audit.sign_checkpoint(demo_trail, other)
+    demo_trail.commit()
+    kept = audit.read_checkpoints(json.dumps(audit.export(demo_trail, other.verify_key)))
+    # Only the other key's checkpoint is taken from the file here.
+    kept = dataclasses.replace(kept, checkpoints=kept.checkpoints[-1:])
+    delete_every_checkpoint(demo_trail)
+
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    messages = [str(p) for p in result.problems]
+    assert "checkpoints file: exported with another verify key" in messages
+    assert any("exported checkpoint signed with another key" in m for m in messages)
+
+
+def test_read_checkpoints_takes_an_export_or_checkpoints_only(demo_trail, signing_key):
+    exported = audit.export(demo_trail, signing_key.verify_key)
+    only = audit.export(demo_trail, signing_key.verify_key, entries=False)
+    assert "entries" not in only
+    assert only["checkpoints"] == exported["checkpoints"]
+
+    whole = audit.read_checkpoints(json.dumps(exported).encode())
+    without_entries = audit.read_checkpoints(json.dumps(only))
+    bare_list = audit.read_checkpoints(json.dumps(exported["checkpoints"]))
+    assert whole.checkpoints == without_entries.checkpoints == bare_list.checkpoints
+    assert whole.verify_key == without_entries.verify_key == exported["verify_key"]
+    assert bare_list.verify_key is None
+    assert whole.newest_entry == (
+        exported["entries"][-1]["sequence"],
+        exported["entries"][-1]["entry_hash"],
+    )
+    assert without_entries.newest_entry is None
+    assert audit.verify(demo_trail, signing_key.verify_key, kept=bare_list).ok
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"not json",
+        b"\xff\xfe",
+        b"{}",
+        b'{"checkpoints": []}',
+        b'{"checkpoints": {"sequence": 1}}',
+        b'{"checkpoints": [{"sequence": 1}]}',
+        b'[{"sequence": true, "entry_hash": "", "at": "", "verify_key": "", "signature": ""}]',
+        b'{"verify_key": 7, "checkpoints": []}',
+        b'{"entries": [{"sequence": "x"}], "checkpoints": []}',
+        b"[1, 2]",
+        b'"a string"',
+    ],
+)
+def test_read_checkpoints_refuses_what_is_not_an_export(raw):
+    with pytest.raises(audit.InvalidExport):
+        audit.read_checkpoints(raw)
+
+
+def test_a_checkpoint_older_than_its_schedule_is_a_warning(demo_trail, signing_key):
+    now = datetime.now(UTC)
+    delete_every_checkpoint(demo_trail)
+    audit.sign_checkpoint(demo_trail, signing_key, now=now - timedelta(hours=26, minutes=5))
+    demo_trail.commit()
+
+    result = audit.verify(demo_trail, signing_key.verify_key, now=now)
+    assert result.ok and result.stale
+    assert "newest checkpoint is 26 hours old (schedule: every 24 hours)" in result.warnings
+
+    hourly = audit.verify(
+        demo_trail, signing_key.verify_key, now=now, max_checkpoint_age=timedelta(hours=30)
+    )
+    assert not hourly.stale
+    assert not any("hours old" in warning for warning in hourly.warnings)
+
+
+def test_a_checkpoint_in_the_file_counts_for_freshness(two_checkpoints, demo_trail, signing_key):
+    *_, kept = two_checkpoints
+    delete_every_checkpoint(demo_trail)
+    assert audit.verify(demo_trail, signing_key.verify_key).stale
+    result = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    assert not result.stale
+
+
+def test_entries_after_the_newest_checkpoint_are_counted(demo_trail, signing_key):
+    assert not any("not covered" in w for w in _verify(demo_trail, signing_key).warnings)
+    checkpointed = demo_trail.scalar(select(AuditHead.sequence))
+    add_entries(demo_trail, 4)
+    result = _verify(demo_trail, signing_key)
+    assert result.ok
+    assert (
+        f"4 entries after the newest checkpoint (entry {checkpointed}) are not covered "
+        "by a signed checkpoint yet"
+    ) in result.warnings
+
+
+def test_a_chain_with_no_checkpoint_at_all_is_stale(demo_trail, signing_key):
+    delete_every_checkpoint(demo_trail)
+    result = _verify(demo_trail, signing_key)
+    assert result.ok and result.stale
+    assert f"no signed checkpoint: none of the {result.entries} entries is covered" in (
+        result.warnings
+    )
