@@ -85,8 +85,6 @@ def build_active_case(
     email, name, password = people["facilitator"]
     token = accounts.invite_staff(session, settings, admin, email=email, name=name)
     accounts.accept_invitation(session, settings, token=token, password=password)
-    # The next administrator sign-in seals the team key to the new facilitator.
-    admin = actor_for(session, settings, admin_email, admin_password)
     facilitator = actor_for(session, settings, email, password)
 
     case = cases.open_case(session, facilitator, reference=reference, offence_category="burglary")

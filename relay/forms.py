@@ -133,6 +133,13 @@ class GateForm(FlaskForm):
     )
 
 
+class RestoreAccessForm(FlaskForm):
+    checked = BooleanField(
+        "I have checked with this person, by phone or in person, that they asked for this",
+        validators=[DataRequired(message="Confirm that you have checked with them")],
+    )
+
+
 class CloseCaseForm(FlaskForm):
     outcome = RadioField(
         "How did the case end?",

@@ -203,6 +203,12 @@ class PasswordReset(Base):
 
 
 class TeamKey(Base):
+    """Legacy: the service-wide key that every staff member held before keys per case.
+
+    Read only by `flask keys migrate`, which re-seals every letter to its case key and
+    then deletes these rows (SECURITY.md "Keys").
+    """
+
     __tablename__ = "team_keys"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -211,7 +217,7 @@ class TeamKey(Base):
 
 
 class TeamMembership(Base):
-    """A staff member's seal of the team private key; no row means no access yet."""
+    """Legacy: a staff member's seal of the team private key (see TeamKey)."""
 
     __tablename__ = "team_memberships"
 
@@ -219,6 +225,61 @@ class TeamMembership(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
     team_key_id: Mapped[int] = mapped_column(ForeignKey("team_keys.id"))
     sealed_team_private_key: Mapped[bytes] = mapped_column(LargeBinary(256))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    user: Mapped[User] = relationship(foreign_keys=[user_id])
+
+
+class EscrowKey(Base):
+    """The service's escrow key pair: every case key is sealed to it (SECURITY.md)."""
+
+    __tablename__ = "escrow_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class EscrowSeal(Base):
+    """The escrow private key sealed to one administrator, granted by a named person."""
+
+    __tablename__ = "escrow_seals"
+    __table_args__ = (UniqueConstraint("escrow_key_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    escrow_key_id: Mapped[int] = mapped_column(ForeignKey("escrow_keys.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(256))
+    granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseKey(Base):
+    """One case's key pair; letter content keys of the case are sealed to it."""
+
+    __tablename__ = "case_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # The case private key sealed to the escrow key, so that a supervisor can
+    # reassign the case when its facilitator leaves.
+    escrow_key_id: Mapped[int] = mapped_column(ForeignKey("escrow_keys.id"))
+    sealed_to_escrow: Mapped[bytes | None] = mapped_column(LargeBinary(256))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CaseKeySeal(Base):
+    """A case private key sealed to one staff member: who can read the case's letters."""
+
+    __tablename__ = "case_key_seals"
+    __table_args__ = (UniqueConstraint("case_key_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_key_id: Mapped[int] = mapped_column(ForeignKey("case_keys.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    sealed_private_key: Mapped[bytes] = mapped_column(LargeBinary(256))
     granted_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -378,14 +439,15 @@ class LetterVersion(Base):
 
 
 class ContentKeySeal(Base):
-    """A version's content key sealed to one holder: a user, or the team."""
+    """A version's content key sealed to one holder: a user, or the case key."""
 
     __tablename__ = "content_key_seals"
     __table_args__ = (UniqueConstraint("version_id", "holder"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     version_id: Mapped[int] = mapped_column(ForeignKey("letter_versions.id"))
-    # "team" or "user:<id>"; also part of the sealed context, so a seal moved
+    # "case:<case key id>" or "user:<id>" ("team" before keys per case); also
+    # part of the sealed context, so a seal moved
     # to another holder or version fails to open.
     holder: Mapped[str] = mapped_column(String(40))
     sealed_key: Mapped[bytes] = mapped_column(LargeBinary(256))

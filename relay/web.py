@@ -102,8 +102,8 @@ def _domain_error(error: DomainError):
         return _error_page(
             403,
             "Waiting for access",
-            str(error) + ". An administrator will "
-            "grant it when they next sign in. Please try again later.",
+            str(error) + ". Nothing is granted automatically: they will check with you "
+            "by phone or in person first.",
         )
     if isinstance(error, NotAllowed):
         return _error_page(403, "You cannot do this", str(error))

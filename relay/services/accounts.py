@@ -1,4 +1,4 @@
-"""Accounts: invitations, activation, sign-in, sessions, password reset, team access."""
+"""Accounts: invitations, activation, sign-in, sessions, password reset, staff access."""
 
 import hashlib
 import hmac
@@ -19,20 +19,22 @@ from sqlalchemy.orm import Session
 
 from relay import audit
 from relay import crypto
+from relay.models import BackupCode
 from relay.models import CaseParticipant
+from relay.models import EscrowKey
+from relay.models import EscrowSeal
 from relay.models import Invitation
 from relay.models import NoticePreference
 from relay.models import PasswordReset
 from relay.models import Role
 from relay.models import SignInThrottle
-from relay.models import TeamKey
-from relay.models import TeamMembership
 from relay.models import User
 from relay.models import UserSession
 from relay.models import utcnow
+from relay.services import keys
 from relay.services import outbox
-from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
 from relay.services.passwords import check_new_password
@@ -54,10 +56,6 @@ def _digest(token: str) -> bytes:
 
 def _private_key_context(kind: str, public_key: bytes) -> bytes:
     return b"user-private-key:" + kind.encode() + b":" + public_key.hex().encode()
-
-
-def _membership_context(team_key_id: int, member_public_key: bytes) -> bytes:
-    return f"team-private-key:{team_key_id}:member:{member_public_key.hex()}".encode()
 
 
 def _session_context(token_digest: bytes) -> bytes:
@@ -83,14 +81,8 @@ class Actor:
     def role(self) -> Role:
         return self.user.role
 
-    def team_private_key(self, session: Session) -> bytes:
-        membership = session.scalar(
-            select(TeamMembership).where(TeamMembership.user_id == self.user.id)
-        )
-        if membership is None:
-            raise AccessPending("Your access to letters has not been granted yet")
-        context = _membership_context(membership.team_key_id, self.user.public_key)
-        return crypto.open_sealed(self.private_key, membership.sealed_team_private_key, context)
+    def case_private_key(self, session: Session, case_id: int) -> bytes:
+        return keys.case_private_key(session, self.user, self.private_key, case_id)
 
 
 @dataclass(frozen=True)
@@ -131,20 +123,6 @@ def _build_user(
     return user, recovery_code, pair.private_key
 
 
-def _grant(session: Session, team: TeamKey, team_private_key: bytes, user: User, by: int | None):
-    session.add(
-        TeamMembership(
-            user_id=user.id,
-            team_key_id=team.id,
-            sealed_team_private_key=crypto.seal_to(
-                user.public_key, team_private_key, _membership_context(team.id, user.public_key)
-            ),
-            granted_by_id=by,
-        )
-    )
-    audit.record(session, "team.access_granted", actor_id=by, details={"user": user.id})
-
-
 def create_administrator(
     session: Session, settings: ServiceSettings, *, email: str, name: str, password: str
 ) -> NewAccount:
@@ -169,56 +147,101 @@ def create_administrator(
         actor_id=None,
         details={"user": user.id, "role": "administrator", "by": "command line"},
     )
-    team = session.scalar(select(TeamKey))
-    if team is None:
-        # The team private key must be sealed to someone the moment it exists,
-        # or it is lost: so it is born with the first administrator.
-        pair = crypto.generate_keypair()
-        team = TeamKey(public_key=pair.public_key)
-        session.add(team)
-        session.flush()
-        audit.record(session, "team.key_created", actor_id=user.id)
-        _grant(session, team, pair.private_key, user, None)
+    if session.scalar(select(EscrowKey.id)) is None:
+        # The escrow private key must be sealed to someone the moment it exists,
+        # or it is lost: so it is born with the first administrator. Later
+        # administrators are granted it explicitly by one who holds it.
+        keys.create_escrow_key(session, user)
     session.commit()
     del private_key
     return NewAccount(user, recovery_code)
 
 
-def pending_members(session: Session) -> list[User]:
+def administrators_without_escrow(session: Session) -> list[User]:
+    """Administrators who cannot yet reassign cases: waiting for an explicit grant."""
+    holders = select(EscrowSeal.user_id)
     return list(
         session.scalars(
             select(User)
-            .outerjoin(TeamMembership, TeamMembership.user_id == User.id)
             .where(
-                User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR]),
-                TeamMembership.id.is_(None),
+                User.role == Role.ADMINISTRATOR,
                 User.disabled.is_(False),
+                User.id.not_in(holders),
             )
             .order_by(User.id)
         )
     )
 
 
-def grant_pending_access(session: Session, actor: Actor) -> int:
-    """Seal the team key to each staff member still waiting; needs an administrator."""
-    if actor.role != Role.ADMINISTRATOR:
-        raise NotAllowed("Only an administrator can grant access")
-    waiting = pending_members(session)
-    if not waiting:
-        return 0
-    team = session.scalar(select(TeamKey))
-    team_private_key = actor.team_private_key(session)
-    for user in waiting:
-        _grant(session, team, team_private_key, user, actor.id)
-    session.commit()
-    return len(waiting)
-
-
-def has_team_access(session: Session, user: User) -> bool:
-    return (
-        session.scalar(select(TeamMembership.id).where(TeamMembership.user_id == user.id))
-        is not None
+def staff_reset_without_code(session: Session) -> list[User]:
+    """Staff whose keys were replaced by a reset: their access waits for an administrator."""
+    return list(
+        session.scalars(
+            select(User)
+            .where(
+                User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR]),
+                User.keys_replaced_at.is_not(None),
+                User.disabled.is_(False),
+            )
+            .order_by(User.keys_replaced_at)
+        )
     )
+
+
+def staff_member(session: Session, actor: Actor, user_id: int) -> User:
+    if actor.role != Role.ADMINISTRATOR:
+        raise NotAllowed("Only an administrator can do this")
+    user = session.get(User, user_id)
+    if user is None or not user.role.is_staff:
+        raise NotFound("person")
+    return user
+
+
+def restore_staff_access(
+    session: Session, actor: Actor, user_id: int, *, checked_in_person: bool
+) -> int:
+    """An administrator gives a staff member access again, explicitly, after checking
+    with them by other means (a reset link only proves someone read their mailbox).
+
+    Re-seals the key of every case they facilitate, and the escrow key to an
+    administrator. Returns how many case keys were sealed.
+    """
+    user = staff_member(session, actor, user_id)
+    if not checked_in_person:
+        raise InvalidInput(
+            f"Confirm that you have checked with {user.name} by phone or in person", "checked"
+        )
+    if user.id == actor.id:
+        raise NotAllowed("Another administrator must restore your access")
+    waiting = user.keys_replaced_at is not None or (
+        user.role == Role.ADMINISTRATOR and not keys.holds_escrow(session, user)
+    )
+    if not waiting:
+        raise InvalidTransition("This person's access does not need restoring")
+    facilitated = session.scalars(
+        select(CaseParticipant.case_id).where(
+            CaseParticipant.user_id == user.id, CaseParticipant.role == Role.FACILITATOR
+        )
+    ).all()
+    for case_id in facilitated:
+        keys.grant_case_key(session, actor.user, actor.private_key, case_id, user)
+    if user.role == Role.ADMINISTRATOR:
+        keys.grant_escrow(session, actor.user, actor.private_key, user)
+    replaced_at = user.keys_replaced_at
+    user.keys_replaced_at = None
+    audit.record(
+        session,
+        "account.staff_access_restored",
+        actor_id=actor.id,
+        details={
+            "user": user.id,
+            "cases": len(facilitated),
+            "after_reset": replaced_at is not None,
+            "checked_in_person": True,
+        },
+    )
+    session.commit()
+    return len(facilitated)
 
 
 # --- invitations -------------------------------------------------------------
@@ -444,11 +467,9 @@ def actor_of(settings: ServiceSettings, record: UserSession) -> Actor:
 
 
 def on_signed_in(session: Session, actor: Actor) -> None:
-    """What a completed sign-in sets off: an administrator grants waiting team access."""
+    """A completed sign-in is recorded; it never grants anyone access (SECURITY.md)."""
     audit.record(session, "sign_in", actor_id=actor.id)
     session.commit()
-    if actor.role == Role.ADMINISTRATOR and has_team_access(session, actor.user):
-        grant_pending_access(session, actor)
 
 
 class TooManyAttempts(InvalidInput):
@@ -758,6 +779,17 @@ def reset_password(
     return new_code
 
 
+KEYS_REPLACED_SUBJECT = "Your Relay password was reset without your recovery code"
+KEYS_REPLACED_BODY = (
+    "Hello,\n\nThe password of your account was just reset without its recovery code. "
+    "Your sign-in code app (if you had one) has been removed: you will set it up again "
+    "when you next sign in. Your access to letters must be restored by your facilitator "
+    "or administrator, who will check with you first.\n\n"
+    "If you did not do this, tell your facilitator or administrator straight away.\n\n"
+    "{link}\n"
+)
+
+
 def reset_password_without_code(
     session: Session, settings: ServiceSettings, *, token: str, new_password: str
 ) -> str:
@@ -769,10 +801,20 @@ def reset_password_without_code(
     user.public_key = pair.public_key
     new_code = _set_password_keys(user, settings, pair.private_key, new_password)
     user.keys_replaced_at = utcnow()
-    membership = session.scalar(select(TeamMembership).where(TeamMembership.user_id == user.id))
-    if membership is not None:
-        # Sealed to the old key, so useless now; an administrator grants it again.
-        session.delete(membership)
+    # A reset link proves only that someone read the mailbox: the second factor goes
+    # too (the person enrols again), and every key grant to the old key pair is removed,
+    # to be restored only by a person who checked with them (SECURITY.md).
+    user.totp_sealed_secret = None
+    user.totp_last_step = None
+    session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
+    keys.revoke_keys_of(session, user)
+    outbox.queue_mail(
+        session,
+        settings.outbox_key,
+        recipient=user.email,
+        subject=KEYS_REPLACED_SUBJECT,
+        body=KEYS_REPLACED_BODY.format(link=settings.link("/")),
+    )
     _finish_reset(session, reset, user, "password_reset.keys_replaced")
     return new_code
 

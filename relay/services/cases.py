@@ -16,10 +16,13 @@ from relay.models import ReceivePreference
 from relay.models import Role
 from relay.models import User
 from relay.models import utcnow
+from relay.services import keys
 from relay.services import outbox
 from relay.services.accounts import Actor
 from relay.services.accounts import create_invitation
 from relay.services.delivery import deliver_due_letters
+from relay.services.delivery import lock_case
+from relay.services.delivery import lock_letters_of
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
@@ -82,10 +85,11 @@ def case_for_staff(session: Session, actor: Actor, case_id: int) -> Case:
 
 
 def _managing_case(session: Session, actor: Actor, case_id: int) -> Case:
+    """The case, for a change by its facilitator: locked exclusively and read afresh."""
     case = case_for_staff(session, actor, case_id)
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only the case's facilitator can do this")
-    return case
+    return lock_case(session, case.id, exclusive=True)
 
 
 def case_for_party(session: Session, actor: Actor, case_id: int) -> tuple[Case, CaseParticipant]:
@@ -126,6 +130,7 @@ def open_case(session: Session, actor: Actor, *, reference: str, offence_categor
         session.rollback()
         raise InvalidInput("A case with this reference already exists", "reference") from None
     audit.record(session, "case.opened", actor_id=actor.id, case_id=case.id)
+    keys.create_case_key(session, case, actor.user)
     session.commit()
     return case
 
@@ -258,34 +263,30 @@ def resume_case(session: Session, settings: ServiceSettings, actor: Actor, case_
     case = _managing_case(session, actor, case_id)
     _check_state(case, "resume")
     case.state = CaseState.ACTIVE
-    audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
     deliver_due_letters(session, settings, case)
+    audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
     session.commit()
 
 
 def _end(session: Session, case: Case, outcome: CaseOutcome, actor_id: int) -> None:
+    """Close the case and stop every letter not yet delivered; the case is locked."""
+    stopping = lock_letters_of(session, case, UNDELIVERED)
+    now = utcnow()
     case.state = CaseState.CLOSED
     case.outcome = outcome
-    case.closed_at = utcnow()
-    for letter in case.letters:
-        if letter.state in UNDELIVERED:
-            letter.state = LetterState.STOPPED
-            letter.updated_at = utcnow()
-            # Crypto, not only state: an undelivered letter loses its recipient seal.
-            if letter.recipient.user_id is not None:
-                holder = f"user:{letter.recipient.user_id}"
-                for version in letter.versions:
-                    for seal in list(version.seals):
-                        if seal.holder == holder:
-                            session.delete(seal)
-            audit.record(
-                session,
-                "letter.stopped",
-                actor_id=actor_id,
-                case_id=case.id,
-                letter_id=letter.id,
-                details={"reason": str(outcome)},
-            )
+    case.closed_at = now
+    for letter in stopping:
+        letter.state = LetterState.STOPPED
+        letter.updated_at = now
+        keys.remove_recipient_seals(session, letter)
+        audit.record(
+            session,
+            "letter.stopped",
+            actor_id=actor_id,
+            case_id=case.id,
+            letter_id=letter.id,
+            details={"reason": str(outcome)},
+        )
     audit.record(
         session,
         "case.closed",
@@ -311,6 +312,7 @@ def withdraw_from_case(
 ) -> None:
     """A party leaves: all relay stops at once (PRODUCT rule 1)."""
     case, mine = case_for_party(session, actor, case_id)
+    case = lock_case(session, case.id, exclusive=True)
     _check_state(case, "withdraw")
     mine.withdrawn_at = utcnow()
     outcome = (
@@ -338,11 +340,16 @@ def set_receiving(
     """The recipient's own terms for receiving letters (PRODUCT: receiving on their terms)."""
     case, mine = case_for_party(session, actor, case_id)
     try:
-        mine.receive_preference = ReceivePreference(preference)
+        choice = ReceivePreference(preference)
     except ValueError:
         raise InvalidInput("Choose when you would like to receive letters", "preference") from None
+    # Locks first (case, then its letters inside deliver_due_letters), the audit head
+    # last: the same order as every letter transition, so the two never deadlock.
+    case = lock_case(session, case.id, exclusive=False)
+    mine.receive_preference = choice
     mine.tell_author_when_read = tell_author_when_read
     mine.conditions = conditions.strip()[:1000]
+    deliver_due_letters(session, settings, case)
     audit.record(
         session,
         "party.receiving_changed",
@@ -350,12 +357,12 @@ def set_receiving(
         case_id=case.id,
         details={"preference": preference, "tell_author": tell_author_when_read},
     )
-    deliver_due_letters(session, settings, case)
     session.commit()
 
 
 def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) -> None:
-    """A second facilitator on the case: needed to approve letters entered from paper."""
+    """Another facilitator on the case (a second pair of eyes for paper letters, or a
+    supervisor reassigning the case): the case key is sealed to them now."""
     case = case_for_staff(session, actor, case_id)
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or user.role != Role.FACILITATOR or user.disabled:
@@ -365,6 +372,7 @@ def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) ->
     case.participants.append(
         CaseParticipant(user_id=user.id, role=Role.FACILITATOR, display_name=user.name)
     )
+    keys.grant_case_key(session, actor.user, actor.private_key, case.id, user)
     audit.record(
         session,
         "case.facilitator_added",
@@ -372,6 +380,19 @@ def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) ->
         case_id=case.id,
         details={"user": user.id},
     )
+    session.commit()
+
+
+def join_case(session: Session, actor: Actor, case_id: int) -> None:
+    """An administrator adds themselves to a case to read its letters: through the escrow
+    key, audited, and shown to the case's facilitators on the case page."""
+    case = case_for_staff(session, actor, case_id)
+    if actor.role != Role.ADMINISTRATOR:
+        raise NotAllowed("Only an administrator can add themselves to a case")
+    if keys.holds_case_key(session, actor.user, case.id):
+        raise InvalidTransition("You can already read this case's letters")
+    keys.grant_case_key(session, actor.user, actor.private_key, case.id, actor.user)
+    audit.record(session, "case.administrator_joined", actor_id=actor.id, case_id=case.id)
     session.commit()
 
 

@@ -26,4 +26,5 @@ class InvalidInput(DomainError):
 
 
 class AccessPending(DomainError):
-    """A staff member whose team access has not been granted yet."""
+    """Keys are waiting to be given back by a person (after a reset without the recovery
+    code), or an administrator has not been granted the escrow key yet."""

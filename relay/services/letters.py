@@ -1,8 +1,8 @@
 """Letters: writing, review, approval, delivery and reading; one function per transition.
 
 Every version's text is encrypted under its own content key. That key is
-sealed to the author and to the team when the version is written, and to the
-recipient only at approval (SECURITY.md): before then no key exists that the
+sealed to the author and to the case's key when the version is written, and to
+the recipient only at approval (SECURITY.md): before then no key exists that the
 recipient could open, whatever an access check gets wrong.
 """
 
@@ -23,10 +23,10 @@ from relay.models import LetterState
 from relay.models import LetterVersion
 from relay.models import ReceivePreference
 from relay.models import Role
-from relay.models import TeamKey
 from relay.models import User
 from relay.models import VersionKind
 from relay.models import utcnow
+from relay.services import keys
 from relay.services import outbox
 from relay.services import text as letter_text
 from relay.services.accounts import Actor
@@ -35,6 +35,7 @@ from relay.services.cases import case_for_party
 from relay.services.cases import case_for_staff
 from relay.services.cases import parties
 from relay.services.delivery import deliver
+from relay.services.delivery import lock_case
 from relay.services.delivery import may_deliver
 from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
@@ -62,8 +63,6 @@ TRANSITIONS: dict[str, frozenset[LetterState]] = {
     ),
 }
 
-TEAM = "team"
-
 
 def _audit(
     session: Session, letter: Letter, action: str, actor_id: int | None, details: dict | None = None
@@ -79,33 +78,46 @@ def _audit(
     )
 
 
+def lock_letter(session: Session, letter: Letter) -> Letter:
+    """Re-read the letter, its case and its people under row locks, before any decision.
+
+    Every transition reads and changes state atomically (SECURITY.md): the case is
+    locked FOR SHARE (a case-wide change such as a withdrawal takes it exclusively), then
+    the letter FOR UPDATE, always in that order and always before the audit head, so
+    two racing requests queue instead of both deciding on what they read. The loser
+    then sees the winner's committed state and gets InvalidTransition (409). SQLite has
+    no row locks; its single writer serialises the writes instead.
+    """
+    lock_case(session, letter.case_id, exclusive=False)
+    locked = session.execute(
+        select(Letter)
+        .where(Letter.id == letter.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+    session.expire(locked, ["versions"])
+    return locked
+
+
 def _check(letter: Letter, transition: str) -> None:
     if letter.state not in TRANSITIONS[transition]:
         raise InvalidTransition(f"This cannot be done to a letter that is {letter.state}")
 
 
-def _user_holder(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
-def _seal_context(version_id: int, holder: str) -> bytes:
-    return f"content-key:version:{version_id}:holder:{holder}".encode()
+_user_holder = keys.user_holder
+_seal_context = keys.content_key_context
 
 
 def _text_context(version_id: int) -> bytes:
     return f"letter-version:{version_id}".encode()
 
 
-def _team_public_key(session: Session) -> bytes:
-    team = session.scalar(select(TeamKey))
-    if team is None:
-        raise RuntimeError("there is no team key; create the first administrator")
-    return team.public_key
-
-
-def _write_text(session: Session, version: LetterVersion, clean: str, author: User | None):
-    """Encrypt `clean` under a fresh content key sealed to the team and the author."""
-    holders = {TEAM: _team_public_key(session)}
+def _write_text(
+    session: Session, case_id: int, version: LetterVersion, clean: str, author: User | None
+):
+    """Encrypt `clean` under a fresh content key sealed to the case key and the author."""
+    case_key = keys.case_key_of(session, case_id)
+    holders = {keys.case_holder(case_key): case_key.public_key}
     if author is not None:
         holders[_user_holder(author.id)] = author.public_key
     content_key = crypto.new_symmetric_key()
@@ -119,6 +131,13 @@ def _write_text(session: Session, version: LetterVersion, clean: str, author: Us
             existing[holder].sealed_key = sealed
         else:
             session.add(ContentKeySeal(version=version, holder=holder, sealed_key=sealed))
+
+
+def _case_content_key(session: Session, actor: Actor, letter: Letter, version: LetterVersion):
+    """The content key through the case key, which only the case's key holders open."""
+    case_private_key = actor.case_private_key(session, letter.case_id)
+    holder = keys.case_holder(keys.case_key_of(session, letter.case_id))
+    return _content_key(session, version, holder, case_private_key)
 
 
 def _content_key(session: Session, version: LetterVersion, holder: str, private_key: bytes):
@@ -257,11 +276,12 @@ def save_draft(
         letter = letter_for_author(session, actor, letter_id)
         if letter.case_id != case.id:
             raise NotFound("letter")
+        letter = lock_letter(session, letter)
         _check(letter, "save_draft")
     version = letter.versions[-1] if letter.versions else None
     if version is None or version.submitted_at is not None:
         version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
-    _write_text(session, version, clean, actor.user)
+    _write_text(session, case.id, version, clean, actor.user)
     letter.updated_at = utcnow()
     _audit(session, letter, "letter.draft_saved", actor.id, details={"version": version.number})
     session.commit()
@@ -269,7 +289,7 @@ def save_draft(
 
 
 def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
-    letter = letter_for_author(session, actor, letter_id)
+    letter = lock_letter(session, letter_for_author(session, actor, letter_id))
     _check(letter, "submit")
     if letter.case.state != CaseState.ACTIVE:
         raise InvalidTransition("Letters can be sent for review only while the exchange is open")
@@ -285,25 +305,17 @@ def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, let
 
 
 def withdraw_letter(session: Session, actor: Actor, letter_id: int) -> None:
-    letter = letter_for_author(session, actor, letter_id)
+    letter = lock_letter(session, letter_for_author(session, actor, letter_id))
     _check(letter, "withdraw")
-    _remove_recipient_seals(session, letter)
+    keys.remove_recipient_seals(session, letter)
     _touch(letter, S.WITHDRAWN)
     _audit(session, letter, "letter.withdrawn", actor.id)
     session.commit()
 
 
-def _remove_recipient_seals(session: Session, letter: Letter) -> None:
-    holder = _user_holder(letter.recipient.user_id) if letter.recipient.user_id else None
-    for version in letter.versions:
-        for seal in list(version.seals):
-            if seal.holder == holder:
-                session.delete(seal)
-
-
 def accept_redaction(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
     """The author agrees to the facilitator's version; it goes back for approval."""
-    letter = letter_for_author(session, actor, letter_id)
+    letter = lock_letter(session, letter_for_author(session, actor, letter_id))
     _check(letter, "accept_redaction")
     version = _current_version(letter)
     version.submitted_at = letter.submitted_at = utcnow()
@@ -317,7 +329,7 @@ def accept_redaction(session: Session, settings: ServiceSettings, actor: Actor, 
 
 def decline_redaction(session: Session, actor: Actor, letter_id: int) -> None:
     """The author does not agree; they can edit their own text instead."""
-    letter = letter_for_author(session, actor, letter_id)
+    letter = lock_letter(session, letter_for_author(session, actor, letter_id))
     _check(letter, "decline_redaction")
     _touch(letter, S.CHANGES_REQUESTED)
     _audit(session, letter, "letter.redaction_declined", actor.id)
@@ -355,8 +367,25 @@ def review_queue(session: Session, actor: Actor) -> list[Letter]:
 def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVersion) -> str:
     if version.letter_id != letter.id:
         raise NotFound("letter")
-    team_private_key = actor.team_private_key(session)
-    return _decrypt(version, _content_key(session, version, TEAM, team_private_key))
+    return _decrypt(version, _case_content_key(session, actor, letter, version))
+
+
+def read_for_review(
+    session: Session, actor: Actor, letter_id: int
+) -> tuple[Letter, list[tuple[LetterVersion, str]]]:
+    """Every version's text for the case's staff; the reading itself is audited
+    (SECURITY.md: who read what, when, for staff as for parties)."""
+    letter = letter_for_staff(session, actor, letter_id)
+    texts = [(version, staff_text(session, actor, letter, version)) for version in letter.versions]
+    _audit(
+        session,
+        letter,
+        "letter.read_by_staff",
+        actor.id,
+        details={"versions": [version.number for version in letter.versions]},
+    )
+    session.commit()
+    return letter, texts
 
 
 def enter_paper_letter(
@@ -386,7 +415,7 @@ def enter_paper_letter(
     session.flush()
     version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
     author_user = session.get(User, author.user_id) if author.user_id else None
-    _write_text(session, version, clean, author_user)
+    _write_text(session, case.id, version, clean, author_user)
     now = utcnow()
     version.submitted_at = letter.submitted_at = now
     _touch(letter, S.IN_REVIEW)
@@ -398,7 +427,7 @@ def enter_paper_letter(
 def request_changes(
     session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, note: str
 ) -> None:
-    letter = letter_for_staff(session, actor, letter_id)
+    letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
     _check(letter, "request_changes")
     if not note.strip():
         raise InvalidInput("Tell the writer what to change", "note")
@@ -412,7 +441,7 @@ def request_changes(
 def reject_letter(
     session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, reason: str
 ) -> None:
-    letter = letter_for_staff(session, actor, letter_id)
+    letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
     _check(letter, "reject")
     if not reason.strip():
         raise InvalidInput("Give the writer a reason", "reason")
@@ -431,7 +460,7 @@ def propose_redaction(
     text: str,
     note: str,
 ) -> None:
-    letter = letter_for_staff(session, actor, letter_id)
+    letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
     _check(letter, "propose_redaction")
     if letter.author.user_id is None:
         raise InvalidTransition("The writer has no account to accept a change; enter it again")
@@ -439,7 +468,7 @@ def propose_redaction(
     if not clean:
         raise InvalidInput("Enter the changed letter", "text")
     version = _new_version(session, letter, VersionKind.REDACTION, actor.id)
-    _write_text(session, version, clean, session.get(User, letter.author.user_id))
+    _write_text(session, letter.case_id, version, clean, session.get(User, letter.author.user_id))
     letter.review_note = note.strip()[:2000]
     _touch(letter, S.REDACTION_PROPOSED)
     _audit(
@@ -457,7 +486,7 @@ def approve_letter(
     not_before: date | None = None,
 ) -> None:
     """Approve the version under review: only now is the recipient given its key."""
-    letter = letter_to_pass_on(session, actor, letter_id)
+    letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
     _check(letter, "approve")
     if not_before is not None and not_before <= utcnow().date():
         raise InvalidInput("The date must be in the future", "not_before")
@@ -467,7 +496,7 @@ def approve_letter(
     if recipient is None:
         raise InvalidTransition("The recipient has not set up their account yet")
     version = _current_version(letter)
-    content_key = _content_key(session, version, TEAM, actor.team_private_key(session))
+    content_key = _case_content_key(session, actor, letter, version)
     holder = _user_holder(recipient.id)
     session.add(
         ContentKeySeal(
@@ -493,7 +522,7 @@ def release_for_reading(
     session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
 ) -> None:
     """For a recipient who reads only with their facilitator: the reading is arranged."""
-    letter = letter_to_pass_on(session, actor, letter_id)
+    letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
     _check(letter, "release")
     if letter.recipient.receive_preference != ReceivePreference.WITH_FACILITATOR:
         raise InvalidTransition("The recipient has not asked to read with their facilitator")
@@ -508,7 +537,7 @@ def release_for_reading(
 
 def open_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int) -> str:
     """The recipient's deliberate act of opening a letter; every read is recorded."""
-    letter = letter_for_recipient(session, actor, letter_id)
+    letter = lock_letter(session, letter_for_recipient(session, actor, letter_id))
     _check(letter, "open")
     version = session.get(LetterVersion, letter.approved_version_id)
     body = _decrypt(version, _own_content_key(session, actor, version))
@@ -572,7 +601,7 @@ def other_party_or_none(case: Case, mine: CaseParticipant) -> CaseParticipant | 
 
 def set_held_out_of_sight(session: Session, actor: Actor, letter_id: int, held: bool) -> None:
     """After reading, the recipient may ask for a letter to be kept out of sight, and back."""
-    letter = letter_for_recipient(session, actor, letter_id)
+    letter = lock_letter(session, letter_for_recipient(session, actor, letter_id))
     letter.hidden_by_recipient = held
     _audit(session, letter, "letter.held" if held else "letter.unheld", actor.id)
     session.commit()
@@ -580,37 +609,36 @@ def set_held_out_of_sight(session: Session, actor: Actor, letter_id: int, held: 
 
 def destroy_my_copy(session: Session, actor: Actor, letter_id: int) -> None:
     """The recipient's seal is deleted: they can never open this letter again."""
-    letter = letter_for_recipient(session, actor, letter_id)
-    _remove_recipient_seals(session, letter)
+    letter = lock_letter(session, letter_for_recipient(session, actor, letter_id))
+    keys.remove_recipient_seals(session, letter)
     letter.recipient_copy_destroyed_at = utcnow()
     _audit(session, letter, "letter.recipient_copy_destroyed", actor.id)
     session.commit()
 
 
-def restore_access(session: Session, actor: Actor, user_id: int) -> int:
-    """After a reset without the recovery code: re-seal, from the team key, every letter
-    version the person held a key to. Returns how many were restored."""
+def restore_access(session: Session, actor: Actor, case_id: int, user_id: int) -> int:
+    """After a reset without the recovery code: re-seal, from the case key, every letter
+    version of this case the person held a key to. Returns how many were restored."""
+    case = case_for_staff(session, actor, case_id)
     user = session.get(User, user_id)
-    if user is None or not actor.role.is_staff:
+    if user is None or not any(p.user_id == user_id for p in case.participants):
         raise NotFound("person")
-    if actor.role != Role.ADMINISTRATOR:
-        shared = select(CaseParticipant.case_id).where(CaseParticipant.user_id == user.id)
-        mine = session.scalar(
-            select(CaseParticipant.id).where(
-                CaseParticipant.user_id == actor.id,
-                CaseParticipant.role == Role.FACILITATOR,
-                CaseParticipant.case_id.in_(shared),
-            )
-        )
-        if mine is None:
-            raise NotFound("person")
+    if user.role.is_staff:
+        raise NotFound("person")  # staff access is restored by an administrator
     if user.keys_replaced_at is None:
         raise InvalidTransition("This person's access does not need restoring")
-    team_private_key = actor.team_private_key(session)
+    case_private_key = actor.case_private_key(session, case.id)
+    case_holder = keys.case_holder(keys.case_key_of(session, case.id))
     holder = _user_holder(user.id)
     restored = 0
-    for seal in session.scalars(select(ContentKeySeal).where(ContentKeySeal.holder == holder)):
-        content_key = _content_key(session, seal.version, TEAM, team_private_key)
+    seals = session.scalars(
+        select(ContentKeySeal)
+        .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
+        .join(Letter, LetterVersion.letter_id == Letter.id)
+        .where(Letter.case_id == case.id, ContentKeySeal.holder == holder)
+    )
+    for seal in seals:
+        content_key = _content_key(session, seal.version, case_holder, case_private_key)
         seal.sealed_key = crypto.seal_to(
             user.public_key, content_key, _seal_context(seal.version_id, holder)
         )
@@ -620,6 +648,7 @@ def restore_access(session: Session, actor: Actor, user_id: int) -> int:
         session,
         "account.access_restored",
         actor_id=actor.id,
+        case_id=case.id,
         details={"user": user.id, "versions": restored},
     )
     session.commit()

@@ -11,9 +11,9 @@ from sqlalchemy import select
 from relay import audit
 from relay import web
 from relay.extensions import db
-from relay.forms import ActionForm
 from relay.forms import CheckpointsFileForm
 from relay.forms import InviteStaffForm
+from relay.forms import RestoreAccessForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.models import User
@@ -36,8 +36,27 @@ def home():
         )
         .all()
     )
-    waiting = {user.id for user in accounts.pending_members(db())}
-    return render_template("admin/home.html", staff=staff, waiting=waiting, form=ActionForm())
+    waiting = {user.id for user in accounts.administrators_without_escrow(db())}
+    waiting |= {user.id for user in accounts.staff_reset_without_code(db())}
+    return render_template("admin/home.html", staff=staff, waiting=waiting)
+
+
+@bp.route("/people/<int:user_id>/access", methods=["GET", "POST"])
+def restore_access(user_id: int):
+    """Access to letters is given back only here, by a person who checked with them."""
+    person = accounts.staff_member(db(), web.actor(), user_id)
+    form = RestoreAccessForm()
+    if form.validate_on_submit():
+        try:
+            restored = accounts.restore_staff_access(
+                db(), web.actor(), user_id, checked_in_person=form.checked.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "checked")
+        else:
+            flash(f"Access restored for {person.name}: {restored} case(s)")
+            return redirect(url_for("admin.home"))
+    return render_template("admin/access.html", person=person, form=form)
 
 
 @bp.route("/invite", methods=["GET", "POST"])
@@ -54,14 +73,6 @@ def invite():
             flash(f"Invitation sent to {form.email.data}")
             return redirect(url_for("admin.home"))
     return render_template("admin/invite.html", form=form)
-
-
-@bp.post("/grant-access")
-def grant_access():
-    if ActionForm().validate_on_submit():
-        granted = accounts.grant_pending_access(db(), web.actor())
-        flash(f"Access granted to {granted} staff member(s)")
-    return redirect(url_for("admin.home"))
 
 
 @bp.route("/audit", methods=["GET", "POST"])

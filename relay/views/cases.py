@@ -18,8 +18,8 @@ from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
 from relay.forms import show_error
 from relay.models import Role
-from relay.services import accounts
 from relay.services import cases
+from relay.services import keys
 from relay.services import letters
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
@@ -35,7 +35,6 @@ def home():
         "cases/home.html",
         cases=cases.cases_for(db(), actor),
         queue=letters.review_queue(db(), actor),
-        has_access=accounts.has_team_access(db(), actor.user),
     )
 
 
@@ -58,6 +57,7 @@ def new():
 
 
 def _case_page(case, facilitator_form: AddFacilitatorForm):
+    holders = keys.case_key_holders(db(), case.id)
     return render_template(
         "cases/show.html",
         case=case,
@@ -65,6 +65,8 @@ def _case_page(case, facilitator_form: AddFacilitatorForm):
         action=ActionForm(),
         gate_form=GateForm(),
         facilitator_form=facilitator_form,
+        key_holders=holders,
+        holds_key=any(seal.user_id == web.actor().id for seal in holders),
     )
 
 
@@ -91,8 +93,16 @@ def add_facilitator(case_id: int):
 @bp.post("/<int:case_id>/restore-access/<int:user_id>")
 def restore_access(case_id: int, user_id: int):
     if ActionForm().validate_on_submit():
-        restored = letters.restore_access(db(), web.actor(), user_id)
+        restored = letters.restore_access(db(), web.actor(), case_id, user_id)
         flash(f"Access restored to {restored} letter version(s)")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.post("/<int:case_id>/join")
+def join(case_id: int):
+    if ActionForm().validate_on_submit():
+        cases.join_case(db(), web.actor(), case_id)
+        flash("You have been added to the case and can now read its letters")
     return redirect(url_for("cases.show", case_id=case_id))
 
 

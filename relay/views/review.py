@@ -31,13 +31,9 @@ def queue():
 
 
 def _render(letter_id: int, **forms):
-    actor = web.actor()
-    letter = letters.letter_for_staff(db(), actor, letter_id)
-    versions = [
-        (version, text.render(letters.staff_text(db(), actor, letter, version)))
-        for version in letter.versions
-    ]
-    current = letters.staff_text(db(), actor, letter, letter.versions[-1])
+    letter, texts = letters.read_for_review(db(), web.actor(), letter_id)
+    versions = [(version, text.render(body)) for version, body in texts]
+    current = texts[-1][1]
     forms.setdefault("approve", ApproveForm(formdata=None))
     forms.setdefault("changes", ChangesForm(formdata=None))
     forms.setdefault("reject", RejectForm(formdata=None))

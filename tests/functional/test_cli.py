@@ -19,9 +19,9 @@ from relay.demo import DEMO_PEOPLE
 from relay.models import AuditCheckpoint
 from relay.models import AuditEntry
 from relay.models import AuditHead
+from relay.models import EscrowSeal
 from relay.models import OutboxMessage
 from relay.models import Role
-from relay.models import TeamMembership
 from relay.models import User
 from tests.conftest import free_port
 
@@ -145,8 +145,8 @@ def test_create_admin_makes_an_administrator_and_shows_the_recovery_code_once(cl
     assert user is not None
     assert user.role == Role.ADMINISTRATOR
     assert user.name == ADMIN_NAME
-    # The first administrator holds the team key from the start.
-    assert session.scalar(select(TeamMembership).where(TeamMembership.user_id == user.id))
+    # The first administrator holds the escrow key from the start.
+    assert session.scalar(select(EscrowSeal).where(EscrowSeal.user_id == user.id))
     # Nothing secret reached the audit trail.
     details = " ".join(session.scalars(select(AuditEntry.details)))
     assert ADMIN_PASSWORD not in details

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from relay.models import CaseKey
 from relay.models import ContentKeySeal
 from relay.models import Letter
 from relay.models import LetterState
@@ -126,7 +127,8 @@ def test_no_recipient_seal_exists_before_approval(client, auth, world, session):
         select(ContentKeySeal.holder).where(ContentKeySeal.version_id.in_(versions))
     ).all()
     assert offender_holder not in seals
-    assert sorted(seals) == sorted(["team", f"user:{world.victim.id}"])
+    case_key = session.scalar(select(CaseKey).where(CaseKey.case_id == world.case.id))
+    assert sorted(seals) == sorted([f"case:{case_key.id}", f"user:{world.victim.id}"])
 
 
 def _second_case(session, settings, world):
@@ -259,3 +261,22 @@ def test_database_holds_no_letter_text_after_a_full_exchange(exchange, app, sess
                 data = bytes(value) if isinstance(value, bytes | memoryview) else value.encode()
                 for text in texts:
                     assert text[:20].encode() not in data, (table, column["name"])
+
+
+def test_staff_reading_a_letter_is_audited(client, auth, world, session, settings):
+    # SECURITY.md: every view of letter text by anyone is an audited action; the review
+    # page showed a letter's every version to staff and recorded nothing.
+    from relay.models import AuditEntry
+    from relay.services import letters
+
+    letter = letters.save_draft(session, world.victim, world.case.id, None, "Read by staff.")
+    letters.submit_letter(session, settings, world.victim, letter.id)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{letter.id}")
+    assert "Read by staff." in page.text
+    session.expire_all()
+    reads = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "letter.read_by_staff")
+    ).all()
+    assert [(e.actor_id, e.letter_id) for e in reads] == [(world.facilitator.id, letter.id)]
+    assert "Read by staff" not in reads[0].details

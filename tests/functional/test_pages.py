@@ -46,7 +46,7 @@ def test_wrong_password_is_shown_next_to_the_field_and_keeps_the_email(client, d
 def test_administrator_pages(client, demo_data):
     assert _sign_in(client, "administrator").headers["Location"].endswith("/admin/")
     home = client.get("/admin/")
-    assert "facilitator@relay.example" in home.text and "Granted" in home.text
+    assert "facilitator@relay.example" in home.text and "Their own cases" in home.text
     assert "Invite a facilitator" in client.get("/admin/invite").text
     audit_page = client.get("/admin/audit")
     assert "The audit trail is intact" in audit_page.text

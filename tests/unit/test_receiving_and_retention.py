@@ -99,7 +99,7 @@ def test_reset_without_the_code_needs_a_facilitator_to_restore_access(session, s
     with pytest.raises(AccessPending, match="restore your access"):
         letters.open_letter(session, settings, victim, letter.id)
     session.rollback()
-    restored = letters.restore_access(session, receiving.facilitator, victim.id)
+    restored = letters.restore_access(session, receiving.facilitator, receiving.case.id, victim.id)
     assert restored >= 2
     assert letters.open_letter(session, settings, victim, letter.id) == TEXT
     assert letters.author_text(session, victim, draft, draft.versions[-1]) == "My draft"
@@ -122,7 +122,7 @@ def test_only_a_facilitator_of_the_persons_case_can_restore_access(session, sett
         session, settings, token=reset_token, new_password="offender new phrase"
     )
     with pytest.raises(NotFound):
-        letters.restore_access(session, other, world.offender.id)
+        letters.restore_access(session, other, world.case.id, world.offender.id)
 
 
 def test_a_second_facilitator_on_the_case_approves_a_paper_letter(session, settings, world):

@@ -1,0 +1,400 @@
+"""Who holds which key: the escrow key, one key per case, and the seals that grant them.
+
+SECURITY.md "Keys": each case has its own X25519 key pair. Letter content keys are
+sealed to the case key; the case private key is sealed to each facilitator assigned to
+the case and to the service's escrow key; the escrow private key is sealed to each
+administrator. So a facilitator's account opens only their own cases, and an
+administrator reads a case's letters only after adding themselves to it.
+
+Nothing here grants access on its own initiative: every seal is written by a named,
+signed-in person's action, and audited. A mailbox alone never leads to letters.
+"""
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay import audit
+from relay import crypto
+from relay.models import Case
+from relay.models import CaseKey
+from relay.models import CaseKeySeal
+from relay.models import ContentKeySeal
+from relay.models import EscrowKey
+from relay.models import EscrowSeal
+from relay.models import Letter
+from relay.models import LetterVersion
+from relay.models import Role
+from relay.models import TeamKey
+from relay.models import TeamMembership
+from relay.models import User
+from relay.models import utcnow
+from relay.services.errors import AccessPending
+from relay.services.errors import NotAllowed
+
+
+def escrow_seal_context(escrow_key_id: int, holder_public_key: bytes) -> bytes:
+    return f"escrow-private-key:{escrow_key_id}:admin:{holder_public_key.hex()}".encode()
+
+
+def case_escrow_context(case_key_id: int, escrow_key_id: int) -> bytes:
+    return f"case-private-key:{case_key_id}:escrow:{escrow_key_id}".encode()
+
+
+def case_seal_context(case_key_id: int, holder_public_key: bytes) -> bytes:
+    return f"case-private-key:{case_key_id}:member:{holder_public_key.hex()}".encode()
+
+
+def case_holder(case_key: CaseKey) -> str:
+    """The content-key seal holder name for a case's key (see letters.py)."""
+    return f"case:{case_key.id}"
+
+
+def user_holder(user_id: int) -> str:
+    return f"user:{user_id}"
+
+
+def content_key_context(version_id: int, holder: str) -> bytes:
+    return f"content-key:version:{version_id}:holder:{holder}".encode()
+
+
+# Before keys per case, one team key held every content key; only `migrate_team_key` reads it.
+LEGACY_TEAM_HOLDER = "team"
+
+
+def _legacy_membership_context(team_key_id: int, member_public_key: bytes) -> bytes:
+    return f"team-private-key:{team_key_id}:member:{member_public_key.hex()}".encode()
+
+
+# --- the escrow key ----------------------------------------------------------------
+
+
+def current_escrow_key(session: Session) -> EscrowKey:
+    escrow = session.scalar(select(EscrowKey).order_by(EscrowKey.id.desc()))
+    if escrow is None:
+        raise RuntimeError("there is no escrow key; create the first administrator")
+    return escrow
+
+
+def create_escrow_key(session: Session, first_administrator: User) -> EscrowKey:
+    """Born with the first administrator: a private key must be sealed to someone at once."""
+    pair = crypto.generate_keypair()
+    escrow = EscrowKey(public_key=pair.public_key)
+    session.add(escrow)
+    session.flush()
+    _seal_escrow(session, escrow, pair.private_key, first_administrator, by=None)
+    audit.record(session, "escrow.key_created", actor_id=first_administrator.id)
+    return escrow
+
+
+def _seal_escrow(session: Session, escrow: EscrowKey, private_key: bytes, user: User, by) -> None:
+    session.add(
+        EscrowSeal(
+            escrow_key_id=escrow.id,
+            user_id=user.id,
+            sealed_private_key=crypto.seal_to(
+                user.public_key, private_key, escrow_seal_context(escrow.id, user.public_key)
+            ),
+            granted_by_id=by,
+        )
+    )
+    audit.record(session, "escrow.granted", actor_id=by, details={"user": user.id})
+
+
+def holds_escrow(session: Session, user: User) -> bool:
+    return session.scalar(select(EscrowSeal.id).where(EscrowSeal.user_id == user.id)) is not None
+
+
+def escrow_private_key(session: Session, user: User, private_key: bytes) -> bytes:
+    escrow = current_escrow_key(session)
+    seal = session.scalar(
+        select(EscrowSeal).where(
+            EscrowSeal.escrow_key_id == escrow.id, EscrowSeal.user_id == user.id
+        )
+    )
+    if seal is None:
+        raise AccessPending(
+            "You do not hold the key that lets administrators reassign cases yet. "
+            "Another administrator can grant it"
+        )
+    return crypto.open_sealed(
+        private_key, seal.sealed_private_key, escrow_seal_context(escrow.id, user.public_key)
+    )
+
+
+def grant_escrow(
+    session: Session, granter: User, granter_private_key: bytes, administrator: User
+) -> None:
+    """An administrator gives another administrator the escrow key, explicitly."""
+    escrow = current_escrow_key(session)
+    private_key = escrow_private_key(session, granter, granter_private_key)
+    for old in session.scalars(select(EscrowSeal).where(EscrowSeal.user_id == administrator.id)):
+        session.delete(old)
+    session.flush()
+    _seal_escrow(session, escrow, private_key, administrator, by=granter.id)
+
+
+# --- case keys ----------------------------------------------------------------------
+
+
+def case_key_of(session: Session, case_id: int) -> CaseKey:
+    case_key = session.scalar(select(CaseKey).where(CaseKey.case_id == case_id))
+    if case_key is None:
+        raise RuntimeError(f"case {case_id} has no key; run `flask keys migrate`")
+    return case_key
+
+
+def create_case_key(session: Session, case: Case, facilitator: User) -> CaseKey:
+    """A new case's key, sealed to the escrow key and to the facilitator who opened it."""
+    escrow = current_escrow_key(session)
+    pair = crypto.generate_keypair()
+    case_key = CaseKey(case_id=case.id, public_key=pair.public_key, escrow_key_id=escrow.id)
+    session.add(case_key)
+    session.flush()
+    case_key.sealed_to_escrow = crypto.seal_to(
+        escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
+    )
+    _seal_case_key(session, case_key, pair.private_key, facilitator, by=facilitator.id)
+    return case_key
+
+
+def _seal_case_key(
+    session: Session, case_key: CaseKey, private_key: bytes, user: User, by: int | None
+) -> None:
+    existing = session.scalar(
+        select(CaseKeySeal).where(
+            CaseKeySeal.case_key_id == case_key.id, CaseKeySeal.user_id == user.id
+        )
+    )
+    sealed = crypto.seal_to(
+        user.public_key, private_key, case_seal_context(case_key.id, user.public_key)
+    )
+    if existing is not None:
+        existing.sealed_private_key, existing.granted_by_id = sealed, by
+        existing.granted_at = utcnow()
+    else:
+        session.add(
+            CaseKeySeal(
+                case_key_id=case_key.id,
+                user_id=user.id,
+                sealed_private_key=sealed,
+                granted_by_id=by,
+            )
+        )
+    audit.record(
+        session,
+        "case.key_granted",
+        actor_id=by,
+        case_id=case_key.case_id,
+        details={"user": user.id},
+    )
+
+
+def holds_case_key(session: Session, user: User, case_id: int) -> bool:
+    return (
+        session.scalar(
+            select(CaseKeySeal.id)
+            .join(CaseKey, CaseKeySeal.case_key_id == CaseKey.id)
+            .where(CaseKey.case_id == case_id, CaseKeySeal.user_id == user.id)
+        )
+        is not None
+    )
+
+
+def case_key_holders(session: Session, case_id: int) -> list[CaseKeySeal]:
+    """Everyone who can read the case's letters: shown to its facilitators."""
+    return list(
+        session.scalars(
+            select(CaseKeySeal)
+            .join(CaseKey, CaseKeySeal.case_key_id == CaseKey.id)
+            .where(CaseKey.case_id == case_id)
+            .order_by(CaseKeySeal.granted_at, CaseKeySeal.id)
+        )
+    )
+
+
+def case_private_key(session: Session, user: User, private_key: bytes, case_id: int) -> bytes:
+    """The case's private key through the person's own seal; refused without one."""
+    case_key = case_key_of(session, case_id)
+    seal = session.scalar(
+        select(CaseKeySeal).where(
+            CaseKeySeal.case_key_id == case_key.id, CaseKeySeal.user_id == user.id
+        )
+    )
+    if seal is None:
+        if user.keys_replaced_at is not None:
+            raise AccessPending(
+                "Your password was reset without your recovery code, so an administrator "
+                "needs to restore your access to your cases"
+            )
+        raise NotAllowed(
+            "You do not hold this case's key. An administrator can add you to the case"
+        )
+    return crypto.open_sealed(
+        private_key, seal.sealed_private_key, case_seal_context(case_key.id, user.public_key)
+    )
+
+
+def _case_private_key_for_granting(
+    session: Session, granter: User, granter_private_key: bytes, case_id: int
+) -> bytes:
+    """A facilitator grants from their own seal; an administrator through the escrow key."""
+    if holds_case_key(session, granter, case_id):
+        return case_private_key(session, granter, granter_private_key, case_id)
+    case_key = case_key_of(session, case_id)
+    escrow_key = escrow_private_key(session, granter, granter_private_key)
+    return crypto.open_sealed(
+        escrow_key,
+        case_key.sealed_to_escrow,
+        case_escrow_context(case_key.id, case_key.escrow_key_id),
+    )
+
+
+def grant_case_key(
+    session: Session, granter: User, granter_private_key: bytes, case_id: int, user: User
+) -> None:
+    """Seal the case key to `user` (a facilitator added to the case, or an administrator
+    adding themselves); the caller checks who may do this and commits."""
+    private_key = _case_private_key_for_granting(session, granter, granter_private_key, case_id)
+    _seal_case_key(session, case_key_of(session, case_id), private_key, user, by=granter.id)
+
+
+def remove_recipient_seals(session: Session, letter: Letter) -> None:
+    """Crypto, not only state: a letter that will not be passed on loses the recipient's key.
+
+    A direct DELETE, not the loaded seal list: called under the letter's row lock, it
+    sees every seal committed before it, including one a racing approval just wrote.
+    """
+    if letter.recipient.user_id is None:
+        return
+    versions = select(LetterVersion.id).where(LetterVersion.letter_id == letter.id)
+    session.execute(
+        delete(ContentKeySeal).where(
+            ContentKeySeal.holder == user_holder(letter.recipient.user_id),
+            ContentKeySeal.version_id.in_(versions),
+        )
+    )
+
+
+def revoke_keys_of(session: Session, user: User) -> None:
+    """After a reset without the recovery code every seal to the old key pair is useless;
+    deleting them makes the loss of access plain, and restoring it an explicit act."""
+    for seal in session.scalars(select(CaseKeySeal).where(CaseKeySeal.user_id == user.id)):
+        session.delete(seal)
+    for seal in session.scalars(select(EscrowSeal).where(EscrowSeal.user_id == user.id)):
+        session.delete(seal)
+
+
+# --- from the legacy team key ------------------------------------------------------
+
+
+@dataclass
+class Migration:
+    cases: int = 0
+    versions: int = 0
+    remaining_cases: int = 0
+    finished: bool = False
+
+
+def migrate_team_key(
+    session: Session, administrator: User, private_key: bytes, batch_size: int = 50
+) -> Migration:
+    """Re-seal every letter from the legacy team key to its case key, one batch of cases
+    per transaction, then delete the team key and every seal of it.
+
+    Safe to stop and run again: each batch commits whole, and cases that already have
+    a key are skipped. Staff who held the team key keep access to what they had: an
+    administrator gets the escrow key, a facilitator the keys of the cases they are on.
+    """
+    result = Migration()
+    team = session.scalar(select(TeamKey))
+    if team is None:
+        result.finished = True
+        return result
+    membership = session.scalar(
+        select(TeamMembership).where(TeamMembership.user_id == administrator.id)
+    )
+    if membership is None or administrator.role != Role.ADMINISTRATOR:
+        raise NotAllowed("Run this as an administrator who holds the team key")
+    team_private_key = crypto.open_sealed(
+        private_key,
+        membership.sealed_team_private_key,
+        _legacy_membership_context(team.id, administrator.public_key),
+    )
+    members = {
+        m.user_id
+        for m in session.scalars(select(TeamMembership))
+        if m.user.keys_replaced_at is None and not m.user.disabled
+    }
+    if session.scalar(select(EscrowKey.id)) is None:
+        escrow = create_escrow_key(session, administrator)
+        escrow_private = escrow_private_key(session, administrator, private_key)
+        for user in session.scalars(
+            select(User).where(User.role == Role.ADMINISTRATOR, User.id.in_(members))
+        ):
+            if user.id != administrator.id:
+                _seal_escrow(session, escrow, escrow_private, user, by=administrator.id)
+        session.commit()
+    keyless = (
+        select(Case)
+        .where(Case.id.not_in(select(CaseKey.case_id)))
+        .order_by(Case.id)
+        .limit(batch_size)
+    )
+    for case in session.scalars(keyless).all():
+        facilitators = [
+            p.user for p in case.participants if p.role == Role.FACILITATOR and p.user_id in members
+        ]
+        escrow = current_escrow_key(session)
+        pair = crypto.generate_keypair()
+        case_key = CaseKey(case_id=case.id, public_key=pair.public_key, escrow_key_id=escrow.id)
+        session.add(case_key)
+        session.flush()
+        case_key.sealed_to_escrow = crypto.seal_to(
+            escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
+        )
+        for user in facilitators:
+            _seal_case_key(session, case_key, pair.private_key, user, by=administrator.id)
+        holder = case_holder(case_key)
+        for seal in session.scalars(
+            select(ContentKeySeal)
+            .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
+            .join(Letter, LetterVersion.letter_id == Letter.id)
+            .where(Letter.case_id == case.id, ContentKeySeal.holder == LEGACY_TEAM_HOLDER)
+        ).all():
+            content_key = crypto.open_sealed(
+                team_private_key,
+                seal.sealed_key,
+                content_key_context(seal.version_id, LEGACY_TEAM_HOLDER),
+            )
+            session.add(
+                ContentKeySeal(
+                    version_id=seal.version_id,
+                    holder=holder,
+                    sealed_key=crypto.seal_to(
+                        pair.public_key, content_key, content_key_context(seal.version_id, holder)
+                    ),
+                )
+            )
+            session.delete(seal)
+            result.versions += 1
+        result.cases += 1
+    audit.record(
+        session,
+        "keys.migrated_batch",
+        actor_id=administrator.id,
+        details={"cases": result.cases, "versions": result.versions},
+    )
+    session.commit()
+    result.remaining_cases = len(
+        session.scalars(select(Case.id).where(Case.id.not_in(select(CaseKey.case_id)))).all()
+    )
+    if result.remaining_cases == 0:
+        session.execute(delete(TeamMembership))
+        session.execute(delete(TeamKey))
+        audit.record(session, "keys.team_key_destroyed", actor_id=administrator.id)
+        session.commit()
+        result.finished = True
+    return result
