@@ -24,7 +24,10 @@ init: install
 demo: init
 	$(FLASK) demo
 
+# Mail leaves only through the outbox worker, so the demo runs one beside the server.
 run: demo
+	$(FLASK) outbox send --loop --interval 5 >/dev/null & worker=$$!; \
+	trap 'kill $$worker' EXIT INT TERM; \
 	$(FLASK) run --host 127.0.0.1 --port 5000
 
 lint: install

@@ -30,6 +30,9 @@ class ConfigError(RuntimeError):
 
 
 class Base:
+    # No request needs more: a letter is at most 20,000 characters and an audit export
+    # upload at most 5 MB. A bigger body is refused (413) before any view reads it.
+    MAX_CONTENT_LENGTH = 6 * 1024 * 1024
     DATABASE_URL = f"sqlite:///{INSTANCE / 'relay.sqlite3'}"
     SECRET_KEY = DEV_SECRET_KEY
     SESSION_KEY = DEV_SESSION_KEY

@@ -20,6 +20,7 @@ from relay.models import Case
 from relay.services import accounts
 from relay.services import cases
 from relay.services import delivery
+from relay.services import keys
 from relay.services.errors import DomainError
 
 
@@ -64,7 +65,7 @@ def init_command() -> None:
 @click.option("--name", required=True)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_admin_command(email: str, name: str, password_stdin: bool) -> None:
-    """Make an administrator (the first one also makes the team key)."""
+    """Make an administrator (the first one also makes the escrow key)."""
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
@@ -178,13 +179,66 @@ def outbox_group() -> None:
 @click.option("--loop", is_flag=True, help="Keep sending every few seconds.")
 @click.option("--interval", default=10, show_default=True)
 def outbox_send(loop: bool, interval: int) -> None:
+    """The only sender of mail: run it every minute, or leave it running with --loop."""
     app = current_app._get_current_object()
     while True:
-        result = mailer.dispatch(app)
-        click.echo(f"sent {result.sent}, failed {result.failed}")
+        try:
+            result = mailer.dispatch(app)
+        except Exception as error:  # noqa: BLE001 - a database restart must not end the worker
+            if not loop:
+                raise
+            click.echo(f"outbox pass failed ({type(error).__name__}); trying again", err=True)
+        else:
+            click.echo(f"sent {result.sent}, failed {result.failed}")
         if not loop:
             return
         time.sleep(interval)
+
+
+@click.group("sessions", cls=AppGroup)
+def sessions_group() -> None:
+    """Sign-in sessions."""
+
+
+@sessions_group.command("sweep")
+def sessions_sweep() -> None:
+    """End sessions past their limits and wipe their keys (run every few minutes)."""
+    with _sessions()() as session:
+        ended = accounts.end_expired_sessions(session, _settings())
+    click.echo(f"ended {ended} sessions")
+
+
+@click.group("keys", cls=AppGroup)
+def keys_group() -> None:
+    """The keys that protect letters."""
+
+
+@keys_group.command("migrate")
+@click.option("--email", required=True, help="An administrator who holds the team key.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--batch-size", default=50, show_default=True, help="Cases per transaction.")
+def keys_migrate(email: str, password_stdin: bool, batch_size: int) -> None:
+    """Re-seal letters from the old team key to a key per case, then destroy the team key."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True)
+    with _sessions()() as session:
+        try:
+            actor = accounts.unlock_for_command(
+                session, _settings(), email=email, password=password, purpose="keys migrate"
+            )
+            while True:
+                step = keys.migrate_team_key(session, actor.user, actor.private_key, batch_size)
+                click.echo(
+                    f"re-sealed {step.versions} letter versions in {step.cases} cases; "
+                    f"{step.remaining_cases} cases to go"
+                )
+                if step.finished:
+                    break
+        except DomainError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo("Every letter is sealed to its case key; the team key is destroyed.")
 
 
 @click.group("letters", cls=AppGroup)
@@ -230,6 +284,8 @@ def register_commands(app: Flask) -> None:
         outbox_group,
         letters_group,
         case_group,
+        sessions_group,
+        keys_group,
     )
     for command in commands:
         app.cli.add_command(command)

@@ -126,7 +126,7 @@ def _build_user(
 def create_administrator(
     session: Session, settings: ServiceSettings, *, email: str, name: str, password: str
 ) -> NewAccount:
-    """An administrator made on the command line; the first one also makes the team key."""
+    """An administrator made on the command line; the first one also makes the escrow key."""
     email = normalise_email(email)
     user, recovery_code, private_key = _build_user(
         email=email,
@@ -611,6 +611,32 @@ def end_expired_sessions(
         audit.record(session, "sessions.expired_swept", details={"sessions": ended})
     session.commit()
     return ended
+
+
+def unlock_for_command(
+    session: Session, settings: ServiceSettings, *, email: str, password: str, purpose: str
+) -> Actor:
+    """An administrator's key for a command run on the server (`flask keys migrate`).
+
+    No session is made. The password is checked under the same lockout as a sign-in;
+    the second factor guards the web sign-in, while anyone at this shell already holds
+    what the password would protect against (the database and its configuration).
+    """
+    email = normalise_email(email)
+    if not _reserve_attempt(session, settings, email, utcnow()):
+        raise TooManyAttempts()
+    user = session.scalar(select(User).where(User.email == email))
+    private_key = None
+    if user is not None and not user.disabled and user.role == Role.ADMINISTRATOR:
+        private_key = _unlock(user, password)
+    if private_key is None:
+        audit.record(session, "command.unlock_failed", details={"purpose": purpose})
+        session.commit()
+        raise SignInFailed()
+    _clear_attempts(session, email)
+    audit.record(session, "command.unlocked", actor_id=user.id, details={"purpose": purpose})
+    session.commit()
+    return Actor(user, private_key)
 
 
 def _idle_limit(settings: ServiceSettings, role: Role) -> timedelta:

@@ -229,9 +229,12 @@ def case_private_key(session: Session, user: User, private_key: bytes, case_id: 
                 "Your password was reset without your recovery code, so an administrator "
                 "needs to restore your access to your cases"
             )
-        raise NotAllowed(
-            "You do not hold this case's key. An administrator can add you to the case"
-        )
+        if user.role == Role.ADMINISTRATOR:
+            raise NotAllowed(
+                "To read this case's letters, add yourself to the case on its page first. "
+                "Its facilitators will see that you did"
+            )
+        raise NotAllowed("You do not hold this case's key. An administrator can add you to it")
     return crypto.open_sealed(
         private_key, seal.sealed_private_key, case_seal_context(case_key.id, user.public_key)
     )

@@ -429,3 +429,70 @@ def test_letters_deliver_due_and_case_shred_commands(app, runner, session, setti
     assert session.scalars(select(LetterVersion.ciphertext)).all() == [None] * len(
         session.scalars(select(LetterVersion.id)).all()
     )
+
+
+# --- keys and sessions ------------------------------------------------------------------
+
+
+def test_keys_migrate_moves_letters_from_the_team_key_and_destroys_it(cli, session, world):
+    from relay.models import CaseKey
+    from relay.models import ContentKeySeal
+    from relay.models import Letter
+    from relay.models import TeamKey
+    from relay.services import letters
+    from tests.conftest import PEOPLE
+    from tests.unit.test_case_keys import _make_legacy
+
+    settings = cli.app.extensions["relay.settings"]
+    letter = letters.save_draft(session, world.victim, world.case.id, None, "Kept across.")
+    letters.submit_letter(session, settings, world.victim, letter.id)
+    _make_legacy(session, world)
+    email, _name, password = PEOPLE["administrator"]
+
+    wrong = cli("keys", "migrate", "--email", email, "--password-stdin", input="wrong pw\n")
+    assert wrong.exit_code != 0
+    assert "not right" in wrong.output
+    assert session.scalars(select(CaseKey)).all() == []
+
+    done = cli.ok(
+        "keys",
+        "migrate",
+        "--email",
+        email,
+        "--password-stdin",
+        "--batch-size",
+        "1",
+        input=password + "\n",
+    )
+    assert "the team key is destroyed" in done.output
+    assert password not in done.output
+    session.expire_all()
+    assert session.scalars(select(TeamKey)).all() == []
+    assert (
+        session.scalars(select(ContentKeySeal).where(ContentKeySeal.holder == "team")).all() == []
+    )
+    reread = session.get(Letter, letter.id)
+    assert letters.staff_text(session, world.facilitator, reread, reread.versions[-1]) == (
+        "Kept across."
+    )
+
+
+def test_sessions_sweep_wipes_the_keys_of_expired_sessions(cli, session, world):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from relay.models import UserSession
+    from relay.models import utcnow
+
+    session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(hours=1)))
+    session.commit()
+    result = cli.ok("sessions", "sweep")
+    assert "ended" in result.output
+    session.expire_all()
+    assert (
+        session.scalars(
+            select(UserSession).where(UserSession.sealed_private_key.is_not(None))
+        ).all()
+        == []
+    )

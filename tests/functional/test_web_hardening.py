@@ -281,3 +281,10 @@ def test_an_unexpected_error_is_logged_with_its_traceback_but_no_secret(
     assert ADMIN_PASSWORD not in caplog.text
     assert ADMIN_EMAIL not in caplog.text
     app.extensions["relay.engine"].dispose()
+
+
+def test_a_request_body_beyond_the_limit_is_refused_before_any_view(client):
+    huge = "x" * (7 * 1024 * 1024)
+    response = client.post("/sign-in", data={"email": "a@relay.test", "password": huge})
+    assert response.status_code == 413
+    assert "Traceback" not in response.text
