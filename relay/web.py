@@ -102,8 +102,7 @@ def _domain_error(error: DomainError):
         return _error_page(
             403,
             "Waiting for access",
-            str(error) + ". Nothing is granted automatically: they will check with you "
-            "by phone or in person first.",
+            str(error) + ".",
         )
     if isinstance(error, NotAllowed):
         return _error_page(403, "You cannot do this", str(error))

@@ -68,13 +68,20 @@ def _legacy_membership_context(team_key_id: int, member_public_key: bytes) -> by
     return f"team-private-key:{team_key_id}:member:{member_public_key.hex()}".encode()
 
 
+# Data from before keys per case, until `flask keys migrate` has run: a clear page, not a 500.
+_NOT_MIGRATED = (
+    "Letters are being moved to a key per case. An administrator needs to finish this "
+    "with the `keys migrate` command"
+)
+
+
 # --- the escrow key ----------------------------------------------------------------
 
 
 def current_escrow_key(session: Session) -> EscrowKey:
     escrow = session.scalar(select(EscrowKey).order_by(EscrowKey.id.desc()))
     if escrow is None:
-        raise RuntimeError("there is no escrow key; create the first administrator")
+        raise AccessPending(_NOT_MIGRATED)
     return escrow
 
 
@@ -142,7 +149,7 @@ def grant_escrow(
 def case_key_of(session: Session, case_id: int) -> CaseKey:
     case_key = session.scalar(select(CaseKey).where(CaseKey.case_id == case_id))
     if case_key is None:
-        raise RuntimeError(f"case {case_id} has no key; run `flask keys migrate`")
+        raise AccessPending(_NOT_MIGRATED)
     return case_key
 
 
@@ -227,7 +234,8 @@ def case_private_key(session: Session, user: User, private_key: bytes, case_id: 
         if user.keys_replaced_at is not None:
             raise AccessPending(
                 "Your password was reset without your recovery code, so an administrator "
-                "needs to restore your access to your cases"
+                "needs to restore your access to your cases. Nothing is restored "
+                "automatically: they will check with you by phone or in person first"
             )
         if user.role == Role.ADMINISTRATOR:
             raise NotAllowed(

@@ -161,7 +161,8 @@ def _own_content_key(session: Session, actor: Actor, version: LetterVersion) -> 
         # Sealed to the key pair the person had before a reset without their code.
         raise AccessPending(
             "Your password was reset without your recovery code, so your facilitator needs "
-            "to restore your access to your letters"
+            "to restore your access to your letters. They will check with you by phone or "
+            "in person first"
         ) from None
 
 

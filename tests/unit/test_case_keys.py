@@ -272,3 +272,15 @@ def test_the_team_key_migrates_to_case_keys_in_batches(session, settings, world)
     )
     assert keys.holds_escrow(session, admin.user)
     assert _readable_cases(session, world.facilitator.private_key) == {world.case.id}
+
+
+def test_before_keys_migrate_a_case_page_says_so_instead_of_failing(
+    client, auth, session, settings, world
+):
+    letter = letters.save_draft(session, world.victim, world.case.id, None, "Not moved yet.")
+    letters.submit_letter(session, settings, world.victim, letter.id)
+    _make_legacy(session, world)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{letter.id}")
+    assert page.status_code == 403
+    assert "keys migrate" in page.text
