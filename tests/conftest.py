@@ -117,6 +117,9 @@ class Auth:
 
     def sign_in(self, role: str):
         email, _name, password = PEOPLE[role]
+        return self.sign_in_as(email, password)
+
+    def sign_in_as(self, email: str, password: str):
         response = self.client.post("/sign-in", data={"email": email, "password": password})
         assert response.status_code == 302, response.text
         return response

@@ -147,10 +147,11 @@ def create_administrator(
         actor_id=None,
         details={"user": user.id, "role": "administrator", "by": "command line"},
     )
-    if session.scalar(select(EscrowKey.id)) is None:
+    if session.scalar(select(EscrowKey.id)) is None and not keys.legacy_team_key_exists(session):
         # The escrow private key must be sealed to someone the moment it exists,
         # or it is lost: so it is born with the first administrator. Later
-        # administrators are granted it explicitly by one who holds it.
+        # administrators are granted it explicitly by one who holds it. (Before
+        # `keys migrate` has run, that command makes it, for the team's administrators.)
         keys.create_escrow_key(session, user)
     session.commit()
     del private_key
@@ -274,7 +275,7 @@ def create_invitation(
 
     The caller commits (so a case's party invitation lands with the case change).
     """
-    if actor.role not in _INVITERS[role]:
+    if actor.role not in _INVITERS[role] or actor.user.keys_replaced_at is not None:
         raise NotAllowed("You cannot invite this kind of account")
     email = normalise_email(email)
     if "@" not in email or len(email) > 254:
@@ -482,13 +483,17 @@ class TooManyAttempts(InvalidInput):
 
 
 def _reserve_attempt(session: Session, settings: ServiceSettings, email: str, now) -> bool:
+    return reserve_attempt(session, settings, "sign-in:" + email, now)
+
+
+def reserve_attempt(session: Session, settings: ServiceSettings, what: str, now) -> bool:
     """Count this attempt before any password is checked; False while the address is locked.
 
     One conditional UPDATE both checks the lock and counts the attempt, and it commits
     before the Argon2id run: concurrent guesses queue on the row instead of all reading
     the same count, so no more passwords are checked than the limit allows.
     """
-    digest = _digest("sign-in:" + email)
+    digest = _digest(what)
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
         dialect.insert(SignInThrottle)
@@ -521,9 +526,13 @@ def _reserve_attempt(session: Session, settings: ServiceSettings, email: str, no
 
 
 def _clear_attempts(session: Session, email: str) -> None:
+    clear_attempts(session, "sign-in:" + email)
+
+
+def clear_attempts(session: Session, what: str) -> None:
     session.execute(
         update(SignInThrottle)
-        .where(SignInThrottle.email_digest == _digest("sign-in:" + email))
+        .where(SignInThrottle.email_digest == _digest(what))
         .values(failures=0, locked_until=None)
     )
 
@@ -593,6 +602,7 @@ def end_expired_sessions(
                 & UserSession.user_id.in_(parties),
                 UserSession.second_factor_done.is_(False)
                 & (UserSession.created_at < now - timedelta(minutes=PENDING_SESSION_MINUTES)),
+                UserSession.user_id.in_(select(User.id).where(User.disabled.is_(True))),
             ),
             or_(
                 UserSession.sealed_private_key.is_not(None),
@@ -816,6 +826,22 @@ KEYS_REPLACED_BODY = (
 )
 
 
+def _tell_who_restores(session: Session, settings: ServiceSettings, user: User) -> None:
+    """The people who would restore access hear of the reset too, not only the mailbox
+    that may be the attacker's: a party's facilitators, or every other administrator."""
+    if user.role.is_staff:
+        query = select(User).where(User.role == Role.ADMINISTRATOR, User.id != user.id)
+    else:
+        cases = select(CaseParticipant.case_id).where(CaseParticipant.user_id == user.id)
+        query = (
+            select(User)
+            .join(CaseParticipant, CaseParticipant.user_id == User.id)
+            .where(CaseParticipant.case_id.in_(cases), CaseParticipant.role == Role.FACILITATOR)
+        )
+    for person in session.scalars(query.where(User.disabled.is_(False))).unique():
+        outbox.queue_notice(session, settings.outbox_key, person, settings.link("/"))
+
+
 def reset_password_without_code(
     session: Session, settings: ServiceSettings, *, token: str, new_password: str
 ) -> str:
@@ -834,6 +860,7 @@ def reset_password_without_code(
     user.totp_last_step = None
     session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))
     keys.revoke_keys_of(session, user)
+    _tell_who_restores(session, settings, user)
     outbox.queue_mail(
         session,
         settings.outbox_key,

@@ -23,6 +23,7 @@ from relay.services.accounts import create_invitation
 from relay.services.delivery import deliver_due_letters
 from relay.services.delivery import lock_case
 from relay.services.delivery import lock_letters_of
+from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
@@ -71,11 +72,24 @@ def parties(case: Case, role: Role) -> list[CaseParticipant]:
     return [p for p in case.participants if p.role == role]
 
 
+def require_keys_current(actor: Actor) -> None:
+    """After a reset without the recovery code an account only proves someone read its
+    mailbox: it acts on no case until a person who checked with them restores access."""
+    if actor.user.keys_replaced_at is not None:
+        who = "an administrator" if actor.role.is_staff else "your facilitator"
+        raise AccessPending(
+            "Your password was reset without your recovery code, so "
+            f"{who} needs to restore your access before you can use your cases. "
+            "They will check with you by phone or in person first"
+        )
+
+
 def case_for_staff(session: Session, actor: Actor, case_id: int) -> Case:
     """A case its facilitator (or any administrator) may manage; 404 for anyone else."""
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound("case")
+    require_keys_current(actor)
     if actor.role == Role.ADMINISTRATOR:
         return case
     mine = participant_of(case, actor.id)
@@ -97,6 +111,7 @@ def case_for_party(session: Session, actor: Actor, case_id: int) -> tuple[Case, 
     mine = participant_of(case, actor.id) if case is not None else None
     if mine is None or mine.role not in PARTY_ROLES:
         raise NotFound("case")
+    require_keys_current(actor)
     return case, mine
 
 
@@ -345,7 +360,9 @@ def set_receiving(
         raise InvalidInput("Choose when you would like to receive letters", "preference") from None
     # Locks first (case, then its letters inside deliver_due_letters), the audit head
     # last: the same order as every letter transition, so the two never deadlock.
-    case = lock_case(session, case.id, exclusive=False)
+    # Exclusive: the choice changes what an approval in flight would decide (may_deliver),
+    # so an approval and this choice must not run side by side and miss each other.
+    case = lock_case(session, case.id, exclusive=True)
     mine.receive_preference = choice
     mine.tell_author_when_read = tell_author_when_read
     mine.conditions = conditions.strip()[:1000]

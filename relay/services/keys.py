@@ -10,6 +10,8 @@ Nothing here grants access on its own initiative: every seal is written by a nam
 signed-in person's action, and audited. A mailbox alone never leads to letters.
 """
 
+import html
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete
@@ -58,6 +60,23 @@ def user_holder(user_id: int) -> str:
 
 def content_key_context(version_id: int, holder: str) -> bytes:
     return f"content-key:version:{version_id}:holder:{holder}".encode()
+
+
+def letter_text_context(version_id: int) -> bytes:
+    return f"letter-version:{version_id}".encode()
+
+
+_LEGACY_BREAKS = re.compile(r"<br\s*/?>|</p>|</li>", re.IGNORECASE)
+_LEGACY_TAG = re.compile(r"<[^<>]{0,40}>")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def plain_from_legacy_html(stored: str) -> str:
+    """Letters written before they were kept as plain text were stored as bleach's output:
+    a few allowlisted tags, everything else escaped. This gives back what was typed."""
+    text = _LEGACY_BREAKS.sub("\n", stored.replace("</p>", "</p>\n"))
+    text = html.unescape(_LEGACY_TAG.sub("", text))
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 # Before keys per case, one team key held every content key; only `migrate_team_key` reads it.
@@ -309,6 +328,10 @@ class Migration:
     finished: bool = False
 
 
+def legacy_team_key_exists(session: Session) -> bool:
+    return session.scalar(select(TeamKey.id)) is not None
+
+
 def migrate_team_key(
     session: Session, administrator: User, private_key: bytes, batch_size: int = 50
 ) -> Migration:
@@ -380,6 +403,13 @@ def migrate_team_key(
                 seal.sealed_key,
                 content_key_context(seal.version_id, LEGACY_TEAM_HOLDER),
             )
+            version = session.get(LetterVersion, seal.version_id)
+            if version.ciphertext is not None:
+                context = letter_text_context(version.id)
+                stored = crypto.decrypt(content_key, version.ciphertext, context).decode()
+                version.ciphertext = crypto.encrypt(
+                    content_key, plain_from_legacy_html(stored).encode(), context
+                )
             session.add(
                 ContentKeySeal(
                     version_id=seal.version_id,

@@ -108,14 +108,18 @@ _user_holder = keys.user_holder
 _seal_context = keys.content_key_context
 
 
-def _text_context(version_id: int) -> bytes:
-    return f"letter-version:{version_id}".encode()
+_text_context = keys.letter_text_context
 
 
 def _write_text(
     session: Session, case_id: int, version: LetterVersion, clean: str, author: User | None
 ):
     """Encrypt `clean` under a fresh content key sealed to the case key and the author."""
+    if author is not None and author.keys_replaced_at is not None:
+        raise InvalidTransition(
+            "The writer's password was reset without their recovery code. Restore their "
+            "access on the case page, after checking with them, first"
+        )
     case_key = keys.case_key_of(session, case_id)
     holders = {keys.case_holder(case_key): case_key.public_key}
     if author is not None:
@@ -265,9 +269,10 @@ def save_draft(
 ) -> Letter:
     """Create or update the author's working version; it stays private to them."""
     case, mine = case_for_party(session, actor, case_id)
+    clean = _clean(text)
+    case = lock_case(session, case.id, exclusive=False)
     if case.state not in (CaseState.ACTIVE, CaseState.PAUSED):
         raise InvalidTransition("Letters can be written only while the exchange is open")
-    clean = _clean(text)
     if letter_id is None:
         letter = Letter(case=case, author=mine, recipient=_other_party(case, mine))
         session.add(letter)
@@ -401,6 +406,7 @@ def enter_paper_letter(
     case = case_for_staff(session, actor, case_id)
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only a facilitator can enter a letter")
+    case = lock_case(session, case.id, exclusive=False)
     if case.state != CaseState.ACTIVE:
         raise InvalidTransition("Letters can be entered only while the exchange is open")
     if author_role not in PARTY_ROLES or not parties(case, author_role):
@@ -493,9 +499,18 @@ def approve_letter(
         raise InvalidInput("The date must be in the future", "not_before")
     if letter.entered_by_id == actor.id:
         raise NotAllowed("A letter you typed in from paper needs another facilitator to approve it")
+    if letter.case.state not in (CaseState.ACTIVE, CaseState.PAUSED):
+        raise InvalidTransition("Nothing is approved while the case is not open")
     recipient = session.get(User, letter.recipient.user_id) if letter.recipient.user_id else None
     if recipient is None:
         raise InvalidTransition("The recipient has not set up their account yet")
+    if recipient.keys_replaced_at is not None:
+        # Sealing to the key pair a reset link made would hand the letter to whoever
+        # read that mailbox: approve once their facilitator has restored their access.
+        raise InvalidTransition(
+            "The recipient's password was reset without their recovery code. Restore their "
+            "access on the case page, after checking with them, then approve the letter"
+        )
     version = _current_version(letter)
     content_key = _case_content_key(session, actor, letter, version)
     holder = _user_holder(recipient.id)
@@ -620,7 +635,7 @@ def destroy_my_copy(session: Session, actor: Actor, letter_id: int) -> None:
 def restore_access(session: Session, actor: Actor, case_id: int, user_id: int) -> int:
     """After a reset without the recovery code: re-seal, from the case key, every letter
     version of this case the person held a key to. Returns how many were restored."""
-    case = case_for_staff(session, actor, case_id)
+    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
     user = session.get(User, user_id)
     if user is None or not any(p.user_id == user_id for p in case.participants):
         raise NotFound("person")

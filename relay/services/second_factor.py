@@ -13,8 +13,11 @@ from datetime import timedelta
 
 import pyotp
 import segno
+from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from relay import audit
 from relay import crypto
@@ -100,6 +103,7 @@ def _check_current_code(
     session: Session, settings: ServiceSettings, record: UserSession, code: str, now: datetime
 ) -> None:
     """Replacing an authenticator needs what the owner holds: a current or backup code."""
+    _reserve_code_attempt(session, settings, record.user)
     if not _code_accepted(session, settings, record, code, now):
         audit.record(session, "second_factor.change_refused", actor_id=record.user_id)
         session.commit()
@@ -159,11 +163,37 @@ def _matching_step(secret: str, code: str, now: datetime) -> int | None:
     return None
 
 
-def _accept_step(user: User, step: int | None) -> bool:
-    if step is None or (user.totp_last_step is not None and step <= user.totp_last_step):
+def _accept_step(session: Session, user: User, step: int | None) -> bool:
+    """Spend a time step: one conditional UPDATE, so two requests racing with the same
+    code cannot both be accepted."""
+    if step is None:
         return False
-    user.totp_last_step = step
-    return True
+    spent = session.execute(
+        update(User)
+        .where(
+            User.id == user.id,
+            or_(User.totp_last_step.is_(None), User.totp_last_step < step),
+        )
+        .values(totp_last_step=step)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if spent == 1:
+        set_committed_value(user, "totp_last_step", step)
+    return spent == 1
+
+
+def _throttle_key(user: User) -> str:
+    return f"second-step:{user.id}"
+
+
+def _reserve_code_attempt(session: Session, settings: ServiceSettings, user: User) -> None:
+    """Codes tried are counted per account, across sign-ins, like passwords: a known
+    password must not buy unlimited guesses at six digits."""
+    if not accounts.reserve_attempt(session, settings, _throttle_key(user), utcnow()):
+        raise InvalidInput(
+            "Too many codes have been tried for this account. Wait 15 minutes and try again",
+            "code",
+        )
 
 
 def complete_enrolment(
@@ -181,8 +211,10 @@ def complete_enrolment(
         settings.session_key, record.sealed_pending_totp_secret, _pending_context(record)
     ).decode()
     user = record.user
-    user.totp_last_step = None
-    if not _accept_step(user, _matching_step(secret, code, now)):
+    # A new secret has no history: its step is checked alone, and the old secret's
+    # replay guard stays until this one is confirmed.
+    step = _matching_step(secret, code, now)
+    if step is None:
         audit.record(session, "second_factor.enrolment_failed", actor_id=user.id)
         session.commit()
         raise InvalidInput(
@@ -191,6 +223,7 @@ def complete_enrolment(
     user.totp_sealed_secret = crypto.seal_to(
         user.public_key, secret.encode(), _secret_context(user)
     )
+    user.totp_last_step = step
     record.sealed_pending_totp_secret = None
     for old in session.scalars(select(BackupCode).where(BackupCode.user_id == user.id)):
         session.delete(old)
@@ -228,11 +261,13 @@ def verify(
     if record.second_factor_done or user.totp_sealed_secret is None:
         raise NotFound("session")
     actor = accounts.actor_of(settings, record)
+    _reserve_code_attempt(session, settings, user)
     if not _code_accepted(session, settings, record, code, now):
         audit.record(session, "second_factor.failed", actor_id=user.id)
         session.commit()
         raise InvalidInput("The code is not right, or it has already been used", "code")
     record.second_factor_done = True
+    accounts.clear_attempts(session, _throttle_key(user))
     session.commit()
     accounts.on_signed_in(session, actor)
     return user
@@ -245,7 +280,7 @@ def _code_accepted(
     user = record.user
     private_key = accounts.actor_of(settings, record).private_key
     secret = crypto.open_sealed(private_key, user.totp_sealed_secret, _secret_context(user))
-    if _accept_step(user, _matching_step(secret.decode(), code, now)):
+    if _accept_step(session, user, _matching_step(secret.decode(), code, now)):
         return True
     backup = session.scalar(
         select(BackupCode).where(
@@ -256,7 +291,14 @@ def _code_accepted(
     )
     if backup is None:
         return False
-    backup.used_at = now
+    spent = session.execute(
+        update(BackupCode)
+        .where(BackupCode.id == backup.id, BackupCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if spent != 1:
+        return False
     audit.record(session, "second_factor.backup_code_used", actor_id=user.id)
     return True
 

@@ -103,7 +103,13 @@ def second_factor():
 def _enrolment_token() -> str:
     """This browser's sign-in, if it may set up (or, signed in, change) a second step."""
     token = web.session_token()
-    if not token or not second_factors.may_enrol(db(), token):
+    if not token:
+        abort(404)
+    # A finished sign-in must still be live: asking for current_user applies the idle
+    # and absolute limits (and ends the session if it is past them).
+    if second_factors.pending_user(db(), token) is None and not current_user.is_authenticated:
+        abort(404)
+    if not second_factors.may_enrol(db(), token):
         abort(404)
     return token
 

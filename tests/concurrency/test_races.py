@@ -573,3 +573,45 @@ def test_a_release_racing_a_choice_to_receive_delivers_once(
             both=facts.entries["letter.delivered"] > 1,
         )
     tally.finish(capsys, app, session)
+
+
+def test_an_approval_racing_a_choice_to_receive_delivers_once(
+    server, app, world, session, settings, capsys
+):
+    # Both used to take the case only shared: the approval read "not now" and did not
+    # deliver, while the choice did not yet see the letter approved, so the letter waited
+    # for the next daily job although the recipient had asked for it.
+    facilitator = _sign_in(server, "facilitator")
+    recipient = _sign_in(server, "victim")
+    victim_email = PEOPLE["victim"][0]
+    tally = Tally("approve x choose to receive", server)
+    for number in range(ROUNDS):
+        cases.set_receiving(
+            session,
+            settings,
+            world.victim,
+            world.case.id,
+            preference="not_now",
+            tell_author_when_read=False,
+            conditions="",
+        )
+        letter_id = _submitted_letter(session, settings, world.offender, world.case.id, number)
+        since = _outbox_mark(session)
+        approval, chosen = race(
+            _poster(facilitator, f"/review/letters/{letter_id}/approve"),
+            _poster(recipient, f"/my/cases/{world.case.id}/receiving", RECEIVE),
+        )
+        tally.saw(approval, chosen)
+        facts = _facts(session, letter_id, world.victim.id, victim_email, since)
+        winner = None
+        if _status(chosen) == 302 and _status(approval) == 302:
+            winner = "both, delivered once"
+        tally.round(
+            number,
+            _answers(approval=approval, choice=chosen),
+            winner,
+            facts,
+            DELIVERED_ONCE.differences(facts),
+            both=facts.entries["letter.delivered"] > 1,
+        )
+    tally.finish(capsys, app, session)

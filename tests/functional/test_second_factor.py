@@ -192,3 +192,44 @@ def test_backup_codes_carry_at_least_80_bits_and_are_stored_keyed(client, admin,
 
     plain = {hashlib.sha256(c.replace("-", "").encode()).digest() for c in codes}
     assert not plain & set(stored), "an unkeyed hash of a code can be searched offline"
+
+
+def test_an_idle_signed_in_session_cannot_reach_the_set_up_pages(client, admin, session):
+    from sqlalchemy import update
+
+    from relay.models import UserSession
+
+    _password(client)
+    _enrol(client)
+    session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(hours=2)))
+    session.commit()
+    assert client.get("/sign-in/set-up").status_code == 404
+    started = client.post("/sign-in/set-up/start", data={"code": "123456"})
+    assert started.status_code == 404
+
+
+def test_codes_tried_are_counted_per_account_across_sign_ins(client, admin):
+    secret = _enrolled_admin_signed_out(client)
+    for _attempt in range(3):
+        _password(client)
+        assert "not right" in client.post("/sign-in/code", data={"code": "000000"}).text
+        client.post("/sign-out")
+    _password(client)
+    for _attempt in range(2):
+        client.post("/sign-in/code", data={"code": "000001"})
+    right = pyotp.TOTP(secret).at(utcnow(), counter_offset=1)
+    refused = client.post("/sign-in/code", data={"code": right})
+    assert "Too many codes have been tried" in refused.text
+    assert client.get("/admin/").status_code == 404
+
+
+def test_a_mistyped_code_while_changing_keeps_the_replay_guard(client, admin, session):
+    _password(client)
+    secret, _codes = _enrol(client)
+    session.expire_all()
+    guard = session.get(type(admin.user), admin.user.id).totp_last_step
+    client.post("/sign-in/set-up/start", data={"code": _codes[0]})
+    client.post("/sign-in/set-up/confirm", data={"code": "000000"})
+    session.expire_all()
+    assert session.get(type(admin.user), admin.user.id).totp_last_step == guard
+    assert guard is not None

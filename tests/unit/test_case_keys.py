@@ -284,3 +284,79 @@ def test_before_keys_migrate_a_case_page_says_so_instead_of_failing(
     page = client.get(f"/review/letters/{letter.id}")
     assert page.status_code == 403
     assert "keys migrate" in page.text
+
+
+def test_nothing_new_is_sealed_to_an_account_waiting_for_its_access(
+    client, auth, session, settings, world
+):
+    # The attack, continued: after a reset without the recovery code, new letters approved
+    # for the person (or redactions of their letters) were sealed to the key pair that the
+    # reset link made, so whoever read the mailbox read them.
+    from relay.services.errors import InvalidTransition
+
+    receive = letters.save_draft(session, world.offender, world.case.id, None, "For you.")
+    letters.submit_letter(session, settings, world.offender, receive.id)
+    written = letters.save_draft(session, world.victim, world.case.id, None, "From me.")
+    letters.submit_letter(session, settings, world.victim, written.id)
+    email = PEOPLE["victim"][0]
+    link = _reset_link(session, settings, email)
+    accounts.reset_password_without_code(
+        session, settings, token=link, new_password="the attackers new password"
+    )
+    facilitator_told = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == PEOPLE["facilitator"][0])
+    ).all()
+    assert facilitator_told, "the facilitator hears of the reset, not only the mailbox"
+
+    with pytest.raises(InvalidTransition, match="reset without their recovery code"):
+        letters.approve_letter(session, settings, world.facilitator, receive.id)
+    session.rollback()
+    with pytest.raises(InvalidTransition, match="reset without their recovery code"):
+        letters.propose_redaction(
+            session, settings, world.facilitator, written.id, "Changed.", "note"
+        )
+    session.rollback()
+    victim = session.scalar(select(User).where(User.email == email))
+    versions = select(LetterVersion.id).where(LetterVersion.letter_id.in_([receive.id, written.id]))
+    holders = session.scalars(
+        select(ContentKeySeal.holder).where(ContentKeySeal.version_id.in_(versions))
+    ).all()
+    attacker = actor_for(session, settings, email, "the attackers new password")
+    assert f"user:{victim.id}" in holders  # the old seal, to the old key pair
+    assert _readable_cases(session, attacker.private_key) == set()
+
+    # The account acts on no case until its access is restored.
+    auth.sign_in_as(email, "the attackers new password")
+    page = client.get(f"/my/cases/{world.case.id}")
+    assert page.status_code == 403
+    assert "restore your access" in page.text
+    assert client.post(f"/my/cases/{world.case.id}/withdraw").status_code == 403
+    session.expire_all()
+    assert session.get(type(world.case), world.case.id).state == "active"
+
+
+def test_a_reset_facilitator_manages_no_case_until_restored(client, auth, session, settings, world):
+    email = PEOPLE["facilitator"][0]
+    link = _reset_link(session, settings, email)
+    accounts.reset_password_without_code(
+        session, settings, token=link, new_password="the attackers new password"
+    )
+    admins_told = session.scalars(
+        select(OutboxMessage).where(OutboxMessage.recipient == PEOPLE["administrator"][0])
+    ).all()
+    assert admins_told
+    auth.sign_in_as(email, "the attackers new password")
+    assert client.get(f"/cases/{world.case.id}").status_code == 403
+    assert client.post(f"/cases/{world.case.id}/pause").status_code == 403
+    session.expire_all()
+    assert session.get(type(world.case), world.case.id).state == "active"
+
+
+def test_letters_stored_as_html_before_plain_text_come_back_as_typed():
+    from relay.services import keys
+
+    stored = "<p>Dear Jo,</p><p>I am sorry &amp; I know &lt;why&gt;.<br>Line two</p>"
+    assert keys.plain_from_legacy_html(stored) == (
+        "Dear Jo,\n\nI am sorry & I know <why>.\nLine two"
+    )
+    assert keys.plain_from_legacy_html("Plain words.") == "Plain words."
