@@ -349,6 +349,26 @@ def author_text(session: Session, actor: Actor, letter: Letter, version: LetterV
     return _decrypt(version, _own_content_key(session, actor, version))
 
 
+def read_own_letter(
+    session: Session, actor: Actor, letter_id: int
+) -> tuple[Letter, dict[int, str]]:
+    """The author's own letter: the text of its current version and of their last own
+    version (to show a proposed redaction against). The reading is audited, as every
+    view of letter text is (SECURITY.md)."""
+    letter = letter_for_author(session, actor, letter_id)
+    wanted = {letter.versions[-1], last_author_version(letter) or letter.versions[-1]}
+    texts = {v.id: author_text(session, actor, letter, v) for v in wanted}
+    _audit(
+        session,
+        letter,
+        "letter.read_by_author",
+        actor.id,
+        details={"versions": sorted(v.number for v in wanted)},
+    )
+    session.commit()
+    return letter, texts
+
+
 def last_author_version(letter: Letter) -> LetterVersion | None:
     authored = [v for v in letter.versions if v.kind == VersionKind.AUTHOR]
     return authored[-1] if authored else None

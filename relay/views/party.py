@@ -51,9 +51,8 @@ def _write(case_id: int, letter_id: int | None):
     found, mine = cases.case_for_party(db(), actor, case_id)
     form = LetterForm()
     if letter_id is not None and not form.is_submitted():
-        letter = letters.letter_for_author(db(), actor, letter_id)
-        version = letter.versions[-1]
-        form.text.data = text.for_editing(letters.author_text(db(), actor, letter, version))
+        letter, texts = letters.read_own_letter(db(), actor, letter_id)
+        form.text.data = text.for_editing(texts[letter.versions[-1].id])
     if form.validate_on_submit():
         try:
             letter = letters.save_draft(db(), actor, case_id, letter_id, form.text.data or "")
@@ -92,16 +91,13 @@ def edit(letter_id: int):
 @bp.get("/letters/<int:letter_id>")
 def letter(letter_id: int):
     actor = web.actor()
-    found = letters.letter_for_author(db(), actor, letter_id)
+    found, texts = letters.read_own_letter(db(), actor, letter_id)
     current = found.versions[-1]
-    shown = text.render(letters.author_text(db(), actor, found, current))
+    shown = text.render(texts[current.id])
     diff = None
     if found.state == letters.S.REDACTION_PROPOSED:
         mine = letters.last_author_version(found)
-        diff = text.difference(
-            letters.author_text(db(), actor, found, mine),
-            letters.author_text(db(), actor, found, current),
-        )
+        diff = text.difference(texts[mine.id], texts[current.id])
     return render_template(
         "party/letter.html",
         letter=found,

@@ -280,3 +280,17 @@ def test_staff_reading_a_letter_is_audited(client, auth, world, session, setting
     ).all()
     assert [(e.actor_id, e.letter_id) for e in reads] == [(world.facilitator.id, letter.id)]
     assert "Read by staff" not in reads[0].details
+
+
+def test_an_author_reading_their_own_letter_is_audited(client, auth, world, session):
+    from relay.models import AuditEntry
+
+    auth.sign_in("victim")
+    sent = client.post(f"/my/cases/{world.case.id}/write", data={"text": FIRST, "send": "1"})
+    letter_id = _letter_id(sent)
+    assert FIRST in client.get(f"/my/letters/{letter_id}").text
+    session.expire_all()
+    reads = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "letter.read_by_author")
+    ).all()
+    assert [(e.actor_id, e.letter_id) for e in reads] == [(world.victim.id, letter_id)]
