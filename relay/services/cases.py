@@ -400,6 +400,29 @@ def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) ->
     session.commit()
 
 
+def remove_facilitator(session: Session, actor: Actor, case_id: int, user_id: int) -> None:
+    """A facilitator leaves the case (they move on, or a supervisor reassigns it): the
+    case's key is rotated, so their account no longer opens any of its letters."""
+    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
+    leaving = next((p for p in parties(case, Role.FACILITATOR) if p.user_id == user_id), None)
+    if leaving is None:
+        raise NotFound("person")
+    if len(parties(case, Role.FACILITATOR)) == 1:
+        raise InvalidTransition("Add another facilitator before this one leaves the case")
+    user = leaving.user
+    session.delete(leaving)
+    session.flush()
+    keys.rotate_case_key(session, actor.user, actor.private_key, case.id, leaving=user)
+    audit.record(
+        session,
+        "case.facilitator_removed",
+        actor_id=actor.id,
+        case_id=case.id,
+        details={"user": user.id},
+    )
+    session.commit()
+
+
 def join_case(session: Session, actor: Actor, case_id: int) -> None:
     """An administrator adds themselves to a case to read its letters: through the escrow
     key, audited, and shown to the case's facilitators on the case page."""

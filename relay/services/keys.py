@@ -291,6 +291,60 @@ def grant_case_key(
     _seal_case_key(session, case_key_of(session, case_id), private_key, user, by=granter.id)
 
 
+def rotate_case_key(
+    session: Session, granter: User, granter_private_key: bytes, case_id: int, *, leaving: User
+) -> int:
+    """A new key pair for the case when someone leaves it (SECURITY.md): every content key
+    of the case is re-sealed to it, and it is sealed to the escrow key and to everyone who
+    stays; the old seals are overwritten. What `leaving` kept (their password and an old
+    copy of the database) opens nothing written or re-sealed from now on. The caller holds
+    the case lock and commits. Returns how many content keys were re-sealed.
+
+    The row keeps its id, so holder names and contexts stay the same; one transaction per
+    case is enough at the size of a case.
+    """
+    old_private = _case_private_key_for_granting(session, granter, granter_private_key, case_id)
+    case_key = case_key_of(session, case_id)
+    holder = case_holder(case_key)
+    pair = crypto.generate_keypair()
+    resealed = 0
+    for seal in session.scalars(
+        select(ContentKeySeal)
+        .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
+        .join(Letter, LetterVersion.letter_id == Letter.id)
+        .where(Letter.case_id == case_id, ContentKeySeal.holder == holder)
+    ).all():
+        context = content_key_context(seal.version_id, holder)
+        content_key = crypto.open_sealed(old_private, seal.sealed_key, context)
+        seal.sealed_key = crypto.seal_to(pair.public_key, content_key, context)
+        resealed += 1
+    escrow = current_escrow_key(session)
+    case_key.public_key = pair.public_key
+    case_key.escrow_key_id = escrow.id
+    case_key.sealed_to_escrow = crypto.seal_to(
+        escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
+    )
+    for seal in session.scalars(
+        select(CaseKeySeal).where(CaseKeySeal.case_key_id == case_key.id)
+    ).all():
+        if seal.user_id == leaving.id:
+            session.delete(seal)
+            continue
+        seal.sealed_private_key = crypto.seal_to(
+            seal.user.public_key,
+            pair.private_key,
+            case_seal_context(case_key.id, seal.user.public_key),
+        )
+    audit.record(
+        session,
+        "case.key_rotated",
+        actor_id=granter.id,
+        case_id=case_id,
+        details={"left": leaving.id, "versions": resealed},
+    )
+    return resealed
+
+
 def remove_recipient_seals(session: Session, letter: Letter) -> None:
     """Crypto, not only state: a letter that will not be passed on loses the recipient's key.
 

@@ -98,6 +98,14 @@ def restore_access(case_id: int, user_id: int):
     return redirect(url_for("cases.show", case_id=case_id))
 
 
+@bp.post("/<int:case_id>/facilitators/<int:user_id>/remove")
+def remove_facilitator(case_id: int, user_id: int):
+    if ActionForm().validate_on_submit():
+        cases.remove_facilitator(db(), web.actor(), case_id, user_id)
+        flash("The facilitator has left the case; its key has been changed")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
 @bp.post("/<int:case_id>/join")
 def join(case_id: int):
     if ActionForm().validate_on_submit():

@@ -70,6 +70,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("cases.add_facilitator", "POST"): "RRRRAA",
     ("cases.restore_access", "POST"): "RRRRAA",
     ("cases.join", "POST"): "RRRRRA",
+    ("cases.remove_facilitator", "POST"): "RRRRAA",
     ("review.queue", "GET"): "RRRAAA",
     # An administrator reads a case's letters only after adding themselves to it, and
     # only the case's facilitators decide on them.
@@ -231,7 +232,9 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
                 )
             else:
                 values[name] = resources.author_letter.get(role, resources.author_letter["victim"])
-        elif name == "user_id" and endpoint.startswith("admin."):
+        elif name == "user_id" and (
+            endpoint.startswith("admin.") or endpoint == "cases.remove_facilitator"
+        ):
             values[name] = resources.staff_user_id
         elif name == "user_id":
             values[name] = resources.user_id

@@ -297,3 +297,26 @@ def test_a_party_can_stop_taking_part_in_two_clicks_from_any_page(client, auth, 
     client.post(action)  # second click
     session.expire_all()
     assert session.get(Case, world.case.id).state == CaseState.CLOSED
+
+
+def test_facilitator_takes_another_off_the_case(client, auth, world, session, settings):
+    from sqlalchemy import select
+
+    from relay.models import User
+    from relay.services import accounts
+
+    token = accounts.invite_staff(
+        session, settings, world.administrator, email="pair@relay.test", name="Pat Pair"
+    )
+    accounts.accept_invitation(session, settings, token=token, password="pair facilitator 1")
+    auth.sign_in("facilitator")
+    client.post(f"/cases/{world.case.id}/facilitators", data={"email": "pair@relay.test"})
+    page = client.get(f"/cases/{world.case.id}").text
+    assert "Take Pat Pair off this case" in page
+    pat = session.scalar(select(User).where(User.email == "pair@relay.test"))
+    action = f"/cases/{world.case.id}/facilitators/{pat.id}/remove"
+    assert f'action="{action}"' in page
+    assert client.post(action).status_code == 302
+    after = client.get(f"/cases/{world.case.id}").text
+    assert "Take Pat Pair off this case" not in after
+    assert "its key has been changed" in after

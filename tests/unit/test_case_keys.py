@@ -360,3 +360,35 @@ def test_letters_stored_as_html_before_plain_text_come_back_as_typed():
         "Dear Jo,\n\nI am sorry & I know <why>.\nLine two"
     )
     assert keys.plain_from_legacy_html("Plain words.") == "Plain words."
+
+
+def test_a_facilitator_taken_off_a_case_opens_none_of_its_letters(
+    session, settings, world, second_case
+):
+    # SECURITY.md: when a facilitator leaves, the case key they held is rotated; their
+    # password and a database copy must then open nothing of the case.
+    other, _case_b = second_case
+    letter = letters.save_draft(session, world.victim, world.case.id, None, "Before leaving.")
+    letters.submit_letter(session, settings, world.victim, letter.id)
+    cases.add_facilitator(session, world.facilitator, world.case.id, OTHER_FACILITATOR[0])
+    assert world.case.id in _readable_cases(session, other.private_key)
+
+    cases.remove_facilitator(session, world.facilitator, world.case.id, other.id)
+    session.expire_all()
+    assert world.case.id not in _readable_cases(session, other.private_key)
+    reread = session.get(Letter, letter.id)
+    assert letters.staff_text(session, world.facilitator, reread, reread.versions[-1]) == (
+        "Before leaving."
+    )
+    admin = actor_for(session, settings, *PEOPLE["administrator"][::2])
+    cases.join_case(session, admin, world.case.id)  # the escrow seal was renewed too
+    assert letters.staff_text(session, admin, reread, reread.versions[-1]) == "Before leaving."
+    actions = session.scalars(select(AuditEntry.action)).all()
+    assert "case.key_rotated" in actions and "case.facilitator_removed" in actions
+
+
+def test_the_last_facilitator_cannot_leave_a_case(session, world):
+    from relay.services.errors import InvalidTransition
+
+    with pytest.raises(InvalidTransition, match="Add another facilitator"):
+        cases.remove_facilitator(session, world.facilitator, world.case.id, world.facilitator.id)
