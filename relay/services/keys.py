@@ -172,16 +172,22 @@ def case_key_of(session: Session, case_id: int) -> CaseKey:
     return case_key
 
 
-def create_case_key(session: Session, case: Case, facilitator: User) -> CaseKey:
-    """A new case's key, sealed to the escrow key and to the facilitator who opened it."""
+def _new_case_key(session: Session, case_id: int) -> tuple[CaseKey, crypto.KeyPair]:
+    """A case key pair, its private key sealed to the escrow key from the start."""
     escrow = current_escrow_key(session)
     pair = crypto.generate_keypair()
-    case_key = CaseKey(case_id=case.id, public_key=pair.public_key, escrow_key_id=escrow.id)
+    case_key = CaseKey(case_id=case_id, public_key=pair.public_key, escrow_key_id=escrow.id)
     session.add(case_key)
     session.flush()
     case_key.sealed_to_escrow = crypto.seal_to(
         escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
     )
+    return case_key, pair
+
+
+def create_case_key(session: Session, case: Case, facilitator: User) -> CaseKey:
+    """A new case's key, sealed to the escrow key and to the facilitator who opened it."""
+    case_key, pair = _new_case_key(session, case.id)
     _seal_case_key(session, case_key, pair.private_key, facilitator, by=facilitator.id)
     return case_key
 
@@ -435,14 +441,7 @@ def migrate_team_key(
         facilitators = [
             p.user for p in case.participants if p.role == Role.FACILITATOR and p.user_id in members
         ]
-        escrow = current_escrow_key(session)
-        pair = crypto.generate_keypair()
-        case_key = CaseKey(case_id=case.id, public_key=pair.public_key, escrow_key_id=escrow.id)
-        session.add(case_key)
-        session.flush()
-        case_key.sealed_to_escrow = crypto.seal_to(
-            escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
-        )
+        case_key, pair = _new_case_key(session, case.id)
         for user in facilitators:
             _seal_case_key(session, case_key, pair.private_key, user, by=administrator.id)
         holder = case_holder(case_key)
