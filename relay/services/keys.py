@@ -129,6 +129,17 @@ def _seal_escrow(session: Session, escrow: EscrowKey, private_key: bytes, user: 
     audit.record(session, "escrow.granted", actor_id=by, details={"user": user.id})
 
 
+def escrow_holders(session: Session) -> int:
+    """How many administrators hold the escrow key: with one, a single lost password and
+    recovery code loses every supervisor's way into the cases."""
+    escrow = session.scalar(select(EscrowKey).order_by(EscrowKey.id.desc()))
+    if escrow is None:
+        return 0
+    return len(
+        session.scalars(select(EscrowSeal.id).where(EscrowSeal.escrow_key_id == escrow.id)).all()
+    )
+
+
 def holds_escrow(session: Session, user: User) -> bool:
     return session.scalar(select(EscrowSeal.id).where(EscrowSeal.user_id == user.id)) is not None
 

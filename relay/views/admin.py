@@ -18,6 +18,7 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.models import User
 from relay.services import accounts
+from relay.services import keys
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
 
@@ -38,7 +39,9 @@ def home():
     )
     waiting = {user.id for user in accounts.administrators_without_escrow(db())}
     waiting |= {user.id for user in accounts.staff_reset_without_code(db())}
-    return render_template("admin/home.html", staff=staff, waiting=waiting)
+    return render_template(
+        "admin/home.html", staff=staff, waiting=waiting, escrow_holders=keys.escrow_holders(db())
+    )
 
 
 @bp.route("/people/<int:user_id>/access", methods=["GET", "POST"])

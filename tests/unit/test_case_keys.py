@@ -392,3 +392,21 @@ def test_the_last_facilitator_cannot_leave_a_case(session, world):
 
     with pytest.raises(InvalidTransition, match="Add another facilitator"):
         cases.remove_facilitator(session, world.facilitator, world.case.id, world.facilitator.id)
+
+
+def test_the_staff_page_warns_while_one_administrator_alone_can_reassign_cases(
+    client, auth, session, settings, world
+):
+    auth.sign_in("administrator")
+    assert "Only one administrator can reassign cases" in client.get("/admin/").text
+    second = accounts.create_administrator(
+        session,
+        settings,
+        email="second-admin@relay.test",
+        name="Sam Second",
+        password="a second admin pw",
+    )
+    page = client.get("/admin/")
+    assert "Check and restore access" in page.text  # the new administrator waits
+    client.post(f"/admin/people/{second.user.id}/access", data={"checked": "y"})
+    assert "can reassign cases</h2>" not in client.get("/admin/").text
