@@ -30,18 +30,7 @@ under any other context fails, so a ciphertext or seal copied to another row (an
 version, another holder, another user) is useless there. This module only takes bytes; callers
 build them with these conventions:
 
-* ``b"user-private-key:password:<public key hex>"`` - a private key under its password key
-* ``b"user-private-key:recovery:<public key hex>"`` - a private key under its recovery key
-* ``b"escrow-private-key:<escrow id>:admin:<public key hex>"`` - the escrow key, to an admin
-* ``b"case-private-key:<case key id>:escrow:<escrow id>"`` - a case key, to the escrow key
-* ``b"case-private-key:<case key id>:member:<public key hex>"`` - a case key, to a staff member
-* ``b"content-key:version:<version id>:holder:<holder>"`` - a content key, to ``case:<id>``
-  or ``user:<id>``
-* ``b"letter-version:<version id>"`` - the body of one letter version
-* ``b"session:<token digest hex>"``, ``b"pending-totp:<token digest hex>"`` - under the
-  session key
-* ``b"totp-secret:<public key hex>"`` - a TOTP secret, to its owner
-* ``b"outbox-message:<message id>"`` - a queued e-mail body, under the outbox key
+``relay/keyring.py`` builds every context Relay uses, one function each, and lists them.
 
 Errors
 ------

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from relay import audit
 from relay import crypto
+from relay import keyring
 from relay.models import BackupCode
 from relay.models import CaseParticipant
 from relay.models import EscrowKey
@@ -52,14 +53,6 @@ PENDING_SESSION_MINUTES = 10
 
 def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
-
-
-def _private_key_context(kind: str, public_key: bytes) -> bytes:
-    return b"user-private-key:" + kind.encode() + b":" + public_key.hex().encode()
-
-
-def _session_context(token_digest: bytes) -> bytes:
-    return b"session:" + token_digest.hex().encode()
 
 
 def normalise_email(email: str) -> str:
@@ -113,11 +106,11 @@ def _build_user(
         private_key_under_password=crypto.encrypt(
             keys.encryption_key,
             pair.private_key,
-            _private_key_context("password", pair.public_key),
+            keyring.user_private_key("password", pair.public_key),
         ),
         recovery_salt=recovery_salt,
         private_key_under_recovery=crypto.encrypt(
-            recovery_key, pair.private_key, _private_key_context("recovery", pair.public_key)
+            recovery_key, pair.private_key, keyring.user_private_key("recovery", pair.public_key)
         ),
     )
     return user, recovery_code, pair.private_key
@@ -391,7 +384,7 @@ def _unlock(user: User, password: str) -> bytes | None:
     return crypto.decrypt(
         keys.encryption_key,
         user.private_key_under_password,
-        _private_key_context("password", user.public_key),
+        keyring.user_private_key("password", user.public_key),
     )
 
 
@@ -405,7 +398,7 @@ def _seal_under_password(
     user.kdf_memlimit = limits.memlimit
     user.authenticator_digest = crypto.authenticator_digest(keys.authenticator)
     user.private_key_under_password = crypto.encrypt(
-        keys.encryption_key, private_key, _private_key_context("password", user.public_key)
+        keys.encryption_key, private_key, keyring.user_private_key("password", user.public_key)
     )
 
 
@@ -449,7 +442,7 @@ def _start_session(
             user_id=user.id,
             second_factor_done=done,
             sealed_private_key=crypto.encrypt(
-                settings.session_key, private_key, _session_context(digest)
+                settings.session_key, private_key, keyring.session_private_key(digest)
             ),
         )
     )
@@ -462,7 +455,9 @@ def session_record(session: Session, token: str) -> UserSession | None:
 
 def actor_of(settings: ServiceSettings, record: UserSession) -> Actor:
     private_key = crypto.decrypt(
-        settings.session_key, record.sealed_private_key, _session_context(record.token_digest)
+        settings.session_key,
+        record.sealed_private_key,
+        keyring.session_private_key(record.token_digest),
     )
     return Actor(record.user, private_key)
 
@@ -763,7 +758,7 @@ def _set_password_keys(
     user.private_key_under_recovery = crypto.encrypt(
         crypto.derive_recovery_key(new_code, recovery_salt),
         private_key,
-        _private_key_context("recovery", user.public_key),
+        keyring.user_private_key("recovery", user.public_key),
     )
     return new_code
 
@@ -801,7 +796,7 @@ def reset_password(
         private_key = crypto.decrypt(
             recovery_key,
             user.private_key_under_recovery,
-            _private_key_context("recovery", user.public_key),
+            keyring.user_private_key("recovery", user.public_key),
         )
     except crypto.CryptoError:
         audit.record(

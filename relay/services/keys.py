@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from relay import audit
 from relay import crypto
+from relay import keyring
 from relay.models import Case
 from relay.models import CaseKey
 from relay.models import CaseKeySeal
@@ -37,33 +38,9 @@ from relay.services.errors import AccessPending
 from relay.services.errors import NotAllowed
 
 
-def escrow_seal_context(escrow_key_id: int, holder_public_key: bytes) -> bytes:
-    return f"escrow-private-key:{escrow_key_id}:admin:{holder_public_key.hex()}".encode()
-
-
-def case_escrow_context(case_key_id: int, escrow_key_id: int) -> bytes:
-    return f"case-private-key:{case_key_id}:escrow:{escrow_key_id}".encode()
-
-
-def case_seal_context(case_key_id: int, holder_public_key: bytes) -> bytes:
-    return f"case-private-key:{case_key_id}:member:{holder_public_key.hex()}".encode()
-
-
 def case_holder(case_key: CaseKey) -> str:
     """The content-key seal holder name for a case's key (see letters.py)."""
-    return f"case:{case_key.id}"
-
-
-def user_holder(user_id: int) -> str:
-    return f"user:{user_id}"
-
-
-def content_key_context(version_id: int, holder: str) -> bytes:
-    return f"content-key:version:{version_id}:holder:{holder}".encode()
-
-
-def letter_text_context(version_id: int) -> bytes:
-    return f"letter-version:{version_id}".encode()
+    return keyring.case_holder(case_key.id)
 
 
 _LEGACY_BREAKS = re.compile(r"<br\s*/?>|</p>|</li>", re.IGNORECASE)
@@ -77,14 +54,6 @@ def plain_from_legacy_html(stored: str) -> str:
     text = _LEGACY_BREAKS.sub("\n", stored.replace("</p>", "</p>\n"))
     text = html.unescape(_LEGACY_TAG.sub("", text))
     return _BLANK_LINES.sub("\n\n", text).strip()
-
-
-# Before keys per case, one team key held every content key; only `migrate_team_key` reads it.
-LEGACY_TEAM_HOLDER = "team"
-
-
-def _legacy_membership_context(team_key_id: int, member_public_key: bytes) -> bytes:
-    return f"team-private-key:{team_key_id}:member:{member_public_key.hex()}".encode()
 
 
 # Data from before keys per case, until `flask keys migrate` has run: a clear page, not a 500.
@@ -121,7 +90,7 @@ def _seal_escrow(session: Session, escrow: EscrowKey, private_key: bytes, user: 
             escrow_key_id=escrow.id,
             user_id=user.id,
             sealed_private_key=crypto.seal_to(
-                user.public_key, private_key, escrow_seal_context(escrow.id, user.public_key)
+                user.public_key, private_key, keyring.escrow_seal(escrow.id, user.public_key)
             ),
             granted_by_id=by,
         )
@@ -157,7 +126,7 @@ def escrow_private_key(session: Session, user: User, private_key: bytes) -> byte
             "Another administrator can grant it"
         )
     return crypto.open_sealed(
-        private_key, seal.sealed_private_key, escrow_seal_context(escrow.id, user.public_key)
+        private_key, seal.sealed_private_key, keyring.escrow_seal(escrow.id, user.public_key)
     )
 
 
@@ -191,7 +160,7 @@ def _new_case_key(session: Session, case_id: int) -> tuple[CaseKey, crypto.KeyPa
     session.add(case_key)
     session.flush()
     case_key.sealed_to_escrow = crypto.seal_to(
-        escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
+        escrow.public_key, pair.private_key, keyring.case_key_to_escrow(case_key.id, escrow.id)
     )
     return case_key, pair
 
@@ -212,7 +181,7 @@ def _seal_case_key(
         )
     )
     sealed = crypto.seal_to(
-        user.public_key, private_key, case_seal_context(case_key.id, user.public_key)
+        user.public_key, private_key, keyring.case_key_to_member(case_key.id, user.public_key)
     )
     if existing is not None:
         existing.sealed_private_key, existing.granted_by_id = sealed, by
@@ -280,7 +249,9 @@ def case_private_key(session: Session, user: User, private_key: bytes, case_id: 
             )
         raise NotAllowed("You do not hold this case's key. An administrator can add you to it")
     return crypto.open_sealed(
-        private_key, seal.sealed_private_key, case_seal_context(case_key.id, user.public_key)
+        private_key,
+        seal.sealed_private_key,
+        keyring.case_key_to_member(case_key.id, user.public_key),
     )
 
 
@@ -295,7 +266,7 @@ def _case_private_key_for_granting(
     return crypto.open_sealed(
         escrow_key,
         case_key.sealed_to_escrow,
-        case_escrow_context(case_key.id, case_key.escrow_key_id),
+        keyring.case_key_to_escrow(case_key.id, case_key.escrow_key_id),
     )
 
 
@@ -331,7 +302,7 @@ def rotate_case_key(
         .join(Letter, LetterVersion.letter_id == Letter.id)
         .where(Letter.case_id == case_id, ContentKeySeal.holder == holder)
     ).all():
-        context = content_key_context(seal.version_id, holder)
+        context = keyring.content_key(seal.version_id, holder)
         content_key = crypto.open_sealed(old_private, seal.sealed_key, context)
         seal.sealed_key = crypto.seal_to(pair.public_key, content_key, context)
         resealed += 1
@@ -339,7 +310,7 @@ def rotate_case_key(
     case_key.public_key = pair.public_key
     case_key.escrow_key_id = escrow.id
     case_key.sealed_to_escrow = crypto.seal_to(
-        escrow.public_key, pair.private_key, case_escrow_context(case_key.id, escrow.id)
+        escrow.public_key, pair.private_key, keyring.case_key_to_escrow(case_key.id, escrow.id)
     )
     for seal in session.scalars(
         select(CaseKeySeal).where(CaseKeySeal.case_key_id == case_key.id)
@@ -350,7 +321,7 @@ def rotate_case_key(
         seal.sealed_private_key = crypto.seal_to(
             seal.user.public_key,
             pair.private_key,
-            case_seal_context(case_key.id, seal.user.public_key),
+            keyring.case_key_to_member(case_key.id, seal.user.public_key),
         )
     audit.record(
         session,
@@ -373,7 +344,7 @@ def remove_recipient_seals(session: Session, letter: Letter) -> None:
     versions = select(LetterVersion.id).where(LetterVersion.letter_id == letter.id)
     session.execute(
         delete(ContentKeySeal).where(
-            ContentKeySeal.holder == user_holder(letter.recipient.user_id),
+            ContentKeySeal.holder == keyring.user_holder(letter.recipient.user_id),
             ContentKeySeal.version_id.in_(versions),
         )
     )
@@ -426,7 +397,7 @@ def migrate_team_key(
     team_private_key = crypto.open_sealed(
         private_key,
         membership.sealed_team_private_key,
-        _legacy_membership_context(team.id, administrator.public_key),
+        keyring.legacy_team_membership(team.id, administrator.public_key),
     )
     members = {
         m.user_id
@@ -460,16 +431,16 @@ def migrate_team_key(
             select(ContentKeySeal)
             .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
             .join(Letter, LetterVersion.letter_id == Letter.id)
-            .where(Letter.case_id == case.id, ContentKeySeal.holder == LEGACY_TEAM_HOLDER)
+            .where(Letter.case_id == case.id, ContentKeySeal.holder == keyring.LEGACY_TEAM_HOLDER)
         ).all():
             content_key = crypto.open_sealed(
                 team_private_key,
                 seal.sealed_key,
-                content_key_context(seal.version_id, LEGACY_TEAM_HOLDER),
+                keyring.content_key(seal.version_id, keyring.LEGACY_TEAM_HOLDER),
             )
             version = session.get(LetterVersion, seal.version_id)
             if version.ciphertext is not None:
-                context = letter_text_context(version.id)
+                context = keyring.letter_text(version.id)
                 stored = crypto.decrypt(content_key, version.ciphertext, context).decode()
                 version.ciphertext = crypto.encrypt(
                     content_key, plain_from_legacy_html(stored).encode(), context
@@ -479,7 +450,7 @@ def migrate_team_key(
                     version_id=seal.version_id,
                     holder=holder,
                     sealed_key=crypto.seal_to(
-                        pair.public_key, content_key, content_key_context(seal.version_id, holder)
+                        pair.public_key, content_key, keyring.content_key(seal.version_id, holder)
                     ),
                 )
             )

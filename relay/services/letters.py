@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from relay import audit
 from relay import crypto
+from relay import keyring
 from relay.models import Case
 from relay.models import CaseParticipant
 from relay.models import CaseState
@@ -104,13 +105,6 @@ def _check(letter: Letter, transition: str) -> None:
         raise InvalidTransition(f"This cannot be done to a letter that is {letter.state}")
 
 
-_user_holder = keys.user_holder
-_seal_context = keys.content_key_context
-
-
-_text_context = keys.letter_text_context
-
-
 def _write_text(
     session: Session, case_id: int, version: LetterVersion, clean: str, author: User | None
 ):
@@ -123,14 +117,14 @@ def _write_text(
     case_key = keys.case_key_of(session, case_id)
     holders = {keys.case_holder(case_key): case_key.public_key}
     if author is not None:
-        holders[_user_holder(author.id)] = author.public_key
+        holders[keyring.user_holder(author.id)] = author.public_key
     content_key = crypto.new_symmetric_key()
     version.ciphertext = crypto.encrypt(
-        content_key, clean.encode("utf-8"), _text_context(version.id)
+        content_key, clean.encode("utf-8"), keyring.letter_text(version.id)
     )
     existing = {seal.holder: seal for seal in version.seals}
     for holder, public_key in holders.items():
-        sealed = crypto.seal_to(public_key, content_key, _seal_context(version.id, holder))
+        sealed = crypto.seal_to(public_key, content_key, keyring.content_key(version.id, holder))
         if holder in existing:
             existing[holder].sealed_key = sealed
         else:
@@ -152,13 +146,13 @@ def _content_key(session: Session, version: LetterVersion, holder: str, private_
     )
     if seal is None:
         raise NotFound("letter")
-    return crypto.open_sealed(private_key, seal.sealed_key, _seal_context(version.id, holder))
+    return crypto.open_sealed(private_key, seal.sealed_key, keyring.content_key(version.id, holder))
 
 
 def _own_content_key(session: Session, actor: Actor, version: LetterVersion) -> bytes:
     """The content key through the actor's own seal (author or recipient)."""
     try:
-        return _content_key(session, version, _user_holder(actor.id), actor.private_key)
+        return _content_key(session, version, keyring.user_holder(actor.id), actor.private_key)
     except crypto.DecryptionFailed:
         if actor.user.keys_replaced_at is None:
             raise
@@ -173,7 +167,7 @@ def _own_content_key(session: Session, actor: Actor, version: LetterVersion) -> 
 def _decrypt(version: LetterVersion, content_key: bytes) -> str:
     if version.ciphertext is None:
         raise NotFound("letter")  # shredded under the retention policy
-    return crypto.decrypt(content_key, version.ciphertext, _text_context(version.id)).decode()
+    return crypto.decrypt(content_key, version.ciphertext, keyring.letter_text(version.id)).decode()
 
 
 def _clean(text: str) -> str:
@@ -533,13 +527,13 @@ def approve_letter(
         )
     version = _current_version(letter)
     content_key = _case_content_key(session, actor, letter, version)
-    holder = _user_holder(recipient.id)
+    holder = keyring.user_holder(recipient.id)
     session.add(
         ContentKeySeal(
             version=version,
             holder=holder,
             sealed_key=crypto.seal_to(
-                recipient.public_key, content_key, _seal_context(version.id, holder)
+                recipient.public_key, content_key, keyring.content_key(version.id, holder)
             ),
         )
     )
@@ -665,7 +659,7 @@ def restore_access(session: Session, actor: Actor, case_id: int, user_id: int) -
         raise InvalidTransition("This person's access does not need restoring")
     case_private_key = actor.case_private_key(session, case.id)
     case_holder = keys.case_holder(keys.case_key_of(session, case.id))
-    holder = _user_holder(user.id)
+    holder = keyring.user_holder(user.id)
     restored = 0
     seals = session.scalars(
         select(ContentKeySeal)
@@ -676,7 +670,7 @@ def restore_access(session: Session, actor: Actor, case_id: int, user_id: int) -
     for seal in seals:
         content_key = _content_key(session, seal.version, case_holder, case_private_key)
         seal.sealed_key = crypto.seal_to(
-            user.public_key, content_key, _seal_context(seal.version_id, holder)
+            user.public_key, content_key, keyring.content_key(seal.version_id, holder)
         )
         restored += 1
     user.keys_replaced_at = None

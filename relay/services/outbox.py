@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 
 from relay import crypto
+from relay import keyring
 from relay.models import NoticePreference
 from relay.models import OutboxMessage
 from relay.models import User
@@ -67,7 +68,7 @@ class Sender(Protocol):
 def _seal_context(message_id: int) -> bytes:
     # The row's id in the context: a body copied onto another row (another recipient)
     # does not open there, so nobody is sent someone else's reset link.
-    return b"outbox-message:%d" % message_id
+    return keyring.outbox_body(message_id)
 
 
 def queue_mail(session: Session, key: bytes, *, recipient: str, subject: str, body: str) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from relay import audit
 from relay import crypto
+from relay import keyring
 from relay.models import BackupCode
 from relay.models import User
 from relay.models import UserSession
@@ -35,14 +36,6 @@ ISSUER = "Relay"
 VALID_WINDOW = 1  # one 30-second step either side, for clocks that drift
 BACKUP_CODES = 10
 PENDING_MINUTES = 10
-
-
-def _secret_context(user: User) -> bytes:
-    return b"totp-secret:" + user.public_key.hex().encode()
-
-
-def _pending_context(record: UserSession) -> bytes:
-    return b"pending-totp:" + record.token_digest.hex().encode()
 
 
 CHANGED_SUBJECT = "Your Relay sign-in code app was changed"
@@ -131,7 +124,7 @@ def begin_enrolment(
         _check_current_code(session, settings, record, current_code or "", now)
     secret = secret or pyotp.random_base32()
     record.sealed_pending_totp_secret = crypto.encrypt(
-        settings.session_key, secret.encode(), _pending_context(record)
+        settings.session_key, secret.encode(), keyring.pending_totp_secret(record.token_digest)
     )
     session.commit()
     return secret
@@ -143,7 +136,9 @@ def pending_secret(session: Session, settings: ServiceSettings, token: str) -> s
     if record.sealed_pending_totp_secret is None:
         return None
     return crypto.decrypt(
-        settings.session_key, record.sealed_pending_totp_secret, _pending_context(record)
+        settings.session_key,
+        record.sealed_pending_totp_secret,
+        keyring.pending_totp_secret(record.token_digest),
     ).decode()
 
 
@@ -208,7 +203,9 @@ def complete_enrolment(
     if changing and not record.second_factor_done:
         raise NotFound("session")
     secret = crypto.decrypt(
-        settings.session_key, record.sealed_pending_totp_secret, _pending_context(record)
+        settings.session_key,
+        record.sealed_pending_totp_secret,
+        keyring.pending_totp_secret(record.token_digest),
     ).decode()
     user = record.user
     # A new secret has no history: its step is checked alone, and the old secret's
@@ -221,7 +218,7 @@ def complete_enrolment(
             "The code is not right. Check the time on your phone and try again", "code"
         )
     user.totp_sealed_secret = crypto.seal_to(
-        user.public_key, secret.encode(), _secret_context(user)
+        user.public_key, secret.encode(), keyring.totp_secret(user.public_key)
     )
     user.totp_last_step = step
     record.sealed_pending_totp_secret = None
@@ -279,7 +276,9 @@ def _code_accepted(
     """A TOTP code not used before, or an unused backup code (which is then spent)."""
     user = record.user
     private_key = accounts.actor_of(settings, record).private_key
-    secret = crypto.open_sealed(private_key, user.totp_sealed_secret, _secret_context(user))
+    secret = crypto.open_sealed(
+        private_key, user.totp_sealed_secret, keyring.totp_secret(user.public_key)
+    )
     if _accept_step(session, user, _matching_step(secret.decode(), code, now)):
         return True
     backup = session.scalar(

@@ -5,6 +5,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from relay import crypto
+from relay import keyring
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,13 @@ class ServiceSettings:
     def outbox_key(self) -> bytes:
         # A separate key from the session key's own use, so one ciphertext
         # can never be opened as the other.
-        return crypto.derive_subkey(self.session_key, b"outbox")
+        return crypto.derive_subkey(self.session_key, keyring.OUTBOX_PURPOSE)
 
     @property
     def backup_code_key(self) -> bytes:
         # Backup codes are stored as keyed digests: a database copy without the
         # configured key gives nothing to search offline.
-        return crypto.derive_subkey(self.session_key, b"backup-codes")
+        return crypto.derive_subkey(self.session_key, keyring.BACKUP_CODES_PURPOSE)
 
     def link(self, path: str) -> str:
         return self.base_url.rstrip("/") + path

@@ -200,9 +200,9 @@ def _make_legacy(session, world) -> None:
     every content key, sealed to the administrator and the facilitator (tampering on
     purpose, as the data of an older release)."""
     from relay import crypto
+    from relay import keyring
     from relay.models import EscrowKey
     from relay.models import TeamKey
-    from relay.services import keys
 
     pair = crypto.generate_keypair()
     team = TeamKey(public_key=pair.public_key)
@@ -216,7 +216,7 @@ def _make_legacy(session, world) -> None:
                 sealed_team_private_key=crypto.seal_to(
                     actor.user.public_key,
                     pair.private_key,
-                    keys._legacy_membership_context(team.id, actor.user.public_key),
+                    keyring.legacy_team_membership(team.id, actor.user.public_key),
                 ),
             )
         )
@@ -231,7 +231,7 @@ def _make_legacy(session, world) -> None:
                 version_id=seal.version_id,
                 holder="team",
                 sealed_key=crypto.seal_to(
-                    pair.public_key, content_key, keys.content_key_context(seal.version_id, "team")
+                    pair.public_key, content_key, keyring.content_key(seal.version_id, "team")
                 ),
             )
         )
