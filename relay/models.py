@@ -1,7 +1,7 @@
 """Relay's tables as SQLAlchemy 2 typed models.
 
 Nothing here holds letter text, a password or a key in clear: text is stored
-only as ciphertext, and keys only sealed (see crypto.py and SECURITY.md).
+only as ciphertext, and keys only sealed (see keyring.py and docs/security.md).
 """
 
 import enum
@@ -149,7 +149,7 @@ class User(Base):
     notice_preference: Mapped[NoticePreference] = mapped_column(
         _enum(NoticePreference), default=NoticePreference.STANDARD
     )
-    # Key material: see SECURITY.md "Keys". Limits are stored per account so
+    # Key material: see docs/security.md "Keys". Limits are stored per account so
     # that raising them later leaves existing accounts able to sign in.
     password_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
     kdf_opslimit: Mapped[int] = mapped_column(Integer)
@@ -160,7 +160,7 @@ class User(Base):
     recovery_salt: Mapped[bytes] = mapped_column(LargeBinary(16))
     private_key_under_recovery: Mapped[bytes] = mapped_column(LargeBinary(128))
     # Set when a reset without the recovery code gave the account a new key
-    # pair: a facilitator must restore access to its letters (SECURITY.md).
+    # pair: a facilitator must restore access to its letters (docs/security.md).
     keys_replaced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The TOTP secret, sealed to the user's own public key: it can be checked
     # only while their password has unlocked their private key.
@@ -206,7 +206,7 @@ class TeamKey(Base):
     """Legacy: the service-wide key that every staff member held before keys per case.
 
     Read only by `flask keys migrate`, which re-seals every letter to its case key and
-    then deletes these rows (SECURITY.md "Keys").
+    then deletes these rows (docs/security.md "Keys").
     """
 
     __tablename__ = "team_keys"
@@ -232,7 +232,7 @@ class TeamMembership(Base):
 
 
 class EscrowKey(Base):
-    """The service's escrow key pair: every case key is sealed to it (SECURITY.md)."""
+    """The service's escrow key pair: every case key is sealed to it (docs/security.md)."""
 
     __tablename__ = "escrow_keys"
 
@@ -361,7 +361,7 @@ class CaseParticipant(Base):
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     role: Mapped[Role] = mapped_column(_enum(Role))
-    # The only name the other party ever sees (PRODUCT rule 6).
+    # The only name the other party ever sees (docs/rules.md rule 6).
     display_name: Mapped[str] = mapped_column(String(80))
     receive_preference: Mapped[ReceivePreference] = mapped_column(
         _enum(ReceivePreference), default=ReceivePreference.RECEIVE
@@ -389,7 +389,7 @@ class Letter(Base):
     author_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"))
     recipient_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"))
     # Set when a facilitator typed in a paper letter: a second facilitator
-    # must approve it (PRODUCT rule 4).
+    # must approve it (docs/rules.md rule 4).
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     state: Mapped[LetterState] = mapped_column(_enum(LetterState), default=LetterState.DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -406,7 +406,7 @@ class Letter(Base):
     review_note: Mapped[str] = mapped_column(Text, default="")
     # "Not before": an anniversary or a court date to avoid.
     deliver_not_before: Mapped[date | None] = mapped_column(Date)
-    # The recipient's own choices after reading (PRODUCT: receiving on their terms).
+    # The recipient's own choices after reading (docs/rules.md: receiving on their terms).
     hidden_by_recipient: Mapped[bool] = mapped_column(Boolean, default=False)
     recipient_copy_destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

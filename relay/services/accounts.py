@@ -34,6 +34,7 @@ from relay.models import UserSession
 from relay.models import utcnow
 from relay.services import keys
 from relay.services import outbox
+from relay.services.delivery import lock_case
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
@@ -217,7 +218,9 @@ def restore_staff_access(
             CaseParticipant.user_id == user.id, CaseParticipant.role == Role.FACILITATOR
         )
     ).all()
-    for case_id in facilitated:
+    for case_id in sorted(facilitated):
+        # Case by case in id order, each locked as every grant and rotation locks it.
+        lock_case(session, case_id, exclusive=True)
         keys.grant_case_key(session, actor.user, actor.private_key, case_id, user)
     if user.role == Role.ADMINISTRATOR:
         keys.grant_escrow(session, actor.user, actor.private_key, user)
@@ -463,7 +466,7 @@ def actor_of(settings: ServiceSettings, record: UserSession) -> Actor:
 
 
 def on_signed_in(session: Session, actor: Actor) -> None:
-    """A completed sign-in is recorded; it never grants anyone access (SECURITY.md)."""
+    """A completed sign-in is recorded; it never grants anyone access (docs/security.md)."""
     audit.record(session, "sign_in", actor_id=actor.id)
     session.commit()
 
@@ -568,7 +571,7 @@ def sign_in(session: Session, settings: ServiceSettings, *, email: str, password
 
 
 def _end(record: UserSession, now: datetime) -> None:
-    """End a session and wipe what it held: an ended row keeps no key (SECURITY.md)."""
+    """End a session and wipe what it held: an ended row keeps no key (docs/security.md)."""
     if record.revoked_at is None:
         record.revoked_at = now
     record.sealed_private_key = None
@@ -850,7 +853,7 @@ def reset_password_without_code(
     user.keys_replaced_at = utcnow()
     # A reset link proves only that someone read the mailbox: the second factor goes
     # too (the person enrols again), and every key grant to the old key pair is removed,
-    # to be restored only by a person who checked with them (SECURITY.md).
+    # to be restored only by a person who checked with them (docs/security.md).
     user.totp_sealed_secret = None
     user.totp_last_step = None
     session.execute(delete(BackupCode).where(BackupCode.user_id == user.id))

@@ -325,7 +325,7 @@ def close_case(session: Session, actor: Actor, case_id: int, outcome: str) -> No
 def withdraw_from_case(
     session: Session, settings: ServiceSettings, actor: Actor, case_id: int
 ) -> None:
-    """A party leaves: all relay stops at once (PRODUCT rule 1)."""
+    """A party leaves: all relay stops at once (docs/rules.md rule 1)."""
     case, mine = case_for_party(session, actor, case_id)
     case = lock_case(session, case.id, exclusive=True)
     _check_state(case, "withdraw")
@@ -352,7 +352,7 @@ def set_receiving(
     tell_author_when_read: bool,
     conditions: str,
 ) -> None:
-    """The recipient's own terms for receiving letters (PRODUCT: receiving on their terms)."""
+    """The recipient's own terms for receiving letters (docs/rules.md: receiving on their terms)."""
     case, mine = case_for_party(session, actor, case_id)
     try:
         choice = ReceivePreference(preference)
@@ -380,7 +380,9 @@ def set_receiving(
 def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) -> None:
     """Another facilitator on the case (a second pair of eyes for paper letters, or a
     supervisor reassigning the case): the case key is sealed to them now."""
-    case = case_for_staff(session, actor, case_id)
+    # Exclusive, like every change to who holds the case key: a grant racing a rotation
+    # must not seal the key that is being replaced.
+    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
     user = session.scalar(select(User).where(User.email == email.strip().lower()))
     if user is None or user.role != Role.FACILITATOR or user.disabled:
         raise InvalidInput("There is no facilitator with this e-mail address", "email")
@@ -426,7 +428,7 @@ def remove_facilitator(session: Session, actor: Actor, case_id: int, user_id: in
 def join_case(session: Session, actor: Actor, case_id: int) -> None:
     """An administrator adds themselves to a case to read its letters: through the escrow
     key, audited, and shown to the case's facilitators on the case page."""
-    case = case_for_staff(session, actor, case_id)
+    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
     if actor.role != Role.ADMINISTRATOR:
         raise NotAllowed("Only an administrator can add themselves to a case")
     if keys.holds_case_key(session, actor.user, case.id):
@@ -441,9 +443,9 @@ def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> i
 
     The letters can never be read again by anyone; the audit trail keeps its metadata.
     """
-    case = session.get(Case, case_id)
-    if case is None:
+    if session.get(Case, case_id) is None:
         raise NotFound("case")
+    case = lock_case(session, case_id, exclusive=True)
     if case.state != CaseState.CLOSED:
         raise InvalidTransition("Only a closed case can be shredded")
     shredded = 0

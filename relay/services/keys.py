@@ -1,6 +1,6 @@
 """Who holds which key: the escrow key, one key per case, and the seals that grant them.
 
-SECURITY.md "Keys": each case has its own X25519 key pair. Letter content keys are
+docs/security.md "Keys": each case has its own X25519 key pair. Letter content keys are
 sealed to the case key; the case private key is sealed to each facilitator assigned to
 the case and to the service's escrow key; the escrow private key is sealed to each
 administrator. So a facilitator's account opens only their own cases, and an
@@ -282,7 +282,7 @@ def grant_case_key(
 def rotate_case_key(
     session: Session, granter: User, granter_private_key: bytes, case_id: int, *, leaving: User
 ) -> int:
-    """A new key pair for the case when someone leaves it (SECURITY.md): every content key
+    """A new key pair for the case when someone leaves it (docs/security.md): every content key
     of the case is re-sealed to it, and it is sealed to the escrow key and to everyone who
     stays; the old seals are overwritten. What `leaving` kept (their password and an old
     copy of the database) opens nothing written or re-sealed from now on. The caller holds

@@ -2,7 +2,7 @@
 
 Every version's text is encrypted under its own content key. That key is
 sealed to the author and to the case's key when the version is written, and to
-the recipient only at approval (SECURITY.md): before then no key exists that the
+the recipient only at approval (docs/security.md): before then no key exists that the
 recipient could open, whatever an access check gets wrong.
 """
 
@@ -82,7 +82,7 @@ def _audit(
 def lock_letter(session: Session, letter: Letter) -> Letter:
     """Re-read the letter, its case and its people under row locks, before any decision.
 
-    Every transition reads and changes state atomically (SECURITY.md): the case is
+    Every transition reads and changes state atomically (docs/security.md): the case is
     locked FOR SHARE (a case-wide change such as a withdrawal takes it exclusively), then
     the letter FOR UPDATE, always in that order and always before the audit head, so
     two racing requests queue instead of both deciding on what they read. The loser
@@ -228,7 +228,7 @@ def letter_for_staff(session: Session, actor: Actor, letter_id: int) -> Letter:
 
 
 def letter_to_pass_on(session: Session, actor: Actor, letter_id: int) -> Letter:
-    """A letter that only a facilitator of its case may pass on (PRODUCT rule 3)."""
+    """A letter that only a facilitator of its case may pass on (docs/rules.md rule 3)."""
     letter = letter_for_staff(session, actor, letter_id)
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only a facilitator of the case can pass a letter on")
@@ -348,7 +348,7 @@ def read_own_letter(
 ) -> tuple[Letter, dict[int, str]]:
     """The author's own letter: the text of its current version and of their last own
     version (to show a proposed redaction against). The reading is audited, as every
-    view of letter text is (SECURITY.md)."""
+    view of letter text is (docs/security.md)."""
     letter = letter_for_author(session, actor, letter_id)
     wanted = {letter.versions[-1], last_author_version(letter) or letter.versions[-1]}
     texts = {v.id: author_text(session, actor, letter, v) for v in wanted}
@@ -394,7 +394,7 @@ def read_for_review(
     session: Session, actor: Actor, letter_id: int
 ) -> tuple[Letter, list[tuple[LetterVersion, str]]]:
     """Every version's text for the case's staff; the reading itself is audited
-    (SECURITY.md: who read what, when, for staff as for parties)."""
+    (docs/security.md: who read what, when, for staff as for parties)."""
     letter = letter_for_staff(session, actor, letter_id)
     texts = [(version, staff_text(session, actor, letter, version)) for version in letter.versions]
     _audit(

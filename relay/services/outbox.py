@@ -8,7 +8,7 @@ unknown one, and the timing would tell who has an account. Each message is
 claimed by a conditional update, sent, then marked sent; a failure is retried
 with backoff and nothing is lost while the mail server is down.
 
-No notice carries letter text, names or case details (PRODUCT rule 7).
+No notice carries letter text, names or case details (docs/rules.md rule 7).
 """
 
 import hashlib

@@ -200,7 +200,7 @@ def receiving(case_id: int):
 
 @bp.get("/stop")
 def stop():
-    """Reachable from every party page: withdrawing is the next click (PRODUCT rule 1)."""
+    """Reachable from every party page: withdrawing is the next click (docs/rules.md rule 1)."""
     actor = web.actor()
     return render_template(
         "party/stop.html", cases=cases.cases_to_withdraw_from(db(), actor), form=ActionForm()

@@ -442,7 +442,7 @@ class ReviewPage(Screen):
 
 
 class PartyScreen(Screen):
-    """Every page a party sees has the quick exit (PRODUCT rule 8)."""
+    """Every page a party sees has the quick exit (docs/rules.md rule 8)."""
 
     def __init__(self, person: Person) -> None:
         super().__init__(person)

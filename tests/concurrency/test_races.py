@@ -1,6 +1,6 @@
 """Racing transitions ("Close the holes", item 3): two requests that race give one outcome.
 
-SECURITY.md: every transition reads and changes state atomically, so a withdrawal and an
+docs/security.md: every transition reads and changes state atomically, so a withdrawal and an
 approval that race give one outcome, never a recipient seal after a withdrawal or a
 close; and a request that loses a race gets the 409 page, never a 500.
 
@@ -425,7 +425,7 @@ def test_approval_racing_the_recipient_leaving_the_case_seals_nothing_after_the_
         victim_email = f"race-{number}-victim@relay.test"
         facts = _facts(session, letter_id, victim.id, victim_email, since)
         case_state, late = _after_the_close(session, case_id)
-        # Leaving always succeeds (PRODUCT rule 1: a party can always stop).
+        # Leaving always succeeds (docs/rules.md rule 1: a party can always stop).
         left = _status(leave) == 200 and STOPPED_TAKING_PART in leave.body
         if left and _status(approve) == 302:
             winner, problems = (

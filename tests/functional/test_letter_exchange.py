@@ -264,7 +264,7 @@ def test_database_holds_no_letter_text_after_a_full_exchange(exchange, app, sess
 
 
 def test_staff_reading_a_letter_is_audited(client, auth, world, session, settings):
-    # SECURITY.md: every view of letter text by anyone is an audited action; the review
+    # docs/security.md: every view of letter text by anyone is an audited action; the review
     # page showed a letter's every version to staff and recorded nothing.
     from relay.models import AuditEntry
     from relay.services import letters

@@ -365,7 +365,7 @@ def test_letters_stored_as_html_before_plain_text_come_back_as_typed():
 def test_a_facilitator_taken_off_a_case_opens_none_of_its_letters(
     session, settings, world, second_case
 ):
-    # SECURITY.md: when a facilitator leaves, the case key they held is rotated; their
+    # docs/security.md: when a facilitator leaves, the case key they held is rotated; their
     # password and a database copy must then open nothing of the case.
     other, _case_b = second_case
     letter = letters.save_draft(session, world.victim, world.case.id, None, "Before leaving.")
