@@ -480,8 +480,9 @@ class TooManyAttempts(InvalidInput):
         )
 
 
-def _reserve_attempt(session: Session, settings: ServiceSettings, email: str, now) -> bool:
-    return reserve_attempt(session, settings, "sign-in:" + email, now)
+def _sign_in_attempts(email: str) -> str:
+    """The lockout counter of an e-mail address, known or not (codes have their own)."""
+    return "sign-in:" + email
 
 
 def reserve_attempt(session: Session, settings: ServiceSettings, what: str, now) -> bool:
@@ -523,10 +524,6 @@ def reserve_attempt(session: Session, settings: ServiceSettings, what: str, now)
     return True
 
 
-def _clear_attempts(session: Session, email: str) -> None:
-    clear_attempts(session, "sign-in:" + email)
-
-
 def clear_attempts(session: Session, what: str) -> None:
     session.execute(
         update(SignInThrottle)
@@ -538,7 +535,7 @@ def clear_attempts(session: Session, what: str) -> None:
 def sign_in(session: Session, settings: ServiceSettings, *, email: str, password: str) -> SignedIn:
     email = normalise_email(email)
     now = utcnow()
-    if not _reserve_attempt(session, settings, email, now):
+    if not reserve_attempt(session, settings, _sign_in_attempts(email), now):
         audit.record(session, "sign_in.refused", details={"reason": "too many attempts"})
         session.commit()
         raise TooManyAttempts()
@@ -556,7 +553,7 @@ def sign_in(session: Session, settings: ServiceSettings, *, email: str, password
         audit.record(session, "sign_in.failed", actor_id=user.id, details={"reason": "password"})
         session.commit()
         raise SignInFailed()
-    _clear_attempts(session, email)
+    clear_attempts(session, _sign_in_attempts(email))
     if _below(settings.kdf_limits, user):
         _raise_limits(session, settings, user, private_key, password)
     end_expired_sessions(session, settings, now)
@@ -631,7 +628,7 @@ def unlock_for_command(
     what the password would protect against (the database and its configuration).
     """
     email = normalise_email(email)
-    if not _reserve_attempt(session, settings, email, utcnow()):
+    if not reserve_attempt(session, settings, _sign_in_attempts(email), utcnow()):
         raise TooManyAttempts()
     user = session.scalar(select(User).where(User.email == email))
     private_key = None
@@ -641,7 +638,7 @@ def unlock_for_command(
         audit.record(session, "command.unlock_failed", details={"purpose": purpose})
         session.commit()
         raise SignInFailed()
-    _clear_attempts(session, email)
+    clear_attempts(session, _sign_in_attempts(email))
     audit.record(session, "command.unlocked", actor_id=user.id, details={"purpose": purpose})
     session.commit()
     return Actor(user, private_key)

@@ -359,9 +359,8 @@ def set_receiving(
     except ValueError:
         raise InvalidInput("Choose when you would like to receive letters", "preference") from None
     # Locks first (case, then its letters inside deliver_due_letters), the audit head
-    # last: the same order as every letter transition, so the two never deadlock.
-    # Exclusive: the choice changes what an approval in flight would decide (may_deliver),
-    # so an approval and this choice must not run side by side and miss each other.
+    # last, as in every transition. Exclusive: the choice changes what an approval in
+    # flight would decide (may_deliver), so the two must not run side by side.
     case = lock_case(session, case.id, exclusive=True)
     mine.receive_preference = choice
     mine.tell_author_when_read = tell_author_when_read

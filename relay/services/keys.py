@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -104,8 +105,8 @@ def escrow_holders(session: Session) -> int:
     escrow = session.scalar(select(EscrowKey).order_by(EscrowKey.id.desc()))
     if escrow is None:
         return 0
-    return len(
-        session.scalars(select(EscrowSeal.id).where(EscrowSeal.escrow_key_id == escrow.id)).all()
+    return session.scalar(
+        select(func.count(EscrowSeal.id)).where(EscrowSeal.escrow_key_id == escrow.id)
     )
 
 
@@ -464,8 +465,8 @@ def migrate_team_key(
         details={"cases": result.cases, "versions": result.versions},
     )
     session.commit()
-    result.remaining_cases = len(
-        session.scalars(select(Case.id).where(Case.id.not_in(select(CaseKey.case_id)))).all()
+    result.remaining_cases = session.scalar(
+        select(func.count(Case.id)).where(Case.id.not_in(select(CaseKey.case_id)))
     )
     if result.remaining_cases == 0:
         session.execute(delete(TeamMembership))
