@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from relay.database import transaction
 from relay.models import AuditCheckpoint
 from relay.models import AuditEntry
 from relay.models import AuditHead
@@ -98,9 +99,10 @@ def _fields(entry: AuditEntry) -> dict:
 
 
 def ensure_head(session: Session) -> None:
-    if session.get(AuditHead, HEAD_ID) is None:
-        session.add(AuditHead(id=HEAD_ID, sequence=0, entry_hash=GENESIS_HASH))
-        session.flush()
+    """Start the chain (at `flask init`); nothing if it has started."""
+    with transaction(session):
+        if session.get(AuditHead, HEAD_ID) is None:
+            session.add(AuditHead(id=HEAD_ID, sequence=0, entry_hash=GENESIS_HASH))
 
 
 def record(
@@ -174,21 +176,21 @@ def _checkpoint_message(sequence: int, entry_hash: str, at: str) -> bytes:
 def sign_checkpoint(
     session: Session, signing_key: SigningKey, *, now: datetime | None = None
 ) -> AuditCheckpoint:
-    head = session.get(AuditHead, HEAD_ID)
-    if head is None:
-        raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
-    at = _timestamp(now)
-    signature = signing_key.sign(_checkpoint_message(head.sequence, head.entry_hash, at))
-    checkpoint = AuditCheckpoint(
-        sequence=head.sequence,
-        entry_hash=head.entry_hash,
-        at=at,
-        verify_key=bytes(signing_key.verify_key).hex(),
-        signature=signature.signature.hex(),
-    )
-    session.add(checkpoint)
-    session.flush()
-    return checkpoint
+    with transaction(session):
+        head = session.get(AuditHead, HEAD_ID)
+        if head is None:
+            raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
+        at = _timestamp(now)
+        signature = signing_key.sign(_checkpoint_message(head.sequence, head.entry_hash, at))
+        checkpoint = AuditCheckpoint(
+            sequence=head.sequence,
+            entry_hash=head.entry_hash,
+            at=at,
+            verify_key=bytes(signing_key.verify_key).hex(),
+            signature=signature.signature.hex(),
+        )
+        session.add(checkpoint)
+        return checkpoint
 
 
 # --- checkpoints kept off the server -----------------------------------------

@@ -21,6 +21,7 @@ from relay.services import accounts
 from relay.services import cases
 from relay.services import delivery
 from relay.services import keys
+from relay.services import signing_in
 from relay.services.errors import DomainError
 
 
@@ -43,7 +44,6 @@ def initialise(app: Flask) -> list[str]:
     done.append("database schema is up to date")
     with app.extensions["relay.sessionmaker"]() as session:
         audit.ensure_head(session)
-        session.commit()
     if audit.create_signing_key(app.config["AUDIT_SIGNING_KEY_PATH"]):
         done.append(f"made the audit signing key at {app.config['AUDIT_SIGNING_KEY_PATH']}")
     else:
@@ -147,7 +147,6 @@ def audit_checkpoint() -> None:
     key = audit.load_signing_key(_signing_key_path())
     with _sessions()() as session:
         checkpoint = audit.sign_checkpoint(session, key)
-        session.commit()
         click.echo(f"Signed checkpoint at entry {checkpoint.sequence}: {checkpoint.entry_hash}")
 
 
@@ -204,7 +203,7 @@ def sessions_group() -> None:
 def sessions_sweep() -> None:
     """End sessions past their limits and wipe their keys (run every few minutes)."""
     with _sessions()() as session:
-        ended = accounts.end_expired_sessions(session, _settings())
+        ended = signing_in.end_expired_sessions(session, _settings())
     click.echo(f"ended {ended} sessions")
 
 
@@ -225,7 +224,7 @@ def keys_migrate(email: str, password_stdin: bool, batch_size: int) -> None:
         password = click.prompt("Password", hide_input=True)
     with _sessions()() as session:
         try:
-            actor = accounts.unlock_for_command(
+            actor = signing_in.unlock_for_command(
                 session, _settings(), email=email, password=password, purpose="keys migrate"
             )
             while True:

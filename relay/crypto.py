@@ -42,6 +42,7 @@ contain keys, passwords, codes or plaintext, and PyNaCl exceptions are not chain
 
 import base64
 import binascii
+import hashlib
 import hmac
 from dataclasses import dataclass
 
@@ -296,6 +297,12 @@ class KeyPair:
     def __repr__(self) -> str:
         # The public key is fine to show and helps debugging; the private key never is.
         return f"KeyPair(public_key={self.public_key.hex()}, private_key=<redacted>)"
+
+
+def token_digest(token: str) -> bytes:
+    """What is stored of a random one-time token (a session, an invitation, a reset link):
+    SHA-256 is enough for 256 random bits, and a database copy cannot use the digest."""
+    return hashlib.sha256(token.encode("utf-8")).digest()
 
 
 def generate_keypair() -> KeyPair:

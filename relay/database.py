@@ -1,6 +1,8 @@
 """Engine and session factory. Knows nothing of Flask or HTTP."""
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -58,3 +60,30 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+_DEPTH = "relay.transaction_depth"
+
+
+@contextmanager
+def transaction(session: Session) -> Iterator[Session]:
+    """One action, one commit: everything inside commits together or rolls back whole.
+
+    Every service function that changes state wraps its work in this (docs/architecture.md,
+    "One commit per action"). A service called inside another's transaction joins it: only
+    the outermost block commits, so composing two actions (save, then submit) is still
+    one commit. A refusal that must leave a trace (a failed sign-in is counted and audited)
+    is raised after its block, never from inside it.
+    """
+    depth = session.info.get(_DEPTH, 0)
+    session.info[_DEPTH] = depth + 1
+    try:
+        yield session
+        if depth == 0:
+            session.commit()
+    except BaseException:
+        if depth == 0:
+            session.rollback()
+        raise
+    finally:
+        session.info[_DEPTH] = depth

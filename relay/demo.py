@@ -12,8 +12,11 @@ from relay.models import User
 from relay.models import utcnow
 from relay.services import accounts
 from relay.services import cases
+from relay.services import invitations
 from relay.services import letters
 from relay.services import second_factor
+from relay.services import signing_in
+from relay.services.actor import Actor
 from relay.services.settings import ServiceSettings
 
 # Known passwords for the demo only; never use the demo command on real data.
@@ -46,7 +49,7 @@ def _next_code(secret: str, last_step: int | None) -> str:
 
 def actor_for(session: Session, settings: ServiceSettings, email: str, password: str):
     """Sign in as a person would (with the second step when needed); return the actor."""
-    signed_in = accounts.sign_in(session, settings, email=email, password=password)
+    signed_in = signing_in.sign_in(session, settings, email=email, password=password)
     secret = DEMO_TOTP_SECRETS.get(email) or pyotp.random_base32()
     if signed_in.next_step == "enrol":
         second_factor.begin_enrolment(session, settings, signed_in.token, secret=secret)
@@ -58,15 +61,15 @@ def actor_for(session: Session, settings: ServiceSettings, email: str, password:
         second_factor.verify(
             session, settings, signed_in.token, _next_code(secret, user.totp_last_step)
         )
-    return accounts.resume_session(session, settings, signed_in.token)
+    return signing_in.resume_session(session, settings, signed_in.token)
 
 
 @dataclass
 class World:
-    administrator: accounts.Actor
-    facilitator: accounts.Actor
-    victim: accounts.Actor
-    offender: accounts.Actor
+    administrator: Actor
+    facilitator: Actor
+    victim: Actor
+    offender: Actor
     case: Case
 
 
@@ -83,8 +86,8 @@ def build_active_case(
     )
     admin = actor_for(session, settings, admin_email, admin_password)
     email, name, password = people["facilitator"]
-    token = accounts.invite_staff(session, settings, admin, email=email, name=name)
-    accounts.accept_invitation(session, settings, token=token, password=password)
+    token = invitations.invite_staff(session, settings, admin, email=email, name=name)
+    invitations.accept_invitation(session, settings, token=token, password=password)
     facilitator = actor_for(session, settings, email, password)
 
     case = cases.open_case(session, facilitator, reference=reference, offence_category="burglary")
@@ -101,7 +104,7 @@ def build_active_case(
             name=name,
             display_name=display[role],
         )
-        accounts.accept_invitation(session, settings, token=token, password=password)
+        invitations.accept_invitation(session, settings, token=token, password=password)
     for gate in cases.GATES:
         cases.record_gate(session, facilitator, case.id, gate)
     cases.activate_case(session, facilitator, case.id)

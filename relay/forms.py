@@ -22,12 +22,15 @@ from wtforms.validators import ValidationError
 from relay.models import CaseOutcome
 from relay.models import NoticePreference
 from relay.models import ReceivePreference
-from relay.services.errors import InvalidInput
+from relay.services import limits
+from relay.services.errors import DomainError
 
 
-def show_error(form: FlaskForm, error: InvalidInput, fallback: str) -> None:
-    """Put a service's InvalidInput next to the field it names."""
-    name = error.field if error.field in form._fields else fallback
+def show_error(form: FlaskForm, error: DomainError, fallback: str) -> None:
+    """Put a service's refusal next to the field it names (or `fallback`), so the page
+    shows it in the error summary and keeps what the person typed."""
+    field_name = getattr(error, "field", None)
+    name = field_name if field_name in form._fields else fallback
     field = form[name]
     field.errors = [*field.errors, str(error)]
 
@@ -88,7 +91,9 @@ class ResetForm(NewPasswordForm):
 
 
 class InviteStaffForm(FlaskForm):
-    name = StringField("Full name", validators=[_required("Enter their name"), Length(max=120)])
+    name = StringField(
+        "Full name", validators=[_required("Enter their name"), Length(max=limits.NAME_CHARACTERS)]
+    )
     email = EmailField(
         "Email address",
         validators=[
@@ -105,12 +110,12 @@ class CaseForm(FlaskForm):
     reference = StringField(
         "Case reference",
         description="Your service's own reference. Do not use anyone's name.",
-        validators=[_required("Enter a case reference"), Length(max=40)],
+        validators=[_required("Enter a case reference"), Length(max=limits.REFERENCE_CHARACTERS)],
     )
     offence_category = StringField(
         "Kind of offence",
         description="A short category, for example 'burglary'. No details of the crime.",
-        validators=[_required("Enter the kind of offence"), Length(max=80)],
+        validators=[_required("Enter the kind of offence"), Length(max=limits.OFFENCE_CHARACTERS)],
     )
 
 
@@ -123,7 +128,10 @@ class InvitePartyForm(InviteStaffForm):
     display_name = StringField(
         "Name the other person will see",
         description="For example a first name or 'the person you wrote to'. Never an address.",
-        validators=[_required("Enter the name the other person will see"), Length(max=80)],
+        validators=[
+            _required("Enter the name the other person will see"),
+            Length(max=limits.DISPLAY_NAME_CHARACTERS),
+        ],
     )
 
 
@@ -154,7 +162,7 @@ class CloseCaseForm(FlaskForm):
 
 
 class LetterForm(FlaskForm):
-    text = TextAreaField("Your letter", validators=[Length(max=20_000)])
+    text = TextAreaField("Your letter", validators=[Length(max=limits.LETTER_CHARACTERS)])
     save = SubmitField("Save draft")
     send = SubmitField("Send to my facilitator")
 
@@ -167,7 +175,7 @@ class PaperLetterForm(FlaskForm):
     )
     text = TextAreaField(
         "The letter, as written",
-        validators=[_required("Type the letter"), Length(max=20_000)],
+        validators=[_required("Type the letter"), Length(max=limits.LETTER_CHARACTERS)],
     )
 
 
@@ -189,7 +197,10 @@ class AddFacilitatorForm(FlaskForm):
 class ChangesForm(FlaskForm):
     note = TextAreaField(
         "What should the writer change?",
-        validators=[_required("Tell the writer what to change"), Length(max=2000)],
+        validators=[
+            _required("Tell the writer what to change"),
+            Length(max=limits.NOTE_CHARACTERS),
+        ],
     )
 
 
@@ -197,17 +208,18 @@ class RejectForm(FlaskForm):
     reason = TextAreaField(
         "Why can this letter not be passed on?",
         description="The writer will see this.",
-        validators=[_required("Give the writer a reason"), Length(max=2000)],
+        validators=[_required("Give the writer a reason"), Length(max=limits.NOTE_CHARACTERS)],
     )
 
 
 class RedactionForm(FlaskForm):
     text = TextAreaField(
         "The letter with your changes",
-        validators=[_required("Enter the changed letter"), Length(max=20_000)],
+        validators=[_required("Enter the changed letter"), Length(max=limits.LETTER_CHARACTERS)],
     )
     note = TextAreaField(
-        "A note to the writer about the changes (optional)", validators=[Length(max=2000)]
+        "A note to the writer about the changes (optional)",
+        validators=[Length(max=limits.NOTE_CHARACTERS)],
     )
 
 
@@ -225,7 +237,7 @@ class ReceivingForm(FlaskForm):
     conditions = TextAreaField(
         "Conditions for letters to you (optional)",
         description="For example: do not use my first name. The writer sees these as guidance.",
-        validators=[Length(max=1000)],
+        validators=[Length(max=limits.CONDITIONS_CHARACTERS)],
     )
 
 

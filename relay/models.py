@@ -104,6 +104,16 @@ class CaseState(enum.StrEnum):
     PAUSED = "paused"
     CLOSED = "closed"
 
+    @property
+    def label(self) -> str:
+        return {
+            CaseState.REFERRED: "Referred",
+            CaseState.PREPARING: "Preparing",
+            CaseState.ACTIVE: "Letters are being exchanged",
+            CaseState.PAUSED: "Paused",
+            CaseState.CLOSED: "Closed",
+        }[self]
+
 
 class CaseOutcome(enum.StrEnum):
     COMPLETED = "completed"
@@ -111,11 +121,28 @@ class CaseOutcome(enum.StrEnum):
     WITHDRAWN_BY_OFFENDER = "withdrawn_by_offender"
     ENDED_BY_FACILITATOR = "ended_by_facilitator"
 
+    @property
+    def label(self) -> str:
+        return {
+            CaseOutcome.COMPLETED: "completed",
+            CaseOutcome.WITHDRAWN_BY_VICTIM: "the person harmed withdrew",
+            CaseOutcome.WITHDRAWN_BY_OFFENDER: "the person responsible withdrew",
+            CaseOutcome.ENDED_BY_FACILITATOR: "ended by the facilitator",
+        }[self]
+
 
 class ReceivePreference(enum.StrEnum):
     RECEIVE = "receive"
     WITH_FACILITATOR = "with_facilitator"
     NOT_NOW = "not_now"
+
+    @property
+    def label(self) -> str:
+        return {
+            ReceivePreference.RECEIVE: "as soon as they are approved",
+            ReceivePreference.WITH_FACILITATOR: "only with their facilitator",
+            ReceivePreference.NOT_NOW: "not now",
+        }[self]
 
 
 class LetterState(enum.StrEnum):
@@ -130,6 +157,21 @@ class LetterState(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     # Not delivered because the case ended (a withdrawal or a close), not by its author.
     STOPPED = "stopped"
+
+    @property
+    def label(self) -> str:
+        return {
+            LetterState.DRAFT: "Draft",
+            LetterState.IN_REVIEW: "With your facilitator",
+            LetterState.CHANGES_REQUESTED: "Changes asked for",
+            LetterState.REDACTION_PROPOSED: "Changes suggested",
+            LetterState.APPROVED: "Approved",
+            LetterState.DELIVERED: "Delivered",
+            LetterState.READ: "Read",
+            LetterState.REJECTED: "Not passed on",
+            LetterState.WITHDRAWN: "Withdrawn",
+            LetterState.STOPPED: "Not passed on: the exchange has ended",
+        }[self]
 
 
 class VersionKind(enum.StrEnum):

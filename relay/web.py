@@ -16,7 +16,11 @@ from werkzeug.routing import IntegerConverter
 
 from relay.extensions import db
 from relay.extensions import login_manager
-from relay.services import accounts
+from relay.models import CaseState
+from relay.models import LetterState
+from relay.services import signing_in
+from relay.services import states
+from relay.services.actor import Actor
 from relay.services.errors import AccessPending
 from relay.services.errors import DomainError
 from relay.services.errors import InvalidTransition
@@ -38,7 +42,7 @@ class SignedInUser:
     is_active = True
     is_anonymous = False
 
-    def __init__(self, actor: accounts.Actor) -> None:
+    def __init__(self, actor: Actor) -> None:
         self.actor = actor
         self.user = actor.user
         self.role = actor.user.role
@@ -55,7 +59,7 @@ def settings() -> ServiceSettings:
     return current_app.extensions["relay.settings"]
 
 
-def actor() -> accounts.Actor:
+def actor() -> Actor:
     """The signed-in person as services take them; 404 if nobody is signed in."""
     if not current_user.is_authenticated:
         abort(404)
@@ -77,7 +81,7 @@ def session_token() -> str | None:
 def end_session() -> None:
     token = session.get(SESSION_TOKEN)
     if token:
-        accounts.sign_out(db(), token)
+        signing_in.sign_out(db(), token)
     session.clear()
 
 
@@ -86,8 +90,20 @@ def _load_from_session(_request) -> SignedInUser | None:
     if not token:
         return None
     # A token that gives no one may be halfway through the second step: keep it.
-    found = accounts.resume_session(db(), settings(), token)
+    found = signing_in.resume_session(db(), settings(), token)
     return SignedInUser(found) if found is not None else None
+
+
+def _allowed_actions(letter) -> frozenset:
+    if not current_user.is_authenticated:
+        return frozenset()
+    return states.allowed_actions(letter, current_user.actor)
+
+
+def _allowed_case_actions(case) -> frozenset:
+    if not current_user.is_authenticated:
+        return frozenset()
+    return states.allowed_case_actions(case, current_user.actor)
 
 
 def _error_page(status: int, title: str, message: str):
@@ -264,4 +280,13 @@ def init_app(app: Flask) -> None:
 
     @app.context_processor
     def _template_globals():
-        return {"service_name": "Relay"}
+        # Pages ask the one table which actions to offer; they never list states themselves.
+        return {
+            "service_name": "Relay",
+            "allowed_actions": _allowed_actions,
+            "allowed_case_actions": _allowed_case_actions,
+            "LetterAction": states.LetterAction,
+            "CaseAction": states.CaseAction,
+            "LetterState": LetterState,
+            "CaseState": CaseState,
+        }

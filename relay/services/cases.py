@@ -7,61 +7,35 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relay import audit
+from relay.database import transaction
 from relay.models import Case
 from relay.models import CaseOutcome
 from relay.models import CaseParticipant
-from relay.models import CaseState
-from relay.models import LetterState
 from relay.models import ReceivePreference
 from relay.models import Role
 from relay.models import User
 from relay.models import utcnow
+from relay.services import content_keys
 from relay.services import keys
+from relay.services import limits
 from relay.services import outbox
-from relay.services.accounts import Actor
-from relay.services.accounts import create_invitation
+from relay.services import states
+from relay.services.actor import Actor
 from relay.services.delivery import deliver_due_letters
 from relay.services.delivery import lock_case
-from relay.services.delivery import lock_letters_of
+from relay.services.delivery import stop_letters
 from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
+from relay.services.invitations import create_invitation
 from relay.services.settings import ServiceSettings
+from relay.services.states import CaseAction
 
 PARTY_ROLES = (Role.VICTIM, Role.OFFENDER)
 
-# Which states each case action may start from: the one table to read.
-CASE_ACTIONS: dict[str, frozenset[CaseState]] = {
-    "invite_party": frozenset({CaseState.REFERRED, CaseState.PREPARING}),
-    "record_gate": frozenset({CaseState.REFERRED, CaseState.PREPARING}),
-    "activate": frozenset({CaseState.PREPARING}),
-    "pause": frozenset({CaseState.ACTIVE}),
-    "resume": frozenset({CaseState.PAUSED}),
-    "close": frozenset(
-        {CaseState.REFERRED, CaseState.PREPARING, CaseState.ACTIVE, CaseState.PAUSED}
-    ),
-    "withdraw": frozenset(
-        {CaseState.REFERRED, CaseState.PREPARING, CaseState.ACTIVE, CaseState.PAUSED}
-    ),
-}
-
 GATES = ("consent", "admission", "risk", "no_contact")
-
-# Letters not yet delivered when a case ends are never delivered.
-UNDELIVERED = (
-    LetterState.DRAFT,
-    LetterState.IN_REVIEW,
-    LetterState.CHANGES_REQUESTED,
-    LetterState.REDACTION_PROPOSED,
-    LetterState.APPROVED,
-)
-
-
-def _check_state(case: Case, action: str) -> None:
-    if case.state not in CASE_ACTIONS[action]:
-        raise InvalidTransition(f"This cannot be done while the case is {case.state}")
 
 
 def participant_of(case: Case, user_id: int) -> CaseParticipant | None:
@@ -123,31 +97,34 @@ def cases_for(session: Session, actor: Actor) -> list[Case]:
 
 
 def cases_to_withdraw_from(session: Session, actor: Actor) -> list[Case]:
-    return [case for case in cases_for(session, actor) if case.state in CASE_ACTIONS["withdraw"]]
+    return [
+        case
+        for case in cases_for(session, actor)
+        if CaseAction.WITHDRAW in states.allowed_case_actions(case, actor)
+    ]
 
 
 def open_case(session: Session, actor: Actor, *, reference: str, offence_category: str) -> Case:
-    if actor.role != Role.FACILITATOR:
-        raise NotAllowed("Only a facilitator can open a case")
-    reference, offence_category = reference.strip(), offence_category.strip()
-    if not reference:
-        raise InvalidInput("Enter a case reference", "reference")
-    if not offence_category:
-        raise InvalidInput("Enter the kind of offence", "offence_category")
-    case = Case(reference=reference, offence_category=offence_category, created_by_id=actor.id)
-    case.participants.append(
-        CaseParticipant(user_id=actor.id, role=Role.FACILITATOR, display_name=actor.user.name)
-    )
-    session.add(case)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidInput("A case with this reference already exists", "reference") from None
-    audit.record(session, "case.opened", actor_id=actor.id, case_id=case.id)
-    keys.create_case_key(session, case, actor.user)
-    session.commit()
-    return case
+    with transaction(session):
+        if actor.role != Role.FACILITATOR:
+            raise NotAllowed("Only a facilitator can open a case")
+        reference, offence_category = reference.strip(), offence_category.strip()
+        if not reference:
+            raise InvalidInput("Enter a case reference", "reference")
+        if not offence_category:
+            raise InvalidInput("Enter the kind of offence", "offence_category")
+        case = Case(reference=reference, offence_category=offence_category, created_by_id=actor.id)
+        case.participants.append(
+            CaseParticipant(user_id=actor.id, role=Role.FACILITATOR, display_name=actor.user.name)
+        )
+        session.add(case)
+        try:
+            session.flush()
+        except IntegrityError:
+            raise InvalidInput("A case with this reference already exists", "reference") from None
+        audit.record(session, "case.opened", actor_id=actor.id, case_id=case.id)
+        keys.create_case_key(session, case, actor.user)
+        return case
 
 
 def invite_party(
@@ -162,58 +139,57 @@ def invite_party(
     display_name: str,
 ) -> str:
     """Add the victim or offender to the case and e-mail their invitation; returns the code."""
-    case = _managing_case(session, actor, case_id)
-    _check_state(case, "invite_party")
-    if role not in PARTY_ROLES:
-        raise InvalidInput("Choose who you are inviting", "role")
-    if parties(case, role):
-        raise InvalidInput(f"This case already has a {role.label}", "role")
-    if not display_name.strip():
-        raise InvalidInput("Enter the name the other person will see", "display_name")
-    participant = CaseParticipant(role=role, display_name=display_name.strip())
-    if role == Role.VICTIM:
-        # Nothing arrives unasked: a victim chooses to receive letters.
-        participant.receive_preference = ReceivePreference.NOT_NOW
-    case.participants.append(participant)
-    session.flush()
-    token = create_invitation(
-        session, settings, actor, email=email, name=name, role=role, participant=participant
-    )
-    if case.state == CaseState.REFERRED:
-        case.state = CaseState.PREPARING
-    session.commit()
-    return token
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        states.check_case(CaseAction.INVITE_PARTY, case)
+        if role not in PARTY_ROLES:
+            raise InvalidInput("Choose who you are inviting", "role")
+        if parties(case, role):
+            raise InvalidInput(f"This case already has a {role.label}", "role")
+        if not display_name.strip():
+            raise InvalidInput("Enter the name the other person will see", "display_name")
+        participant = CaseParticipant(role=role, display_name=display_name.strip())
+        if role == Role.VICTIM:
+            # Nothing arrives unasked: a victim chooses to receive letters.
+            participant.receive_preference = ReceivePreference.NOT_NOW
+        case.participants.append(participant)
+        session.flush()
+        token = create_invitation(
+            session, settings, actor, email=email, name=name, role=role, participant=participant
+        )
+        states.move_case(case, CaseAction.INVITE_PARTY)
+        return token
 
 
 def record_gate(
     session: Session, actor: Actor, case_id: int, gate: str, *, extra_care: bool = False
 ) -> None:
     """Record consent, admission, risk assessments or the no-contact check, with who and when."""
-    case = _managing_case(session, actor, case_id)
-    _check_state(case, "record_gate")
-    now = utcnow()
-    if gate == "consent":
-        for victim in parties(case, Role.VICTIM):
-            victim.consent_recorded_by_id, victim.consent_recorded_at = actor.id, now
-    elif gate == "admission":
-        for offender in parties(case, Role.OFFENDER):
-            offender.admission_recorded_by_id, offender.admission_recorded_at = actor.id, now
-    elif gate == "risk":
-        for party in [*parties(case, Role.VICTIM), *parties(case, Role.OFFENDER)]:
-            party.risk_assessed_by_id, party.risk_assessed_at = actor.id, now
-            party.risk_extra_care = extra_care
-    elif gate == "no_contact":
-        case.no_contact_checked_by_id, case.no_contact_checked_at = actor.id, now
-    else:
-        raise InvalidInput("Choose what to record", "gate")
-    audit.record(
-        session,
-        f"case.gate.{gate}",
-        actor_id=actor.id,
-        case_id=case.id,
-        details={"extra_care": extra_care} if gate == "risk" else None,
-    )
-    session.commit()
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        states.check_case(CaseAction.RECORD_GATE, case)
+        now = utcnow()
+        if gate == "consent":
+            for victim in parties(case, Role.VICTIM):
+                victim.consent_recorded_by_id, victim.consent_recorded_at = actor.id, now
+        elif gate == "admission":
+            for offender in parties(case, Role.OFFENDER):
+                offender.admission_recorded_by_id, offender.admission_recorded_at = actor.id, now
+        elif gate == "risk":
+            for party in [*parties(case, Role.VICTIM), *parties(case, Role.OFFENDER)]:
+                party.risk_assessed_by_id, party.risk_assessed_at = actor.id, now
+                party.risk_extra_care = extra_care
+        elif gate == "no_contact":
+            case.no_contact_checked_by_id, case.no_contact_checked_at = actor.id, now
+        else:
+            raise InvalidInput("Choose what to record", "gate")
+        audit.record(
+            session,
+            f"case.gate.{gate}",
+            actor_id=actor.id,
+            case_id=case.id,
+            details={"extra_care": extra_care} if gate == "risk" else None,
+        )
 
 
 @dataclass(frozen=True)
@@ -256,52 +232,40 @@ def gate_status(case: Case) -> list[GateStatus]:
 
 
 def activate_case(session: Session, actor: Actor, case_id: int) -> None:
-    case = _managing_case(session, actor, case_id)
-    _check_state(case, "activate")
-    missing = [gate.label for gate in gate_status(case) if not gate.done]
-    if missing:
-        raise InvalidTransition("The case cannot start yet: " + "; ".join(missing))
-    case.state = CaseState.ACTIVE
-    audit.record(session, "case.activated", actor_id=actor.id, case_id=case.id)
-    session.commit()
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        states.check_case(CaseAction.ACTIVATE, case)
+        missing = [gate.label for gate in gate_status(case) if not gate.done]
+        if missing:
+            raise InvalidTransition("The case cannot start yet: " + "; ".join(missing))
+        states.move_case(case, CaseAction.ACTIVATE)
+        audit.record(session, "case.activated", actor_id=actor.id, case_id=case.id)
 
 
 def pause_case(session: Session, actor: Actor, case_id: int) -> None:
-    case = _managing_case(session, actor, case_id)
-    _check_state(case, "pause")
-    case.state = CaseState.PAUSED
-    audit.record(session, "case.paused", actor_id=actor.id, case_id=case.id)
-    session.commit()
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        states.move_case(case, CaseAction.PAUSE)
+        audit.record(session, "case.paused", actor_id=actor.id, case_id=case.id)
 
 
 def resume_case(session: Session, settings: ServiceSettings, actor: Actor, case_id: int) -> None:
-    case = _managing_case(session, actor, case_id)
-    _check_state(case, "resume")
-    case.state = CaseState.ACTIVE
-    deliver_due_letters(session, settings, case)
-    audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
-    session.commit()
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        states.move_case(case, CaseAction.RESUME)
+        deliver_due_letters(session, settings, case)
+        audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
 
 
-def _end(session: Session, case: Case, outcome: CaseOutcome, actor_id: int) -> None:
+def _end(
+    session: Session, case: Case, action: CaseAction, outcome: CaseOutcome, actor_id: int
+) -> None:
     """Close the case and stop every letter not yet delivered; the case is locked."""
-    stopping = lock_letters_of(session, case, UNDELIVERED)
-    now = utcnow()
-    case.state = CaseState.CLOSED
+    states.check_case(action, case)
+    stop_letters(session, case, outcome, actor_id)
+    states.move_case(case, action)
     case.outcome = outcome
-    case.closed_at = now
-    for letter in stopping:
-        letter.state = LetterState.STOPPED
-        letter.updated_at = now
-        keys.remove_recipient_seals(session, letter)
-        audit.record(
-            session,
-            "letter.stopped",
-            actor_id=actor_id,
-            case_id=case.id,
-            letter_id=letter.id,
-            details={"reason": str(outcome)},
-        )
+    case.closed_at = utcnow()
     audit.record(
         session,
         "case.closed",
@@ -312,34 +276,34 @@ def _end(session: Session, case: Case, outcome: CaseOutcome, actor_id: int) -> N
 
 
 def close_case(session: Session, actor: Actor, case_id: int, outcome: str) -> None:
-    case = _managing_case(session, actor, case_id)
-    _check_state(case, "close")
-    try:
-        chosen = CaseOutcome(outcome)
-    except ValueError:
-        raise InvalidInput("Choose how the case ended", "outcome") from None
-    _end(session, case, chosen, actor.id)
-    session.commit()
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        states.check_case(CaseAction.CLOSE, case)
+        try:
+            chosen = CaseOutcome(outcome)
+        except ValueError:
+            raise InvalidInput("Choose how the case ended", "outcome") from None
+        _end(session, case, CaseAction.CLOSE, chosen, actor.id)
 
 
 def withdraw_from_case(
     session: Session, settings: ServiceSettings, actor: Actor, case_id: int
 ) -> None:
     """A party leaves: all relay stops at once (docs/rules.md rule 1)."""
-    case, mine = case_for_party(session, actor, case_id)
-    case = lock_case(session, case.id, exclusive=True)
-    _check_state(case, "withdraw")
-    mine.withdrawn_at = utcnow()
-    outcome = (
-        CaseOutcome.WITHDRAWN_BY_VICTIM
-        if mine.role == Role.VICTIM
-        else CaseOutcome.WITHDRAWN_BY_OFFENDER
-    )
-    _end(session, case, outcome, actor.id)
-    for facilitator in parties(case, Role.FACILITATOR):
-        user = session.get(User, facilitator.user_id)
-        outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
-    session.commit()
+    with transaction(session):
+        case, mine = case_for_party(session, actor, case_id)
+        case = lock_case(session, case.id, exclusive=True)
+        states.check_case(CaseAction.WITHDRAW, case)
+        mine.withdrawn_at = utcnow()
+        outcome = (
+            CaseOutcome.WITHDRAWN_BY_VICTIM
+            if mine.role == Role.VICTIM
+            else CaseOutcome.WITHDRAWN_BY_OFFENDER
+        )
+        _end(session, case, CaseAction.WITHDRAW, outcome, actor.id)
+        for facilitator in parties(case, Role.FACILITATOR):
+            user = session.get(User, facilitator.user_id)
+            outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
 
 
 def set_receiving(
@@ -353,88 +317,30 @@ def set_receiving(
     conditions: str,
 ) -> None:
     """The recipient's own terms for receiving letters (docs/rules.md: receiving on their terms)."""
-    case, mine = case_for_party(session, actor, case_id)
-    try:
-        choice = ReceivePreference(preference)
-    except ValueError:
-        raise InvalidInput("Choose when you would like to receive letters", "preference") from None
-    # Locks first (case, then its letters inside deliver_due_letters), the audit head
-    # last, as in every transition. Exclusive: the choice changes what an approval in
-    # flight would decide (may_deliver), so the two must not run side by side.
-    case = lock_case(session, case.id, exclusive=True)
-    mine.receive_preference = choice
-    mine.tell_author_when_read = tell_author_when_read
-    mine.conditions = conditions.strip()[:1000]
-    deliver_due_letters(session, settings, case)
-    audit.record(
-        session,
-        "party.receiving_changed",
-        actor_id=actor.id,
-        case_id=case.id,
-        details={"preference": preference, "tell_author": tell_author_when_read},
-    )
-    session.commit()
-
-
-def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) -> None:
-    """Another facilitator on the case (a second pair of eyes for paper letters, or a
-    supervisor reassigning the case): the case key is sealed to them now."""
-    # Exclusive, like every change to who holds the case key: a grant racing a rotation
-    # must not seal the key that is being replaced.
-    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
-    user = session.scalar(select(User).where(User.email == email.strip().lower()))
-    if user is None or user.role != Role.FACILITATOR or user.disabled:
-        raise InvalidInput("There is no facilitator with this e-mail address", "email")
-    if participant_of(case, user.id) is not None:
-        raise InvalidInput("This facilitator is already on the case", "email")
-    case.participants.append(
-        CaseParticipant(user_id=user.id, role=Role.FACILITATOR, display_name=user.name)
-    )
-    keys.grant_case_key(session, actor.user, actor.private_key, case.id, user)
-    audit.record(
-        session,
-        "case.facilitator_added",
-        actor_id=actor.id,
-        case_id=case.id,
-        details={"user": user.id},
-    )
-    session.commit()
-
-
-def remove_facilitator(session: Session, actor: Actor, case_id: int, user_id: int) -> None:
-    """A facilitator leaves the case (they move on, or a supervisor reassigns it): the
-    case's key is rotated, so their account no longer opens any of its letters."""
-    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
-    leaving = next((p for p in parties(case, Role.FACILITATOR) if p.user_id == user_id), None)
-    if leaving is None:
-        raise NotFound("person")
-    if len(parties(case, Role.FACILITATOR)) == 1:
-        raise InvalidTransition("Add another facilitator before this one leaves the case")
-    user = leaving.user
-    session.delete(leaving)
-    session.flush()
-    keys.rotate_case_key(session, actor.user, actor.private_key, case.id, leaving=user)
-    audit.record(
-        session,
-        "case.facilitator_removed",
-        actor_id=actor.id,
-        case_id=case.id,
-        details={"user": user.id},
-    )
-    session.commit()
-
-
-def join_case(session: Session, actor: Actor, case_id: int) -> None:
-    """An administrator adds themselves to a case to read its letters: through the escrow
-    key, audited, and shown to the case's facilitators on the case page."""
-    case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
-    if actor.role != Role.ADMINISTRATOR:
-        raise NotAllowed("Only an administrator can add themselves to a case")
-    if keys.holds_case_key(session, actor.user, case.id):
-        raise InvalidTransition("You can already read this case's letters")
-    keys.grant_case_key(session, actor.user, actor.private_key, case.id, actor.user)
-    audit.record(session, "case.administrator_joined", actor_id=actor.id, case_id=case.id)
-    session.commit()
+    with transaction(session):
+        case, mine = case_for_party(session, actor, case_id)
+        try:
+            choice = ReceivePreference(preference)
+        except ValueError:
+            raise InvalidInput(
+                "Choose when you would like to receive letters", "preference"
+            ) from None
+        # Locks first (case, then its letters inside deliver_due_letters), the audit head
+        # last, as in every transition. Exclusive: the choice changes what an approval in
+        # flight would decide (may_deliver), so the two must not run side by side.
+        case = lock_case(session, case.id, exclusive=True)
+        states.check_case(CaseAction.SET_RECEIVING, case)
+        mine.receive_preference = choice
+        mine.tell_author_when_read = tell_author_when_read
+        mine.conditions = conditions.strip()[: limits.CONDITIONS_CHARACTERS]
+        deliver_due_letters(session, settings, case)
+        audit.record(
+            session,
+            "party.receiving_changed",
+            actor_id=actor.id,
+            case_id=case.id,
+            details={"preference": preference, "tell_author": tell_author_when_read},
+        )
 
 
 def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> int:
@@ -442,21 +348,17 @@ def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> i
 
     The letters can never be read again by anyone; the audit trail keeps its metadata.
     """
-    if session.get(Case, case_id) is None:
-        raise NotFound("case")
-    case = lock_case(session, case_id, exclusive=True)
-    if case.state != CaseState.CLOSED:
-        raise InvalidTransition("Only a closed case can be shredded")
-    shredded = 0
-    for letter in case.letters:
-        for version in letter.versions:
-            for seal in list(version.seals):
-                session.delete(seal)
-            if version.ciphertext is not None:
-                version.ciphertext = None
-                shredded += 1
-    audit.record(
-        session, "case.shredded", actor_id=actor_id, case_id=case.id, details={"versions": shredded}
-    )
-    session.commit()
-    return shredded
+    with transaction(session):
+        if session.get(Case, case_id) is None:
+            raise NotFound("case")
+        case = lock_case(session, case_id, exclusive=True)
+        states.check_case(CaseAction.SHRED, case)
+        shredded = content_keys.shred(session, case)
+        audit.record(
+            session,
+            "case.shredded",
+            actor_id=actor_id,
+            case_id=case.id,
+            details={"versions": shredded},
+        )
+        return shredded

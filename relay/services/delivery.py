@@ -1,4 +1,6 @@
-"""Approved is not delivered: when an approved letter may reach its recipient."""
+"""The two moves Relay makes on its own: delivering an approved letter when it is due, and
+stopping every letter not yet passed on when a case ends. Both go through the one table
+in `relay.services.states`, under the same locks as a person's action."""
 
 from datetime import date
 
@@ -6,16 +8,19 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay import audit
+from relay.database import transaction
 from relay.models import Case
+from relay.models import CaseOutcome
 from relay.models import CaseParticipant
 from relay.models import CaseState
 from relay.models import Letter
 from relay.models import LetterState
-from relay.models import ReceivePreference
 from relay.models import User
-from relay.models import utcnow
+from relay.services import content_keys
 from relay.services import outbox
+from relay.services import states
 from relay.services.settings import ServiceSettings
+from relay.services.states import LetterAction
 
 
 def lock_case(session: Session, case_id: int, *, exclusive: bool) -> Case:
@@ -41,12 +46,12 @@ def lock_case(session: Session, case_id: int, *, exclusive: bool) -> Case:
     return case
 
 
-def lock_letters_of(session: Session, case: Case, states: tuple[LetterState, ...]) -> list[Letter]:
-    """The case's letters in `states`, locked FOR UPDATE (after the case, in id order)."""
+def lock_letters_of(session: Session, case: Case, among: frozenset[LetterState]) -> list[Letter]:
+    """The case's letters in the states `among`, locked FOR UPDATE (after the case, by id)."""
     return list(
         session.execute(
             select(Letter)
-            .where(Letter.case_id == case.id, Letter.state.in_(states))
+            .where(Letter.case_id == case.id, Letter.state.in_(among))
             .order_by(Letter.id)
             .with_for_update()
             .execution_options(populate_existing=True)
@@ -54,29 +59,39 @@ def lock_letters_of(session: Session, case: Case, states: tuple[LetterState, ...
     )
 
 
-def may_deliver(letter: Letter, today: date | None = None) -> bool:
-    """The recipient chose to receive, the case is running, and any "not before" has passed."""
-    today = today or utcnow().date()
-    return (
-        letter.state == LetterState.APPROVED
-        and letter.case.state == CaseState.ACTIVE
-        and letter.recipient.withdrawn_at is None
-        and letter.recipient.receive_preference == ReceivePreference.RECEIVE
-        and (letter.deliver_not_before is None or letter.deliver_not_before <= today)
-    )
-
-
-def deliver(session: Session, settings: ServiceSettings, letter: Letter, actor_id: int | None):
-    """Pass an approved letter on; the caller holds the letter's row lock."""
-    if letter.state != LetterState.APPROVED:
-        raise RuntimeError("only an approved letter, locked by its caller, can be delivered")
-    letter.state = LetterState.DELIVERED
-    letter.delivered_at = letter.updated_at = utcnow()
+def deliver(
+    session: Session,
+    settings: ServiceSettings,
+    letter: Letter,
+    actor_id: int | None,
+    action: LetterAction = LetterAction.DELIVER,
+) -> None:
+    """Pass an approved letter on (or, with RELEASE, let a facilitator pass it on for a
+    reading they arranged); the caller holds the letter's row lock."""
+    states.move(letter, action, actor_id)
+    letter.delivered_at = letter.updated_at
     audit.record(
         session, "letter.delivered", actor_id=actor_id, case_id=letter.case_id, letter_id=letter.id
     )
     recipient = session.get(User, letter.recipient.user_id)
     outbox.queue_notice(session, settings.outbox_key, recipient, settings.link("/"))
+
+
+def stop_letters(session: Session, case: Case, outcome: CaseOutcome, actor_id: int | None) -> None:
+    """The case is ending: every letter not yet passed on is stopped, and loses the
+    recipient's seal, in the same transaction as the end. The caller holds the case lock."""
+    stopping = states.LETTER_TRANSITIONS[LetterAction.STOP].from_states
+    for letter in lock_letters_of(session, case, stopping):
+        states.move(letter, LetterAction.STOP, actor_id)
+        content_keys.remove_recipient_seals(session, letter)
+        audit.record(
+            session,
+            "letter.stopped",
+            actor_id=actor_id,
+            case_id=case.id,
+            letter_id=letter.id,
+            details={"reason": str(outcome)},
+        )
 
 
 def deliver_due_letters(
@@ -87,8 +102,8 @@ def deliver_due_letters(
     The caller has locked the case; each letter is locked here before it is looked at.
     """
     delivered = 0
-    for letter in lock_letters_of(session, case, (LetterState.APPROVED,)):
-        if may_deliver(letter):
+    for letter in lock_letters_of(session, case, frozenset({LetterState.APPROVED})):
+        if states.due(letter):
             deliver(session, settings, letter, actor_id)
             delivered += 1
     return delivered
@@ -103,25 +118,25 @@ def deliver_due_everywhere(
     someone is acting on right now is skipped (SKIP LOCKED) and left to that action or
     to the job's next run.
     """
-    waiting = session.scalars(
-        select(Letter.id)
-        .join(Case, Letter.case_id == Case.id)
-        .where(Letter.state == LetterState.APPROVED, Case.state == CaseState.ACTIVE)
-        .order_by(Letter.id)
-    ).all()
-    session.rollback()
+    with transaction(session):
+        waiting = session.scalars(
+            select(Letter.id)
+            .join(Case, Letter.case_id == Case.id)
+            .where(Letter.state == LetterState.APPROVED, Case.state == CaseState.ACTIVE)
+            .order_by(Letter.id)
+        ).all()
     delivered = 0
     for letter_id in waiting:
-        case_id = session.scalar(select(Letter.case_id).where(Letter.id == letter_id))
-        lock_case(session, case_id, exclusive=False)
-        letter = session.execute(
-            select(Letter)
-            .where(Letter.id == letter_id)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
-        ).scalar_one_or_none()
-        if letter is not None and may_deliver(letter, today):
-            deliver(session, settings, letter, None)
-            delivered += 1
-        session.commit()
+        with transaction(session):
+            case_id = session.scalar(select(Letter.case_id).where(Letter.id == letter_id))
+            lock_case(session, case_id, exclusive=False)
+            letter = session.execute(
+                select(Letter)
+                .where(Letter.id == letter_id)
+                .with_for_update(skip_locked=True)
+                .execution_options(populate_existing=True)
+            ).scalar_one_or_none()
+            if letter is not None and states.due(letter, today):
+                deliver(session, settings, letter, None)
+                delivered += 1
     return delivered

@@ -28,3 +28,17 @@ class InvalidInput(DomainError):
 class AccessPending(DomainError):
     """Keys are waiting to be given back by a person (after a reset without the recovery
     code), or an administrator has not been granted the escrow key yet."""
+
+
+class SignInFailed(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__("The e-mail address or password is not right", "email")
+
+
+class TooManyAttempts(InvalidInput):
+    def __init__(self) -> None:
+        super().__init__(
+            "There have been too many attempts to sign in to this account. "
+            "Wait 15 minutes and try again, or reset your password",
+            "email",
+        )

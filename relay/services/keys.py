@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from relay import audit
 from relay import crypto
 from relay import keyring
+from relay.database import transaction
 from relay.models import Case
 from relay.models import CaseKey
 from relay.models import CaseKeySeal
@@ -35,14 +36,9 @@ from relay.models import TeamKey
 from relay.models import TeamMembership
 from relay.models import User
 from relay.models import utcnow
+from relay.services import content_keys
 from relay.services.errors import AccessPending
 from relay.services.errors import NotAllowed
-
-
-def case_holder(case_key: CaseKey) -> str:
-    """The content-key seal holder name for a case's key (see letters.py)."""
-    return keyring.case_holder(case_key.id)
-
 
 _LEGACY_BREAKS = re.compile(r"<br\s*/?>|</p>|</li>", re.IGNORECASE)
 _LEGACY_TAG = re.compile(r"<[^<>]{0,40}>")
@@ -294,19 +290,8 @@ def rotate_case_key(
     """
     old_private = _case_private_key_for_granting(session, granter, granter_private_key, case_id)
     case_key = case_key_of(session, case_id)
-    holder = case_holder(case_key)
     pair = crypto.generate_keypair()
-    resealed = 0
-    for seal in session.scalars(
-        select(ContentKeySeal)
-        .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
-        .join(Letter, LetterVersion.letter_id == Letter.id)
-        .where(Letter.case_id == case_id, ContentKeySeal.holder == holder)
-    ).all():
-        context = keyring.content_key(seal.version_id, holder)
-        content_key = crypto.open_sealed(old_private, seal.sealed_key, context)
-        seal.sealed_key = crypto.seal_to(pair.public_key, content_key, context)
-        resealed += 1
+    resealed = content_keys.reseal_to_new_case_key(session, case_key, old_private, pair.public_key)
     escrow = current_escrow_key(session)
     case_key.public_key = pair.public_key
     case_key.escrow_key_id = escrow.id
@@ -332,23 +317,6 @@ def rotate_case_key(
         details={"left": leaving.id, "versions": resealed},
     )
     return resealed
-
-
-def remove_recipient_seals(session: Session, letter: Letter) -> None:
-    """Crypto, not only state: a letter that will not be passed on loses the recipient's key.
-
-    A direct DELETE, not the loaded seal list: called under the letter's row lock, it
-    sees every seal committed before it, including one a racing approval just wrote.
-    """
-    if letter.recipient.user_id is None:
-        return
-    versions = select(LetterVersion.id).where(LetterVersion.letter_id == letter.id)
-    session.execute(
-        delete(ContentKeySeal).where(
-            ContentKeySeal.holder == keyring.user_holder(letter.recipient.user_id),
-            ContentKeySeal.version_id.in_(versions),
-        )
-    )
 
 
 def revoke_keys_of(session: Session, user: User) -> None:
@@ -381,97 +349,102 @@ def migrate_team_key(
     """Re-seal every letter from the legacy team key to its case key, one batch of cases
     per transaction, then delete the team key and every seal of it.
 
-    Safe to stop and run again: each batch commits whole, and cases that already have
+    Safe to stop and run again: each batch is one transaction, and cases that already have
     a key are skipped. Staff who held the team key keep access to what they had: an
     administrator gets the escrow key, a facilitator the keys of the cases they are on.
     """
-    result = Migration()
-    team = session.scalar(select(TeamKey))
-    if team is None:
-        result.finished = True
+    with transaction(session):
+        result = Migration()
+        team = session.scalar(select(TeamKey))
+        if team is None:
+            result.finished = True
+            return result
+        membership = session.scalar(
+            select(TeamMembership).where(TeamMembership.user_id == administrator.id)
+        )
+        if membership is None or administrator.role != Role.ADMINISTRATOR:
+            raise NotAllowed("Run this as an administrator who holds the team key")
+        team_private_key = crypto.open_sealed(
+            private_key,
+            membership.sealed_team_private_key,
+            keyring.legacy_team_membership(team.id, administrator.public_key),
+        )
+        members = {
+            m.user_id
+            for m in session.scalars(select(TeamMembership))
+            if m.user.keys_replaced_at is None and not m.user.disabled
+        }
+        if session.scalar(select(EscrowKey.id)) is None:
+            escrow = create_escrow_key(session, administrator)
+            escrow_private = escrow_private_key(session, administrator, private_key)
+            for user in session.scalars(
+                select(User).where(User.role == Role.ADMINISTRATOR, User.id.in_(members))
+            ):
+                if user.id != administrator.id:
+                    _seal_escrow(session, escrow, escrow_private, user, by=administrator.id)
+        keyless = (
+            select(Case)
+            .where(Case.id.not_in(select(CaseKey.case_id)))
+            .order_by(Case.id)
+            .limit(batch_size)
+        )
+        for case in session.scalars(keyless).all():
+            facilitators = [
+                p.user
+                for p in case.participants
+                if p.role == Role.FACILITATOR and p.user_id in members
+            ]
+            case_key, pair = _new_case_key(session, case.id)
+            for user in facilitators:
+                _seal_case_key(session, case_key, pair.private_key, user, by=administrator.id)
+            holder = keyring.case_holder(case_key.id)
+            for seal in session.scalars(
+                select(ContentKeySeal)
+                .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
+                .join(Letter, LetterVersion.letter_id == Letter.id)
+                .where(
+                    Letter.case_id == case.id, ContentKeySeal.holder == keyring.LEGACY_TEAM_HOLDER
+                )
+            ).all():
+                content_key = crypto.open_sealed(
+                    team_private_key,
+                    seal.sealed_key,
+                    keyring.content_key(seal.version_id, keyring.LEGACY_TEAM_HOLDER),
+                )
+                version = session.get(LetterVersion, seal.version_id)
+                if version.ciphertext is not None:
+                    context = keyring.letter_text(version.id)
+                    stored = crypto.decrypt(content_key, version.ciphertext, context).decode()
+                    version.ciphertext = crypto.encrypt(
+                        content_key, plain_from_legacy_html(stored).encode(), context
+                    )
+                session.add(
+                    ContentKeySeal(
+                        version_id=seal.version_id,
+                        holder=holder,
+                        sealed_key=crypto.seal_to(
+                            pair.public_key,
+                            content_key,
+                            keyring.content_key(seal.version_id, holder),
+                        ),
+                    )
+                )
+                session.delete(seal)
+                result.versions += 1
+            result.cases += 1
+        audit.record(
+            session,
+            "keys.migrated_batch",
+            actor_id=administrator.id,
+            details={"cases": result.cases, "versions": result.versions},
+        )
+        session.flush()
+        result.remaining_cases = session.scalar(
+            select(func.count(Case.id)).where(Case.id.not_in(select(CaseKey.case_id)))
+        )
+        if result.remaining_cases == 0:
+            session.execute(delete(TeamMembership))
+            session.execute(delete(TeamKey))
+            audit.record(session, "keys.team_key_destroyed", actor_id=administrator.id)
+            result.finished = True
         return result
-    membership = session.scalar(
-        select(TeamMembership).where(TeamMembership.user_id == administrator.id)
-    )
-    if membership is None or administrator.role != Role.ADMINISTRATOR:
-        raise NotAllowed("Run this as an administrator who holds the team key")
-    team_private_key = crypto.open_sealed(
-        private_key,
-        membership.sealed_team_private_key,
-        keyring.legacy_team_membership(team.id, administrator.public_key),
-    )
-    members = {
-        m.user_id
-        for m in session.scalars(select(TeamMembership))
-        if m.user.keys_replaced_at is None and not m.user.disabled
-    }
-    if session.scalar(select(EscrowKey.id)) is None:
-        escrow = create_escrow_key(session, administrator)
-        escrow_private = escrow_private_key(session, administrator, private_key)
-        for user in session.scalars(
-            select(User).where(User.role == Role.ADMINISTRATOR, User.id.in_(members))
-        ):
-            if user.id != administrator.id:
-                _seal_escrow(session, escrow, escrow_private, user, by=administrator.id)
-        session.commit()
-    keyless = (
-        select(Case)
-        .where(Case.id.not_in(select(CaseKey.case_id)))
-        .order_by(Case.id)
-        .limit(batch_size)
-    )
-    for case in session.scalars(keyless).all():
-        facilitators = [
-            p.user for p in case.participants if p.role == Role.FACILITATOR and p.user_id in members
-        ]
-        case_key, pair = _new_case_key(session, case.id)
-        for user in facilitators:
-            _seal_case_key(session, case_key, pair.private_key, user, by=administrator.id)
-        holder = case_holder(case_key)
-        for seal in session.scalars(
-            select(ContentKeySeal)
-            .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
-            .join(Letter, LetterVersion.letter_id == Letter.id)
-            .where(Letter.case_id == case.id, ContentKeySeal.holder == keyring.LEGACY_TEAM_HOLDER)
-        ).all():
-            content_key = crypto.open_sealed(
-                team_private_key,
-                seal.sealed_key,
-                keyring.content_key(seal.version_id, keyring.LEGACY_TEAM_HOLDER),
-            )
-            version = session.get(LetterVersion, seal.version_id)
-            if version.ciphertext is not None:
-                context = keyring.letter_text(version.id)
-                stored = crypto.decrypt(content_key, version.ciphertext, context).decode()
-                version.ciphertext = crypto.encrypt(
-                    content_key, plain_from_legacy_html(stored).encode(), context
-                )
-            session.add(
-                ContentKeySeal(
-                    version_id=seal.version_id,
-                    holder=holder,
-                    sealed_key=crypto.seal_to(
-                        pair.public_key, content_key, keyring.content_key(seal.version_id, holder)
-                    ),
-                )
-            )
-            session.delete(seal)
-            result.versions += 1
-        result.cases += 1
-    audit.record(
-        session,
-        "keys.migrated_batch",
-        actor_id=administrator.id,
-        details={"cases": result.cases, "versions": result.versions},
-    )
-    session.commit()
-    result.remaining_cases = session.scalar(
-        select(func.count(Case.id)).where(Case.id.not_in(select(CaseKey.case_id)))
-    )
-    if result.remaining_cases == 0:
-        session.execute(delete(TeamMembership))
-        session.execute(delete(TeamKey))
-        audit.record(session, "keys.team_key_destroyed", actor_id=administrator.id)
-        session.commit()
-        result.finished = True
-    return result

@@ -27,6 +27,7 @@ from sqlalchemy.orm import sessionmaker
 
 from relay import crypto
 from relay import keyring
+from relay.database import transaction
 from relay.models import NoticePreference
 from relay.models import OutboxMessage
 from relay.models import User
@@ -125,18 +126,19 @@ def claim_duration(send_timeout: float) -> timedelta:
 
 
 def _claim(session: Session, message_id: int, now: datetime, until: datetime) -> bool:
-    claimed = session.execute(
-        update(OutboxMessage)
-        .where(
-            OutboxMessage.id == message_id,
-            OutboxMessage.sent_at.is_(None),
-            # Another worker may have tried it since the list was read, and backed off.
-            OutboxMessage.next_attempt_at <= now,
-            or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+    """The claim is its own transaction, committed before the send it guards."""
+    with transaction(session):
+        claimed = session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.sent_at.is_(None),
+                # Another worker may have tried it since the list was read, and backed off.
+                OutboxMessage.next_attempt_at <= now,
+                or_(OutboxMessage.claimed_until.is_(None), OutboxMessage.claimed_until < now),
+            )
+            .values(claimed_until=until)
         )
-        .values(claimed_until=until)
-    )
-    session.commit()
     return claimed.rowcount == 1
 
 
@@ -178,19 +180,19 @@ def dispatch_due(
                 body = read_body(key, message)
                 send(message.recipient, message.subject, body, message_reference(key, message.id))
             except Exception as error:  # noqa: BLE001 - any failure means "try again later"
-                message.attempts += 1
-                message.next_attempt_at = clock() + backoff(message.attempts)
-                message.claimed_until = None
-                message.last_error = type(error).__name__[:200]
-                session.commit()
+                with transaction(session):
+                    message.attempts += 1
+                    message.next_attempt_at = clock() + backoff(message.attempts)
+                    message.claimed_until = None
+                    message.last_error = type(error).__name__[:200]
                 result.failed += 1
                 continue
-            message.attempts += 1
-            message.sent_at = utcnow()
-            message.claimed_until = None
-            message.last_error = ""
-            # The body may hold a single-use link: keep nothing once it is sent.
-            message.sealed_body = b""
-            session.commit()
+            with transaction(session):
+                message.attempts += 1
+                message.sent_at = utcnow()
+                message.claimed_until = None
+                message.last_error = ""
+                # The body may hold a single-use link: keep nothing once it is sent.
+                message.sealed_body = b""
             result.sent += 1
     return result

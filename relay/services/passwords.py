@@ -4,9 +4,9 @@ from functools import cache
 from pathlib import Path
 
 from relay.services.errors import InvalidInput
+from relay.services.limits import PASSWORD_CHARACTERS
+from relay.services.limits import PASSWORD_MIN_CHARACTERS
 
-MIN_LENGTH = 10
-MAX_LENGTH = 200
 COMMON_PASSWORDS = Path(__file__).resolve().parent.parent / "data" / "common-passwords.txt"
 
 
@@ -18,10 +18,14 @@ def _common() -> frozenset[str]:
 
 def check_new_password(password: str, *, email: str = "", name: str = "") -> None:
     """Raise InvalidInput (field "password") if the password may not be used."""
-    if len(password) < MIN_LENGTH:
-        raise InvalidInput(f"Your password must be at least {MIN_LENGTH} characters", "password")
-    if len(password) > MAX_LENGTH:
-        raise InvalidInput(f"Your password must be {MAX_LENGTH} characters or fewer", "password")
+    if len(password) < PASSWORD_MIN_CHARACTERS:
+        raise InvalidInput(
+            f"Your password must be at least {PASSWORD_MIN_CHARACTERS} characters", "password"
+        )
+    if len(password) > PASSWORD_CHARACTERS:
+        raise InvalidInput(
+            f"Your password must be {PASSWORD_CHARACTERS} characters or fewer", "password"
+        )
     folded = password.strip().lower()
     if folded in _common():
         raise InvalidInput(

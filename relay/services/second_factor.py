@@ -22,12 +22,13 @@ from sqlalchemy.orm.attributes import set_committed_value
 from relay import audit
 from relay import crypto
 from relay import keyring
+from relay.database import transaction
 from relay.models import BackupCode
 from relay.models import User
 from relay.models import UserSession
 from relay.models import utcnow
-from relay.services import accounts
 from relay.services import outbox
+from relay.services import signing_in
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotFound
 from relay.services.settings import ServiceSettings
@@ -58,7 +59,7 @@ def _new_backup_code() -> str:
 
 
 def _record(session: Session, token: str, now: datetime) -> UserSession:
-    record = accounts.session_record(session, token)
+    record = signing_in.session_record(session, token)
     if record is None or record.revoked_at is not None or record.user.disabled:
         raise NotFound("session")
     if not record.second_factor_done and now - record.created_at > timedelta(
@@ -88,19 +89,20 @@ def may_enrol(session: Session, token: str) -> bool:
 
 
 def needs_current_code(session: Session, token: str) -> bool:
-    record = accounts.session_record(session, token)
+    record = signing_in.session_record(session, token)
     return record is not None and record.user.totp_sealed_secret is not None
 
 
 def _check_current_code(
     session: Session, settings: ServiceSettings, record: UserSession, code: str, now: datetime
-) -> None:
-    """Replacing an authenticator needs what the owner holds: a current or backup code."""
+) -> InvalidInput | None:
+    """Replacing an authenticator needs what the owner holds: a current or backup code.
+    Returns the refusal, recorded, for the caller to raise once it is committed."""
     _reserve_code_attempt(session, settings, record.user)
     if not _code_accepted(session, settings, record, code, now):
         audit.record(session, "second_factor.change_refused", actor_id=record.user_id)
-        session.commit()
-        raise InvalidInput("The code is not right, or it has already been used", "code")
+        return InvalidInput("The code is not right, or it has already been used", "code")
+    return None
 
 
 def begin_enrolment(
@@ -117,16 +119,22 @@ def begin_enrolment(
     `secret` is for the demo data only, whose known secrets are printed.
     """
     now = utcnow()
-    record = _record(session, token, now)
-    if record.user.totp_sealed_secret is not None:
-        if not record.second_factor_done:
-            raise NotFound("session")
-        _check_current_code(session, settings, record, current_code or "", now)
-    secret = secret or pyotp.random_base32()
-    record.sealed_pending_totp_secret = crypto.encrypt(
-        settings.session_key, secret.encode(), keyring.pending_totp_secret(record.token_digest)
-    )
-    session.commit()
+    refused = None
+    with transaction(session):
+        record = _record(session, token, now)
+        if record.user.totp_sealed_secret is not None:
+            if not record.second_factor_done:
+                raise NotFound("session")
+            refused = _check_current_code(session, settings, record, current_code or "", now)
+        if refused is None:
+            secret = secret or pyotp.random_base32()
+            record.sealed_pending_totp_secret = crypto.encrypt(
+                settings.session_key,
+                secret.encode(),
+                keyring.pending_totp_secret(record.token_digest),
+            )
+    if refused is not None:
+        raise refused
     return secret
 
 
@@ -184,7 +192,7 @@ def _throttle_key(user: User) -> str:
 def _reserve_code_attempt(session: Session, settings: ServiceSettings, user: User) -> None:
     """Codes tried are counted per account, across sign-ins, like passwords: a known
     password must not buy unlimited guesses at six digits."""
-    if not accounts.reserve_attempt(session, settings, _throttle_key(user), utcnow()):
+    if not signing_in.reserve_attempt(session, settings, _throttle_key(user), utcnow()):
         raise InvalidInput(
             "Too many codes have been tried for this account. Wait 15 minutes and try again",
             "code",
@@ -196,6 +204,16 @@ def complete_enrolment(
 ) -> list[str]:
     """Confirm the new secret with a code from the app; returns the backup codes, shown once."""
     now = now or utcnow()
+    with transaction(session):
+        outcome = _complete_enrolment(session, settings, token, code, now)
+    if isinstance(outcome, InvalidInput):
+        raise outcome
+    return outcome
+
+
+def _complete_enrolment(
+    session: Session, settings: ServiceSettings, token: str, code: str, now: datetime
+) -> list[str] | InvalidInput:
     record = _record(session, token, now)
     if record.sealed_pending_totp_secret is None:
         raise InvalidInput("Start setting up again", "code")
@@ -213,8 +231,7 @@ def complete_enrolment(
     step = _matching_step(secret, code, now)
     if step is None:
         audit.record(session, "second_factor.enrolment_failed", actor_id=user.id)
-        session.commit()
-        raise InvalidInput(
+        return InvalidInput(
             "The code is not right. Check the time on your phone and try again", "code"
         )
     user.totp_sealed_secret = crypto.seal_to(
@@ -240,33 +257,34 @@ def complete_enrolment(
         )
     else:
         audit.record(session, "second_factor.enrolled", actor_id=user.id)
-    finished = not record.second_factor_done
+    if not record.second_factor_done:
+        signing_in.record_sign_in(session, user)
     record.second_factor_done = True
-    session.commit()
-    if finished:
-        accounts.on_signed_in(session, accounts.actor_of(settings, record))
     return codes
 
 
 def verify(
     session: Session, settings: ServiceSettings, token: str, code: str, now: datetime | None = None
 ) -> User:
-    """Finish signing in with a TOTP code or an unused backup code."""
+    """Finish signing in with a TOTP code or an unused backup code. A wrong code is
+    counted and audited, and refused once that is committed."""
     now = now or utcnow()
-    record = _record(session, token, now)
-    user = record.user
-    if record.second_factor_done or user.totp_sealed_secret is None:
-        raise NotFound("session")
-    actor = accounts.actor_of(settings, record)
-    _reserve_code_attempt(session, settings, user)
-    if not _code_accepted(session, settings, record, code, now):
-        audit.record(session, "second_factor.failed", actor_id=user.id)
-        session.commit()
-        raise InvalidInput("The code is not right, or it has already been used", "code")
-    record.second_factor_done = True
-    accounts.clear_attempts(session, _throttle_key(user))
-    session.commit()
-    accounts.on_signed_in(session, actor)
+    refused = None
+    with transaction(session):
+        record = _record(session, token, now)
+        user = record.user
+        if record.second_factor_done or user.totp_sealed_secret is None:
+            raise NotFound("session")
+        _reserve_code_attempt(session, settings, user)
+        if _code_accepted(session, settings, record, code, now):
+            record.second_factor_done = True
+            signing_in.clear_attempts(session, _throttle_key(user))
+            signing_in.record_sign_in(session, user)
+        else:
+            audit.record(session, "second_factor.failed", actor_id=user.id)
+            refused = InvalidInput("The code is not right, or it has already been used", "code")
+    if refused is not None:
+        raise refused
     return user
 
 
@@ -275,7 +293,7 @@ def _code_accepted(
 ) -> bool:
     """A TOTP code not used before, or an unused backup code (which is then spent)."""
     user = record.user
-    private_key = accounts.actor_of(settings, record).private_key
+    private_key = signing_in.actor_of(settings, record).private_key
     secret = crypto.open_sealed(
         private_key, user.totp_sealed_secret, keyring.totp_secret(user.public_key)
     )

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from markupsafe import Markup
 from markupsafe import escape
 
-MAX_LETTER_CHARACTERS = 20_000
 # The only elements render() writes; everything typed is escaped text.
 RENDERED_TAGS = frozenset({"p", "br"})
 

@@ -17,7 +17,8 @@ from relay.forms import RestoreAccessForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.models import User
-from relay.services import accounts
+from relay.services import access
+from relay.services import invitations
 from relay.services import keys
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
@@ -37,8 +38,8 @@ def home():
         )
         .all()
     )
-    waiting = {user.id for user in accounts.administrators_without_escrow(db())}
-    waiting |= {user.id for user in accounts.staff_reset_without_code(db())}
+    waiting = {user.id for user in access.administrators_without_escrow(db())}
+    waiting |= {user.id for user in access.staff_reset_without_code(db())}
     return render_template(
         "admin/home.html", staff=staff, waiting=waiting, escrow_holders=keys.escrow_holders(db())
     )
@@ -47,11 +48,11 @@ def home():
 @bp.route("/people/<int:user_id>/access", methods=["GET", "POST"])
 def restore_access(user_id: int):
     """Access to letters is given back only here, by a person who checked with them."""
-    person = accounts.staff_member(db(), web.actor(), user_id)
+    person = access.staff_member(db(), web.actor(), user_id)
     form = RestoreAccessForm()
     if form.validate_on_submit():
         try:
-            restored = accounts.restore_staff_access(
+            restored = access.restore_staff_access(
                 db(), web.actor(), user_id, checked_in_person=form.checked.data
             )
         except InvalidInput as error:
@@ -67,7 +68,7 @@ def invite():
     form = InviteStaffForm()
     if form.validate_on_submit():
         try:
-            accounts.invite_staff(
+            invitations.invite_staff(
                 db(), web.settings(), web.actor(), email=form.email.data, name=form.name.data
             )
         except InvalidInput as error:

@@ -23,7 +23,10 @@ from relay.forms import SignInForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import accounts
+from relay.services import invitations
+from relay.services import password_reset
 from relay.services import second_factor as second_factors
+from relay.services import signing_in
 from relay.services.errors import InvalidInput
 
 bp = Blueprint("auth", __name__)
@@ -62,7 +65,7 @@ def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
         try:
-            signed_in = accounts.sign_in(
+            signed_in = signing_in.sign_in(
                 db(), web.settings(), email=form.email.data, password=form.password.data
             )
         except InvalidInput as error:
@@ -187,11 +190,11 @@ def signed_out():
 @bp.route("/activate/<token>", methods=["GET", "POST"])
 @guessing_link
 def activate(token: str):
-    invitation = accounts.open_invitation(db(), token)
+    invitation = invitations.open_invitation(db(), token)
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
-            created = accounts.accept_invitation(
+            created = invitations.accept_invitation(
                 db(), web.settings(), token=token, password=form.password.data
             )
         except InvalidInput as error:
@@ -208,7 +211,7 @@ def activate(token: str):
 def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
-        accounts.request_password_reset(db(), web.settings(), email=form.email.data)
+        password_reset.request_password_reset(db(), web.settings(), email=form.email.data)
         return render_template("auth/reset_sent.html")
     return render_template("auth/reset_request.html", form=form)
 
@@ -216,12 +219,12 @@ def reset_request():
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 @guessing_link
 def reset(token: str):
-    accounts.open_password_reset(db(), token)
+    password_reset.open_password_reset(db(), token)
     form = ResetForm()
     if form.validate_on_submit():
         try:
             if form.recovery_code.data:
-                code = accounts.reset_password(
+                code = password_reset.reset_password(
                     db(),
                     web.settings(),
                     token=token,
@@ -229,7 +232,7 @@ def reset(token: str):
                     new_password=form.password.data,
                 )
             else:
-                code = accounts.reset_password_without_code(
+                code = password_reset.reset_password_without_code(
                     db(), web.settings(), token=token, new_password=form.password.data
                 )
         except InvalidInput as error:
@@ -253,10 +256,10 @@ def notices():
 def sessions():
     actor = web.actor()
     token = web.session_token()
-    records = accounts.active_sessions(db(), web.settings(), actor.user)
+    records = signing_in.active_sessions(db(), web.settings(), actor.user)
     return render_template(
         "auth/sessions.html",
-        records=[(record, accounts.is_session_of_token(record, token)) for record in records],
+        records=[(record, signing_in.is_session_of_token(record, token)) for record in records],
         form=ActionForm(),
     )
 
@@ -264,14 +267,14 @@ def sessions():
 @bp.post("/account/sessions/<int:session_id>/end")
 def end_session(session_id: int):
     if ActionForm().validate_on_submit():
-        accounts.end_own_session(db(), web.actor(), session_id)
+        signing_in.end_own_session(db(), web.actor(), session_id)
     return redirect(url_for("auth.sessions"))
 
 
 @bp.post("/account/sessions/end-all")
 def sign_out_everywhere():
     if ActionForm().validate_on_submit():
-        accounts.sign_out_everywhere(db(), web.actor())
+        signing_in.sign_out_everywhere(db(), web.actor())
         web.end_session()
         return redirect(url_for("auth.signed_out"))
     return redirect(url_for("auth.sessions"))

@@ -18,6 +18,7 @@ from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
 from relay.forms import show_error
 from relay.models import Role
+from relay.services import access
 from relay.services import cases
 from relay.services import keys
 from relay.services import letters
@@ -62,6 +63,7 @@ def _case_page(case, facilitator_form: AddFacilitatorForm):
         "cases/show.html",
         case=case,
         gates=cases.gate_status(case),
+        shown_letters=letters.letters_for_staff(case),
         action=ActionForm(),
         gate_form=GateForm(),
         facilitator_form=facilitator_form,
@@ -81,7 +83,7 @@ def add_facilitator(case_id: int):
     form = AddFacilitatorForm()
     if form.validate_on_submit():
         try:
-            cases.add_facilitator(db(), web.actor(), case_id, form.email.data)
+            access.add_facilitator(db(), web.actor(), case_id, form.email.data)
         except InvalidInput as error:
             show_error(form, error, "email")
         else:
@@ -93,7 +95,7 @@ def add_facilitator(case_id: int):
 @bp.post("/<int:case_id>/restore-access/<int:user_id>")
 def restore_access(case_id: int, user_id: int):
     if ActionForm().validate_on_submit():
-        restored = letters.restore_access(db(), web.actor(), case_id, user_id)
+        restored = access.restore_party_access(db(), web.actor(), case_id, user_id)
         flash(f"Access restored to {restored} letter version(s)")
     return redirect(url_for("cases.show", case_id=case_id))
 
@@ -101,7 +103,7 @@ def restore_access(case_id: int, user_id: int):
 @bp.post("/<int:case_id>/facilitators/<int:user_id>/remove")
 def remove_facilitator(case_id: int, user_id: int):
     if ActionForm().validate_on_submit():
-        cases.remove_facilitator(db(), web.actor(), case_id, user_id)
+        access.remove_facilitator(db(), web.actor(), case_id, user_id)
         flash("The facilitator has left the case; its key has been changed")
     return redirect(url_for("cases.show", case_id=case_id))
 
@@ -109,7 +111,7 @@ def remove_facilitator(case_id: int, user_id: int):
 @bp.post("/<int:case_id>/join")
 def join(case_id: int):
     if ActionForm().validate_on_submit():
-        cases.join_case(db(), web.actor(), case_id)
+        access.join_case(db(), web.actor(), case_id)
         flash("You have been added to the case and can now read its letters")
     return redirect(url_for("cases.show", case_id=case_id))
 

@@ -12,12 +12,14 @@ from relay.forms import ActionForm
 from relay.forms import LetterForm
 from relay.forms import ReceivingForm
 from relay.forms import show_error
+from relay.models import LetterState
 from relay.models import Role
 from relay.services import cases
 from relay.services import letters
 from relay.services import prompts
 from relay.services import text
 from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
 from relay.views import require_roles
 
 bp = Blueprint("party", __name__, url_prefix="/my")
@@ -54,13 +56,15 @@ def _write(case_id: int, letter_id: int | None):
         letter, texts = letters.read_own_letter(db(), actor, letter_id)
         form.text.data = text.for_editing(texts[letter.versions[-1].id])
     if form.validate_on_submit():
+        typed = form.text.data or ""
         try:
-            letter = letters.save_draft(db(), actor, case_id, letter_id, form.text.data or "")
             if form.send.data:
-                letters.submit_letter(db(), web.settings(), actor, letter.id)
+                letter = letters.send_letter(db(), web.settings(), actor, case_id, letter_id, typed)
                 flash("Your letter has been sent to your facilitator to read")
                 return redirect(url_for("party.letter", letter_id=letter.id))
-        except InvalidInput as error:
+            letter = letters.save_draft(db(), actor, case_id, letter_id, typed)
+        except (InvalidInput, InvalidTransition) as error:
+            # Nothing was saved or sent; the page keeps what they typed, with the reason.
             show_error(form, error, "text")
         else:
             flash("Your draft is saved")
@@ -95,7 +99,7 @@ def letter(letter_id: int):
     current = found.versions[-1]
     shown = text.render(texts[current.id])
     diff = None
-    if found.state == letters.S.REDACTION_PROPOSED:
+    if found.state == LetterState.REDACTION_PROPOSED:
         mine = letters.last_author_version(found)
         diff = text.difference(texts[mine.id], texts[current.id])
     return render_template(

@@ -41,11 +41,11 @@ from relay.models import LetterState
 from relay.models import LetterVersion
 from relay.models import OutboxMessage
 from relay.models import Role
-from relay.services import accounts
 from relay.services import cases
 from relay.services import delivery
+from relay.services import invitations
 from relay.services import letters
-from relay.services.accounts import Actor
+from relay.services.actor import Actor
 from tests.concurrency.harness import Reply
 from tests.concurrency.harness import Server
 from tests.concurrency.harness import race
@@ -375,7 +375,7 @@ def _fresh_case(session, settings, facilitator: Actor, number: int) -> tuple[int
             name=f"Race {role} {number}",
             display_name=f"{role} {number}",
         )
-        accounts.accept_invitation(session, settings, token=token, password=_race_password(role))
+        invitations.accept_invitation(session, settings, token=token, password=_race_password(role))
     for gate in cases.GATES:
         cases.record_gate(session, facilitator, case.id, gate)
     cases.activate_case(session, facilitator, case.id)

@@ -16,7 +16,9 @@ from relay.models import PasswordReset
 from relay.models import User
 from relay.models import UserSession
 from relay.models import utcnow
-from relay.services import accounts
+from relay.services import errors
+from relay.services import password_reset
+from relay.services import signing_in
 from relay.services.errors import InvalidInput
 from tests.conftest import PEOPLE
 
@@ -52,7 +54,9 @@ def test_expired_sessions_lose_their_key_without_being_visited(
     session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=16)))
     session.commit()
     # Nobody comes back to the idle session; the next sign-in by anyone sweeps it.
-    accounts.sign_in(session, settings, email=PEOPLE["offender"][0], password=PEOPLE["offender"][2])
+    signing_in.sign_in(
+        session, settings, email=PEOPLE["offender"][0], password=PEOPLE["offender"][2]
+    )
     session.expire_all()
     victim = session.scalar(select(User).where(User.email == VICTIM_EMAIL))
     victims = session.scalars(select(UserSession).where(UserSession.user_id == victim.id)).all()
@@ -67,7 +71,7 @@ def test_old_ended_session_rows_are_deleted(client, auth, world, session, settin
     session.commit()
     ended = session.scalar(select(func.count(UserSession.id)))
     assert ended > 0
-    assert accounts.end_expired_sessions(session, settings) >= 0
+    assert signing_in.end_expired_sessions(session, settings) >= 0
     session.expire_all()
     assert (
         session.scalar(select(func.count(UserSession.id)).where(UserSession.revoked_at < utcnow()))
@@ -77,13 +81,13 @@ def test_old_ended_session_rows_are_deleted(client, auth, world, session, settin
 
 def test_a_reset_wipes_the_keys_of_every_session(client, auth, world, session, settings):
     auth.sign_in("victim")
-    accounts.request_password_reset(session, settings, email=VICTIM_EMAIL)
+    password_reset.request_password_reset(session, settings, email=VICTIM_EMAIL)
     reset = session.scalars(select(PasswordReset)).all()[-1]
     token = "x"
     # Use the service with a token we know: replace the digest as a mailbox would give it.
-    reset.token_digest = accounts._digest(token)
+    reset.token_digest = crypto.token_digest(token)
     session.commit()
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=token, new_password="a brand new long password"
     )
     assert _sealed_keys_of_ended_sessions(session) == []
@@ -99,20 +103,20 @@ def test_a_reset_wipes_the_keys_of_every_session(client, auth, world, session, s
 
 
 def _reset_token(session, settings, email: str, token: str) -> None:
-    accounts.request_password_reset(session, settings, email=email)
+    password_reset.request_password_reset(session, settings, email=email)
     reset = session.scalars(select(PasswordReset).order_by(PasswordReset.id)).all()[-1]
-    reset.token_digest = accounts._digest(token)
+    reset.token_digest = crypto.token_digest(token)
     session.commit()
 
 
 def test_using_a_reset_link_ends_every_other_open_link(world, session, settings):
     _reset_token(session, settings, VICTIM_EMAIL, "first-link")
     _reset_token(session, settings, VICTIM_EMAIL, "second-link")
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token="second-link", new_password="a brand new long password"
     )
     with pytest.raises(InvalidInput):
-        accounts.open_password_reset(session, "first-link")
+        password_reset.open_password_reset(session, "first-link")
 
 
 def test_concurrent_guesses_cannot_outrun_the_lockout(app, world, settings):
@@ -127,10 +131,12 @@ def test_concurrent_guesses_cannot_outrun_the_lockout(app, world, settings):
         with sessions() as session:
             barrier.wait()
             try:
-                accounts.sign_in(session, settings, email=VICTIM_EMAIL, password=f"wrong guess {n}")
-            except accounts.TooManyAttempts:
+                signing_in.sign_in(
+                    session, settings, email=VICTIM_EMAIL, password=f"wrong guess {n}"
+                )
+            except errors.TooManyAttempts:
                 outcomes.append("refused")
-            except accounts.SignInFailed:
+            except errors.SignInFailed:
                 outcomes.append("checked")
 
     threads = [threading.Thread(target=guess, args=(n,)) for n in range(guesses)]
@@ -149,8 +155,8 @@ def test_concurrent_guesses_cannot_outrun_the_lockout(app, world, settings):
 
 def test_a_locked_address_costs_no_argon2_run(world, session, settings, monkeypatch):
     for n in range(settings.lockout_after_failures):
-        with pytest.raises(accounts.SignInFailed):
-            accounts.sign_in(session, settings, email=VICTIM_EMAIL, password=f"wrong {n}")
+        with pytest.raises(errors.SignInFailed):
+            signing_in.sign_in(session, settings, email=VICTIM_EMAIL, password=f"wrong {n}")
     runs = []
     monkeypatch.setattr(
         crypto,
@@ -160,8 +166,8 @@ def test_a_locked_address_costs_no_argon2_run(world, session, settings, monkeypa
             or (_ for _ in ()).throw(AssertionError("Argon2id ran for a locked address"))
         ),
     )
-    with pytest.raises(accounts.TooManyAttempts):
-        accounts.sign_in(session, settings, email=VICTIM_EMAIL, password=VICTIM_PASSWORD)
+    with pytest.raises(errors.TooManyAttempts):
+        signing_in.sign_in(session, settings, email=VICTIM_EMAIL, password=VICTIM_PASSWORD)
     assert runs == []
 
 
@@ -176,14 +182,14 @@ def test_keys_are_re_sealed_at_the_configured_limits_when_they_rise(world, sessi
         settings,
         kdf_limits=crypto.KdfLimits(settings.kdf_limits.opslimit + 1, settings.kdf_limits.memlimit),
     )
-    accounts.sign_in(session, raised, email=VICTIM_EMAIL, password=VICTIM_PASSWORD)
+    signing_in.sign_in(session, raised, email=VICTIM_EMAIL, password=VICTIM_PASSWORD)
     session.expire_all()
     victim = session.get(User, victim.id)
     assert victim.kdf_opslimit == raised.kdf_limits.opslimit
     assert victim.password_salt != old_salt
     # The new sealing opens with the same password, and the key pair is the same.
-    signed_in = accounts.sign_in(session, raised, email=VICTIM_EMAIL, password=VICTIM_PASSWORD)
-    actor = accounts.resume_session(session, raised, signed_in.token)
+    signed_in = signing_in.sign_in(session, raised, email=VICTIM_EMAIL, password=VICTIM_PASSWORD)
+    actor = signing_in.resume_session(session, raised, signed_in.token)
     assert crypto.public_key_of(actor.private_key) == victim.public_key
 
 
@@ -198,6 +204,6 @@ def test_the_decoy_for_an_unknown_address_runs_the_configured_limits(
         return real(password, salt, limits)
 
     monkeypatch.setattr(crypto, "derive_password_keys", spy)
-    with pytest.raises(accounts.SignInFailed):
-        accounts.sign_in(session, settings, email="nobody@relay.test", password="whatever")
+    with pytest.raises(errors.SignInFailed):
+        signing_in.sign_in(session, settings, email="nobody@relay.test", password="whatever")
     assert seen == [settings.kdf_limits]

@@ -13,8 +13,8 @@ import pytest
 from relay.demo import actor_for
 from relay.models import Role
 from relay.models import UserSession
-from relay.services import accounts
 from relay.services import cases
+from relay.services import invitations
 from relay.services import letters
 from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
@@ -185,8 +185,8 @@ def two_cases(session, settings, world):
     )
     case_a.staff_user_id = world.facilitator.id
     email, name, password = OTHER["other_facilitator"]
-    token = accounts.invite_staff(session, settings, world.administrator, email=email, name=name)
-    accounts.accept_invitation(session, settings, token=token, password=password)
+    token = invitations.invite_staff(session, settings, world.administrator, email=email, name=name)
+    invitations.accept_invitation(session, settings, token=token, password=password)
     other = actor_for(session, settings, email, password)
     case = cases.open_case(session, other, reference="RJ-B", offence_category="robbery")
     for role in ("victim", "offender"):
@@ -201,7 +201,7 @@ def two_cases(session, settings, world):
             name=p_name,
             display_name="B",
         )
-        accounts.accept_invitation(session, settings, token=invite, password=p_password)
+        invitations.accept_invitation(session, settings, token=invite, password=p_password)
     for gate in cases.GATES:
         cases.record_gate(session, other, case.id, gate)
     cases.activate_case(session, other, case.id)

@@ -11,6 +11,7 @@ from relay.models import ContentKeySeal
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import LetterVersion
+from relay.services import invitations
 
 FIRST = "I want you to know how afraid I have been since that night."
 EDITED = "Since that night I have been afraid to be at home on my own."
@@ -134,7 +135,6 @@ def test_no_recipient_seal_exists_before_approval(client, auth, world, session):
 def _second_case(session, settings, world):
     """Another case of the same facilitator, with its own two parties."""
     from relay.models import Role
-    from relay.services import accounts
     from relay.services import cases
 
     case = cases.open_case(
@@ -151,7 +151,7 @@ def _second_case(session, settings, world):
             name=f"Other {role}",
             display_name="Other",
         )
-        accounts.accept_invitation(
+        invitations.accept_invitation(
             session, settings, token=token, password=f"another long {role} password"
         )
     return case

@@ -30,8 +30,10 @@ from relay.models import NoticePreference
 from relay.models import OutboxMessage
 from relay.models import utcnow
 from relay.services import accounts
+from relay.services import invitations
 from relay.services import letters
 from relay.services import outbox
+from relay.services import password_reset
 from tests.conftest import PEOPLE
 from tests.conftest import free_port
 
@@ -204,7 +206,7 @@ def test_invitation_mail_reaches_invitee_with_a_working_activation_link(
     app, session, settings, client, smtp, admin
 ):
     address, name = NEWCOMER
-    token = accounts.invite_staff(session, settings, admin, email=address, name=name)
+    token = invitations.invite_staff(session, settings, admin, email=address, name=name)
     assert smtp.messages == []
 
     result = mailer.dispatch(app)
@@ -214,7 +216,7 @@ def test_invitation_mail_reaches_invitee_with_a_working_activation_link(
     received = smtp.messages[0]
     assert received.rcpt_tos == [address]
     assert received.message["To"] == address
-    assert received.subject == accounts.INVITATION_SUBJECT
+    assert received.subject == invitations.INVITATION_SUBJECT
     assert link_token(settings, "activate", received.body) == token
     assert name not in received.body
 
@@ -226,13 +228,13 @@ def test_invitation_mail_reaches_invitee_with_a_working_activation_link(
 
 def test_outbox_row_never_holds_the_invitation_link_in_clear(app, session, settings, smtp, admin):
     address, name = NEWCOMER
-    token = accounts.invite_staff(session, settings, admin, email=address, name=name)
+    token = invitations.invite_staff(session, settings, admin, email=address, name=name)
     link = settings.link(f"/activate/{token}")
 
     [row] = outbox_rows(session)
     assert row.sent_at is None
     assert row.sealed_body
-    for clear in (token, link, "/activate/", accounts.INVITATION_BODY[:30]):
+    for clear in (token, link, "/activate/", invitations.INVITATION_BODY[:30]):
         assert clear.encode() not in row.sealed_body
         assert clear not in row.subject
         assert clear not in row.recipient
@@ -279,7 +281,7 @@ def test_new_letter_notice_carries_no_letter_text_reference_or_names(
 
     # The world's three invitations (facilitator and both parties) go out with it.
     assert (result.sent, result.failed) == (4, 0)
-    invitations = [m for m in smtp.messages if m.subject == accounts.INVITATION_SUBJECT]
+    invitations = [m for m in smtp.messages if m.subject == invitations.INVITATION_SUBJECT]
     assert sorted(m.rcpt_tos[0] for m in invitations) == sorted(
         PEOPLE[role][0] for role in ("facilitator", "victim", "offender")
     )
@@ -324,20 +326,20 @@ def test_password_reset_mail_link_and_recovery_code_set_a_new_password(
     app, session, settings, client, smtp, admin
 ):
     address, name = NEWCOMER
-    token = accounts.invite_staff(session, settings, admin, email=address, name=name)
-    account = accounts.accept_invitation(session, settings, token=token, password=FIRST_PASSWORD)
+    token = invitations.invite_staff(session, settings, admin, email=address, name=name)
+    account = invitations.accept_invitation(session, settings, token=token, password=FIRST_PASSWORD)
     assert mailer.dispatch(app).sent == 1  # the invitation
     smtp.messages.clear()
 
-    accounts.request_password_reset(session, settings, email="nobody@relay.test")
+    password_reset.request_password_reset(session, settings, email="nobody@relay.test")
     assert mailer.dispatch(app).sent == 0
     assert smtp.messages == []
 
-    accounts.request_password_reset(session, settings, email=f"  {address.upper()} ")
+    password_reset.request_password_reset(session, settings, email=f"  {address.upper()} ")
     assert mailer.dispatch(app).sent == 1
     [received] = smtp.messages
     assert received.rcpt_tos == [address]
-    assert received.subject == accounts.RESET_SUBJECT
+    assert received.subject == password_reset.RESET_SUBJECT
     assert name not in received.body
     reset_token = link_token(settings, "reset", received.body)
 
@@ -391,7 +393,7 @@ def test_reset_request_sends_nothing_inside_the_request_only_the_worker_sends(
 
         [received] = smtp.messages
         assert received.rcpt_tos == [address]
-        assert received.subject == accounts.RESET_SUBJECT
+        assert received.subject == password_reset.RESET_SUBJECT
         assert outbox_rows(session)[0].sent_at is not None
     app.extensions["relay.engine"].dispose()
 
@@ -404,7 +406,7 @@ def test_mail_waits_while_the_server_is_down_and_is_sent_once_when_it_returns(
 ):
     address, name = NEWCOMER
     smtp.stop()
-    token = accounts.invite_staff(session, settings, admin, email=address, name=name)
+    token = invitations.invite_staff(session, settings, admin, email=address, name=name)
     before = utcnow()
 
     result = mailer.dispatch(app)

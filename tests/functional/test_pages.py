@@ -9,6 +9,7 @@ from relay import demo
 from relay.models import Case
 from relay.models import Letter
 from relay.models import LetterState
+from relay.services import invitations
 from tests.conftest import receive_letters
 
 
@@ -216,12 +217,11 @@ def test_recipient_holds_then_destroys_a_letter_through_the_pages(
 
 
 def test_facilitator_adds_a_second_facilitator_by_email(client, auth, world, session, settings):
-    from relay.services import accounts
 
-    token = accounts.invite_staff(
+    token = invitations.invite_staff(
         session, settings, world.administrator, email="pair@relay.test", name="Pat Pair"
     )
-    accounts.accept_invitation(session, settings, token=token, password="pair facilitator 1")
+    invitations.accept_invitation(session, settings, token=token, password="pair facilitator 1")
     auth.sign_in("facilitator")
     missing = client.post(f"/cases/{world.case.id}/facilitators", data={"email": "no@x.test"})
     assert "There is no facilitator with this e-mail address" in missing.text
@@ -303,12 +303,11 @@ def test_facilitator_takes_another_off_the_case(client, auth, world, session, se
     from sqlalchemy import select
 
     from relay.models import User
-    from relay.services import accounts
 
-    token = accounts.invite_staff(
+    token = invitations.invite_staff(
         session, settings, world.administrator, email="pair@relay.test", name="Pat Pair"
     )
-    accounts.accept_invitation(session, settings, token=token, password="pair facilitator 1")
+    invitations.accept_invitation(session, settings, token=token, password="pair facilitator 1")
     auth.sign_in("facilitator")
     client.post(f"/cases/{world.case.id}/facilitators", data={"email": "pair@relay.test"})
     page = client.get(f"/cases/{world.case.id}").text

@@ -13,7 +13,10 @@ from relay.models import CaseState
 from relay.models import OutboxMessage
 from relay.models import User
 from relay.services import accounts
+from relay.services import invitations
 from relay.services import outbox
+from relay.services import password_reset
+from relay.services import signing_in
 from tests.conftest import PEOPLE
 from tests.conftest import build_app
 from tests.functional.test_authorisation import MATRIX
@@ -133,10 +136,10 @@ def account_forms(session, settings):
         session, settings, email=ADMIN_EMAIL, name=ADMIN_NAME, password=ADMIN_PASSWORD
     )
     admin = demo.actor_for(session, settings, ADMIN_EMAIL, ADMIN_PASSWORD)
-    invitation = accounts.invite_staff(
+    invitation = invitations.invite_staff(
         session, settings, admin, email=NEWCOMER_EMAIL, name="Nia Newcomer"
     )
-    accounts.request_password_reset(session, settings, email=ADMIN_EMAIL)
+    password_reset.request_password_reset(session, settings, email=ADMIN_EMAIL)
     message = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id.desc())).first()
     reset = outbox.read_body(settings.outbox_key, message).split("/reset/")[1].split()[0]
     new_password = {"password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
@@ -264,7 +267,7 @@ def test_an_unexpected_error_is_logged_with_its_traceback_but_no_secret(
         # A fault in the database layer, with the password among the statement's values.
         session.execute(select(User).where(User.email == password, text("no_such_column = 1")))
 
-    monkeypatch.setattr(accounts, "sign_in", failing_sign_in)
+    monkeypatch.setattr(signing_in, "sign_in", failing_sign_in)
     with caplog.at_level(logging.ERROR, logger="relay.web"):
         response = app.test_client().post(
             "/sign-in", data={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}

@@ -9,6 +9,7 @@ from nacl.public import PrivateKey
 from nacl.public import SealedBox
 from sqlalchemy import select
 
+from relay import crypto
 from relay.demo import actor_for
 from relay.models import AuditEntry
 from relay.models import CaseKey
@@ -22,9 +23,12 @@ from relay.models import PasswordReset
 from relay.models import Role
 from relay.models import TeamMembership
 from relay.models import User
+from relay.services import access
 from relay.services import accounts
 from relay.services import cases
+from relay.services import invitations
 from relay.services import letters
+from relay.services import password_reset
 from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotAllowed
@@ -77,8 +81,8 @@ def second_case(session, settings, world):
     """Case B, run by another facilitator, with a letter in review written by its victim's
     stand-in: the world's victim writes in case A, case B gets a paper letter."""
     email, name, password = OTHER_FACILITATOR
-    token = accounts.invite_staff(session, settings, world.administrator, email=email, name=name)
-    accounts.accept_invitation(session, settings, token=token, password=password)
+    token = invitations.invite_staff(session, settings, world.administrator, email=email, name=name)
+    invitations.accept_invitation(session, settings, token=token, password=password)
     other = actor_for(session, settings, email, password)
     case = cases.open_case(session, other, reference="RJ-B", offence_category="robbery")
     for role in ("victim", "offender"):
@@ -111,7 +115,7 @@ def test_an_administrator_reads_a_case_only_after_adding_themselves(session, set
     admin = world.administrator
     with pytest.raises(NotAllowed):
         letters.staff_text(session, admin, letter, letter.versions[-1])
-    cases.join_case(session, admin, world.case.id)
+    access.join_case(session, admin, world.case.id)
     assert letters.staff_text(session, admin, letter, letter.versions[-1]) == "For review."
     joined = session.scalars(
         select(AuditEntry).where(AuditEntry.action == "case.administrator_joined")
@@ -125,15 +129,15 @@ def test_a_facilitator_added_to_a_case_reads_it_at_once(session, settings, world
     letters.submit_letter(session, settings, world.victim, letter.id)
     with pytest.raises(NotAllowed):
         letters.staff_text(session, other, letter, letter.versions[-1])
-    cases.add_facilitator(session, world.facilitator, world.case.id, OTHER_FACILITATOR[0])
+    access.add_facilitator(session, world.facilitator, world.case.id, OTHER_FACILITATOR[0])
     other = actor_for(session, settings, OTHER_FACILITATOR[0], OTHER_FACILITATOR[2])
     assert letters.staff_text(session, other, letter, letter.versions[-1]) == "Shared now."
 
 
 def _reset_link(session, settings, email: str) -> str:
-    accounts.request_password_reset(session, settings, email=email)
+    password_reset.request_password_reset(session, settings, email=email)
     reset = session.scalars(select(PasswordReset).order_by(PasswordReset.id)).all()[-1]
-    reset.token_digest = accounts._digest("mailbox-link")
+    reset.token_digest = crypto.token_digest("mailbox-link")
     session.commit()
     return "mailbox-link"
 
@@ -150,7 +154,7 @@ def test_a_staff_members_inbox_alone_never_leads_to_letters(session, settings, w
     facilitator.totp_sealed_secret = b"\x01enrolled"  # as if they had an authenticator
     session.commit()
     link = _reset_link(session, settings, email)
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=link, new_password="the attackers new password"
     )
     session.expire_all()
@@ -168,8 +172,8 @@ def test_a_staff_members_inbox_alone_never_leads_to_letters(session, settings, w
     # An administrator restores access only by saying they checked with the person.
     admin = actor_for(session, settings, *PEOPLE["administrator"][::2])
     with pytest.raises(InvalidInput):
-        accounts.restore_staff_access(session, admin, facilitator.id, checked_in_person=False)
-    assert accounts.restore_staff_access(session, admin, facilitator.id, checked_in_person=True)
+        access.restore_staff_access(session, admin, facilitator.id, checked_in_person=False)
+    assert access.restore_staff_access(session, admin, facilitator.id, checked_in_person=True)
     again = actor_for(session, settings, email, "the attackers new password")
     assert letters.staff_text(session, again, letter, letter.versions[-1]) == "Private words."
 
@@ -177,7 +181,7 @@ def test_a_staff_members_inbox_alone_never_leads_to_letters(session, settings, w
 def test_the_access_page_says_when_the_account_was_reset(client, auth, session, settings, world):
     email = PEOPLE["facilitator"][0]
     link = _reset_link(session, settings, email)
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=link, new_password="a new long password 1"
     )
     facilitator = session.scalar(select(User).where(User.email == email))
@@ -300,7 +304,7 @@ def test_nothing_new_is_sealed_to_an_account_waiting_for_its_access(
     letters.submit_letter(session, settings, world.victim, written.id)
     email = PEOPLE["victim"][0]
     link = _reset_link(session, settings, email)
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=link, new_password="the attackers new password"
     )
     facilitator_told = session.scalars(
@@ -338,7 +342,7 @@ def test_nothing_new_is_sealed_to_an_account_waiting_for_its_access(
 def test_a_reset_facilitator_manages_no_case_until_restored(client, auth, session, settings, world):
     email = PEOPLE["facilitator"][0]
     link = _reset_link(session, settings, email)
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=link, new_password="the attackers new password"
     )
     admins_told = session.scalars(
@@ -370,10 +374,10 @@ def test_a_facilitator_taken_off_a_case_opens_none_of_its_letters(
     other, _case_b = second_case
     letter = letters.save_draft(session, world.victim, world.case.id, None, "Before leaving.")
     letters.submit_letter(session, settings, world.victim, letter.id)
-    cases.add_facilitator(session, world.facilitator, world.case.id, OTHER_FACILITATOR[0])
+    access.add_facilitator(session, world.facilitator, world.case.id, OTHER_FACILITATOR[0])
     assert world.case.id in _readable_cases(session, other.private_key)
 
-    cases.remove_facilitator(session, world.facilitator, world.case.id, other.id)
+    access.remove_facilitator(session, world.facilitator, world.case.id, other.id)
     session.expire_all()
     assert world.case.id not in _readable_cases(session, other.private_key)
     reread = session.get(Letter, letter.id)
@@ -381,7 +385,7 @@ def test_a_facilitator_taken_off_a_case_opens_none_of_its_letters(
         "Before leaving."
     )
     admin = actor_for(session, settings, *PEOPLE["administrator"][::2])
-    cases.join_case(session, admin, world.case.id)  # the escrow seal was renewed too
+    access.join_case(session, admin, world.case.id)  # the escrow seal was renewed too
     assert letters.staff_text(session, admin, reread, reread.versions[-1]) == "Before leaving."
     actions = session.scalars(select(AuditEntry.action)).all()
     assert "case.key_rotated" in actions and "case.facilitator_removed" in actions
@@ -391,7 +395,7 @@ def test_the_last_facilitator_cannot_leave_a_case(session, world):
     from relay.services.errors import InvalidTransition
 
     with pytest.raises(InvalidTransition, match="Add another facilitator"):
-        cases.remove_facilitator(session, world.facilitator, world.case.id, world.facilitator.id)
+        access.remove_facilitator(session, world.facilitator, world.case.id, world.facilitator.id)
 
 
 def test_the_staff_page_warns_while_one_administrator_alone_can_reassign_cases(

@@ -14,10 +14,12 @@ from relay.models import LetterVersion
 from relay.models import PasswordReset
 from relay.models import Role
 from relay.models import utcnow
-from relay.services import accounts
+from relay.services import access
 from relay.services import cases
 from relay.services import delivery
+from relay.services import invitations
 from relay.services import letters
+from relay.services import password_reset
 from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
@@ -91,7 +93,7 @@ def test_reset_without_the_code_needs_a_facilitator_to_restore_access(session, s
     draft = letters.save_draft(session, receiving.victim, receiving.case.id, None, "My draft")
     email = PEOPLE["victim"][0]
     token = _reset_token(session, settings, email)
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=token, new_password="a brand new phrase"
     )
     victim = actor_for(session, settings, email, "a brand new phrase")
@@ -99,7 +101,9 @@ def test_reset_without_the_code_needs_a_facilitator_to_restore_access(session, s
     with pytest.raises(AccessPending, match="restore your access"):
         letters.open_letter(session, settings, victim, letter.id)
     session.rollback()
-    restored = letters.restore_access(session, receiving.facilitator, receiving.case.id, victim.id)
+    restored = access.restore_party_access(
+        session, receiving.facilitator, receiving.case.id, victim.id
+    )
     assert restored >= 2
     assert letters.open_letter(session, settings, victim, letter.id) == TEXT
     assert letters.author_text(session, victim, draft, draft.versions[-1]) == "My draft"
@@ -111,27 +115,27 @@ def test_reset_without_the_code_needs_a_facilitator_to_restore_access(session, s
 
 
 def test_only_a_facilitator_of_the_persons_case_can_restore_access(session, settings, world):
-    token = accounts.invite_staff(
+    token = invitations.invite_staff(
         session, settings, world.administrator, email="other-f@relay.test", name="Other F"
     )
-    accounts.accept_invitation(session, settings, token=token, password="other facilitator 1")
+    invitations.accept_invitation(session, settings, token=token, password="other facilitator 1")
     actor_for(session, settings, *PEOPLE["administrator"][::2])
     other = actor_for(session, settings, "other-f@relay.test", "other facilitator 1")
     reset_token = _reset_token(session, settings, PEOPLE["offender"][0])
-    accounts.reset_password_without_code(
+    password_reset.reset_password_without_code(
         session, settings, token=reset_token, new_password="offender new phrase"
     )
     with pytest.raises(NotFound):
-        letters.restore_access(session, other, world.case.id, world.offender.id)
+        access.restore_party_access(session, other, world.case.id, world.offender.id)
 
 
 def test_a_second_facilitator_on_the_case_approves_a_paper_letter(session, settings, world):
-    token = accounts.invite_staff(
+    token = invitations.invite_staff(
         session, settings, world.administrator, email="second-f@relay.test", name="Second F"
     )
-    accounts.accept_invitation(session, settings, token=token, password="second facilitator")
+    invitations.accept_invitation(session, settings, token=token, password="second facilitator")
     actor_for(session, settings, *PEOPLE["administrator"][::2])
-    cases.add_facilitator(session, world.facilitator, world.case.id, "second-f@relay.test")
+    access.add_facilitator(session, world.facilitator, world.case.id, "second-f@relay.test")
     second = actor_for(session, settings, "second-f@relay.test", "second facilitator")
     letter = letters.enter_paper_letter(
         session, settings, world.facilitator, world.case.id, Role.OFFENDER, TEXT
@@ -140,7 +144,7 @@ def test_a_second_facilitator_on_the_case_approves_a_paper_letter(session, setti
     assert letter.state in (LetterState.APPROVED, LetterState.DELIVERED)
     assert letter.approved_by_id == second.id
     with pytest.raises(InvalidInput, match="already on the case"):
-        cases.add_facilitator(session, world.facilitator, world.case.id, "second-f@relay.test")
+        access.add_facilitator(session, world.facilitator, world.case.id, "second-f@relay.test")
 
 
 def test_shredding_a_closed_case_makes_its_letters_unrecoverable(session, settings, receiving):

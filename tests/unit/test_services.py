@@ -12,9 +12,11 @@ from relay.models import ContentKeySeal
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import UserSession
-from relay.services import accounts
 from relay.services import cases
+from relay.services import invitations
 from relay.services import letters
+from relay.services import password_reset
+from relay.services import signing_in
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
@@ -49,28 +51,28 @@ def _recipient_holders(session, letter: Letter) -> list[str]:
     [("short", "at least 10"), ("password123", "most common"), ("1234567890", "most common")],
 )
 def test_activation_refuses_weak_passwords(session, settings, world, password, message):
-    token = accounts.invite_staff(
+    token = invitations.invite_staff(
         session, settings, world.administrator, email="new@relay.test", name="New Person"
     )
     with pytest.raises(InvalidInput, match=message) as raised:
-        accounts.accept_invitation(session, settings, token=token, password=password)
+        invitations.accept_invitation(session, settings, token=token, password=password)
     assert raised.value.field == "password"
 
 
 def test_an_invitation_works_once(session, settings, world):
-    token = accounts.invite_staff(
+    token = invitations.invite_staff(
         session, settings, world.administrator, email="once@relay.test", name="Once"
     )
-    accounts.accept_invitation(session, settings, token=token, password="a long enough phrase")
+    invitations.accept_invitation(session, settings, token=token, password="a long enough phrase")
     with pytest.raises(InvalidInput, match="already been used"):
-        accounts.accept_invitation(session, settings, token=token, password="another phrase 1")
+        invitations.accept_invitation(session, settings, token=token, password="another phrase 1")
 
 
 def test_sign_in_gives_the_same_answer_for_unknown_and_known_addresses(session, settings, world):
     with pytest.raises(InvalidInput) as unknown:
-        accounts.sign_in(session, settings, email="nobody@relay.test", password="whatever pw 1")
+        signing_in.sign_in(session, settings, email="nobody@relay.test", password="whatever pw 1")
     with pytest.raises(InvalidInput) as wrong:
-        accounts.sign_in(session, settings, email=PEOPLE["victim"][0], password="wrong pw 123")
+        signing_in.sign_in(session, settings, email=PEOPLE["victim"][0], password="wrong pw 123")
     assert str(unknown.value) == str(wrong.value)
     failed = session.scalars(select(AuditEntry).where(AuditEntry.action == "sign_in.failed"))
     assert len(failed.all()) == 2
@@ -78,19 +80,21 @@ def test_sign_in_gives_the_same_answer_for_unknown_and_known_addresses(session, 
 
 def test_password_reset_with_the_recovery_code_keeps_letters_readable(session, settings, world):
     admin = world.administrator
-    token = accounts.invite_staff(session, settings, admin, email="r@relay.test", name="R")
-    created = accounts.accept_invitation(session, settings, token=token, password="first phrase 12")
+    token = invitations.invite_staff(session, settings, admin, email="r@relay.test", name="R")
+    created = invitations.accept_invitation(
+        session, settings, token=token, password="first phrase 12"
+    )
     before = created.user.public_key
     new_token = _reset_token(session, settings, "r@relay.test")
     with pytest.raises(InvalidInput, match="recovery code"):
-        accounts.reset_password(
+        password_reset.reset_password(
             session,
             settings,
             token=new_token,
             recovery_code="AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AA",
             new_password="second phrase 12",
         )
-    new_code = accounts.reset_password(
+    new_code = password_reset.reset_password(
         session,
         settings,
         token=new_token,
@@ -102,7 +106,7 @@ def test_password_reset_with_the_recovery_code_keeps_letters_readable(session, s
     assert again.user.public_key == before
     assert len(again.private_key) == 32
     with pytest.raises(InvalidInput):
-        accounts.sign_in(session, settings, email="r@relay.test", password="first phrase 12")
+        signing_in.sign_in(session, settings, email="r@relay.test", password="first phrase 12")
 
 
 def _reset_token(session, settings, email: str) -> str:
@@ -110,7 +114,7 @@ def _reset_token(session, settings, email: str) -> str:
     from relay.models import OutboxMessage
     from relay.services import outbox
 
-    accounts.request_password_reset(session, settings, email=email)
+    password_reset.request_password_reset(session, settings, email=email)
     message = session.scalars(
         select(OutboxMessage)
         .where(OutboxMessage.recipient == email)
@@ -128,22 +132,22 @@ def test_an_author_reads_their_draft_again_in_a_new_session(session, settings, w
 
 
 def test_idle_party_session_ends_after_15_minutes(session, settings, world):
-    signed = accounts.sign_in(
+    signed = signing_in.sign_in(
         session, settings, email=PEOPLE["victim"][0], password=PEOPLE["victim"][2]
     )
     record = session.scalar(select(UserSession).order_by(UserSession.id.desc()))
-    assert accounts.resume_session(session, settings, signed.token) is not None
+    assert signing_in.resume_session(session, settings, signed.token) is not None
     later = record.last_seen_at + timedelta(minutes=16)
-    assert accounts.resume_session(session, settings, signed.token, now=later) is None
-    assert accounts.resume_session(session, settings, signed.token) is None
+    assert signing_in.resume_session(session, settings, signed.token, now=later) is None
+    assert signing_in.resume_session(session, settings, signed.token) is None
 
 
 def test_a_signed_out_session_cannot_be_used_again(session, settings, world):
-    signed = accounts.sign_in(
+    signed = signing_in.sign_in(
         session, settings, email=PEOPLE["offender"][0], password=PEOPLE["offender"][2]
     )
-    accounts.sign_out(session, signed.token)
-    assert accounts.resume_session(session, settings, signed.token) is None
+    signing_in.sign_out(session, signed.token)
+    assert signing_in.resume_session(session, settings, signed.token) is None
 
 
 def test_recipient_cannot_read_before_approval(session, settings, world):
@@ -287,6 +291,6 @@ def test_unknown_and_known_addresses_cost_the_same_argon2id_work(
     monkeypatch.setattr(crypto, "derive_password_keys", counting)
     for email in ("nobody@relay.test", PEOPLE["victim"][0]):
         with pytest.raises(InvalidInput):
-            accounts.sign_in(session, settings, email=email, password="not the password")
+            signing_in.sign_in(session, settings, email=email, password="not the password")
     assert len(calls) == 2
     assert calls[0] == calls[1] == settings.kdf_limits

@@ -1,0 +1,154 @@
+"""Content keys: every letter version's text under its own key, and who holds a seal of it.
+
+A version's text is encrypted under a fresh content key when it is written, and that key
+is sealed to the case's key and to the author. The recipient is given a seal only at
+approval; a letter that will not be passed on loses it; a shredded case loses them all
+(docs/security.md, "Keys"). This module is the only one that writes, opens or deletes a
+content key's seal; the letter and case services decide when, under their locks.
+"""
+
+from sqlalchemy import delete
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from relay import crypto
+from relay import keyring
+from relay.models import Case
+from relay.models import CaseKey
+from relay.models import ContentKeySeal
+from relay.models import Letter
+from relay.models import LetterVersion
+from relay.models import User
+from relay.services.errors import NotFound
+
+
+def _case_seals(session: Session, case_id: int, holder: str) -> list[ContentKeySeal]:
+    return list(
+        session.scalars(
+            select(ContentKeySeal)
+            .join(LetterVersion, ContentKeySeal.version_id == LetterVersion.id)
+            .join(Letter, LetterVersion.letter_id == Letter.id)
+            .where(Letter.case_id == case_id, ContentKeySeal.holder == holder)
+        ).all()
+    )
+
+
+def _seal(session: Session, version: LetterVersion, holder: str, public_key: bytes, key: bytes):
+    sealed = crypto.seal_to(public_key, key, keyring.content_key(version.id, holder))
+    existing = next((seal for seal in version.seals if seal.holder == holder), None)
+    if existing is not None:
+        existing.sealed_key = sealed
+    else:
+        session.add(ContentKeySeal(version=version, holder=holder, sealed_key=sealed))
+
+
+def write_text(
+    session: Session, version: LetterVersion, text: str, case_key: CaseKey, author: User | None
+) -> None:
+    """Encrypt `text` under a fresh content key sealed to the case key and the author."""
+    content_key = crypto.new_symmetric_key()
+    version.ciphertext = crypto.encrypt(
+        content_key, text.encode("utf-8"), keyring.letter_text(version.id)
+    )
+    _seal(session, version, keyring.case_holder(case_key.id), case_key.public_key, content_key)
+    if author is not None:
+        _seal(session, version, keyring.user_holder(author.id), author.public_key, content_key)
+
+
+def seal_to_recipient(
+    session: Session, version: LetterVersion, content_key: bytes, recipient: User
+) -> None:
+    """At approval, and only then: the recipient is given the approved version's key."""
+    _seal(session, version, keyring.user_holder(recipient.id), recipient.public_key, content_key)
+
+
+def _open(session: Session, version: LetterVersion, holder: str, private_key: bytes) -> bytes:
+    seal = session.scalar(
+        select(ContentKeySeal).where(
+            ContentKeySeal.version_id == version.id, ContentKeySeal.holder == holder
+        )
+    )
+    if seal is None:
+        raise NotFound("letter")
+    return crypto.open_sealed(private_key, seal.sealed_key, keyring.content_key(version.id, holder))
+
+
+def open_through_case(
+    session: Session, version: LetterVersion, case_key: CaseKey, case_private_key: bytes
+) -> bytes:
+    """The content key through the case's key, which only the case's key holders open."""
+    return _open(session, version, keyring.case_holder(case_key.id), case_private_key)
+
+
+def open_own(session: Session, version: LetterVersion, user: User, private_key: bytes) -> bytes:
+    """The content key through the person's own seal (author or recipient).
+
+    Raises crypto.DecryptionFailed when the seal was made for a key pair the person no
+    longer has (after a reset without their recovery code)."""
+    return _open(session, version, keyring.user_holder(user.id), private_key)
+
+
+def decrypt_text(version: LetterVersion, content_key: bytes) -> str:
+    if version.ciphertext is None:
+        raise NotFound("letter")  # shredded under the retention policy
+    return crypto.decrypt(content_key, version.ciphertext, keyring.letter_text(version.id)).decode()
+
+
+def remove_recipient_seals(session: Session, letter: Letter) -> None:
+    """Crypto, not only state: a letter that will not be passed on loses the recipient's key.
+
+    A direct DELETE, not the loaded seal list: called under the letter's row lock, it
+    sees every seal committed before it, including one a racing approval just wrote.
+    """
+    if letter.recipient.user_id is None:
+        return
+    versions = select(LetterVersion.id).where(LetterVersion.letter_id == letter.id)
+    session.execute(
+        delete(ContentKeySeal).where(
+            ContentKeySeal.holder == keyring.user_holder(letter.recipient.user_id),
+            ContentKeySeal.version_id.in_(versions),
+        )
+    )
+
+
+def reseal_to_person(
+    session: Session, case_id: int, user: User, case_key: CaseKey, case_private_key: bytes
+) -> int:
+    """After a reset without the recovery code: every seal the person held in this case is
+    made again, from the case key, to their new key pair. Returns how many."""
+    holder = keyring.user_holder(user.id)
+    seals = _case_seals(session, case_id, holder)
+    for seal in seals:
+        content_key = open_through_case(session, seal.version, case_key, case_private_key)
+        seal.sealed_key = crypto.seal_to(
+            user.public_key, content_key, keyring.content_key(seal.version_id, holder)
+        )
+    return len(seals)
+
+
+def reseal_to_new_case_key(
+    session: Session, case_key: CaseKey, old_private_key: bytes, new_public_key: bytes
+) -> int:
+    """When a case's key is rotated: every content key of the case is sealed to the new
+    pair in place (the row keeps its id, so the holder and contexts stay). Returns how many."""
+    holder = keyring.case_holder(case_key.id)
+    seals = _case_seals(session, case_key.case_id, holder)
+    for seal in seals:
+        context = keyring.content_key(seal.version_id, holder)
+        content_key = crypto.open_sealed(old_private_key, seal.sealed_key, context)
+        seal.sealed_key = crypto.seal_to(new_public_key, content_key, context)
+    return len(seals)
+
+
+def shred(session: Session, case: Case) -> int:
+    """Retention (crypto-shredding): delete every seal and ciphertext of the case's letters.
+    Returns how many versions lost their text."""
+    shredded = 0
+    for letter in case.letters:
+        for version in letter.versions:
+            for seal in list(version.seals):
+                session.delete(seal)
+            if version.ciphertext is not None:
+                version.ciphertext = None
+                shredded += 1
+    return shredded

@@ -1,0 +1,11 @@
+"""How long each thing a person types may be: defined once, checked by services, shown by forms."""
+
+LETTER_CHARACTERS = 20_000
+NOTE_CHARACTERS = 2_000  # a facilitator's note or reason to the writer
+CONDITIONS_CHARACTERS = 1_000  # a recipient's conditions for receiving
+PASSWORD_CHARACTERS = 200
+PASSWORD_MIN_CHARACTERS = 10
+REFERENCE_CHARACTERS = 40
+OFFENCE_CHARACTERS = 80
+NAME_CHARACTERS = 120
+DISPLAY_NAME_CHARACTERS = 80
