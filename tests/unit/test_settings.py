@@ -291,3 +291,15 @@ def test_trusted_proxy_hops_that_is_not_a_count_is_refused_by_name(value):
     with pytest.raises(ConfigError) as caught:
         load_settings("test", environ={"TRUSTED_PROXY_HOPS": value})
     assert "TRUSTED_PROXY_HOPS" in str(caught.value)
+
+
+def test_the_staff_second_factor_can_be_turned_off_outside_production_only():
+    """The README's STAFF_SECOND_FACTOR variable does what it says (issue: it used to be
+    ignored): off for a local demo, on for the tests of it, never off in production."""
+    assert (
+        load_settings("development", {"STAFF_SECOND_FACTOR": "false"})["STAFF_SECOND_FACTOR"]
+        is False
+    )
+    assert load_settings("test", {"STAFF_SECOND_FACTOR": "true"})["STAFF_SECOND_FACTOR"] is True
+    with pytest.raises(ConfigError, match="STAFF_SECOND_FACTOR"):
+        load_settings("production", production_environ(STAFF_SECOND_FACTOR="off"))
