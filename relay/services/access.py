@@ -1,6 +1,8 @@
 """Case assignment and access: every grant of a key is an explicit step named as such,
 never a side effect of someone signing in (docs/security.md, "Keys")."""
 
+from dataclasses import dataclass
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -204,3 +206,22 @@ def restore_party_access(session: Session, actor: Actor, case_id: int, user_id: 
             details={"user": user.id, "versions": restored},
         )
         return restored
+
+
+@dataclass(frozen=True)
+class StaffOverview:
+    staff: list[User]
+    waiting: set[int]  # ids of staff whose access waits for an administrator
+    escrow_holders: int
+
+
+def staff_overview(session: Session, actor: Actor) -> StaffOverview:
+    """The administrator's list of staff, and who waits for access to be given back."""
+    if actor.role != Role.ADMINISTRATOR:
+        raise NotAllowed("Only an administrator can do this")
+    staff = session.scalars(
+        select(User).where(User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR])).order_by(User.id)
+    ).all()
+    waiting = {user.id for user in administrators_without_escrow(session)}
+    waiting |= {user.id for user in staff_reset_without_code(session)}
+    return StaffOverview(list(staff), waiting, keys.escrow_holders(session))

@@ -1,14 +1,14 @@
 """The administrator's pages: staff, their access, and the audit trail's health."""
 
+from pathlib import Path
+
 from flask import Blueprint
 from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import url_for
-from sqlalchemy import select
 
-from relay import audit
 from relay import web
 from relay.extensions import db
 from relay.forms import CheckpointsFileForm
@@ -16,10 +16,9 @@ from relay.forms import InviteStaffForm
 from relay.forms import RestoreAccessForm
 from relay.forms import show_error
 from relay.models import Role
-from relay.models import User
 from relay.services import access
 from relay.services import invitations
-from relay.services import keys
+from relay.services import trail
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
 
@@ -29,19 +28,12 @@ require_roles(bp, [Role.ADMINISTRATOR])
 
 @bp.get("/")
 def home():
-    staff = (
-        db()
-        .scalars(
-            select(User)
-            .where(User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR]))
-            .order_by(User.id)
-        )
-        .all()
-    )
-    waiting = {user.id for user in access.administrators_without_escrow(db())}
-    waiting |= {user.id for user in access.staff_reset_without_code(db())}
+    overview = access.staff_overview(db(), web.actor())
     return render_template(
-        "admin/home.html", staff=staff, waiting=waiting, escrow_holders=keys.escrow_holders(db())
+        "admin/home.html",
+        staff=overview.staff,
+        waiting=overview.waiting,
+        escrow_holders=overview.escrow_holders,
     )
 
 
@@ -83,12 +75,13 @@ def invite():
 def audit_status():
     # POST only carries a file to compare with; nothing is changed.
     form = CheckpointsFileForm()
-    kept = None
+    path = Path(current_app.config["AUDIT_SIGNING_KEY_PATH"])
+    checked = None
     if form.validate_on_submit():
         try:
-            kept = audit.read_checkpoints(form.contents)
-        except audit.InvalidExport as error:
-            form.export.errors.append(str(error))
-    key = audit.load_signing_key(current_app.config["AUDIT_SIGNING_KEY_PATH"]).verify_key
-    result = audit.verify(db(), key, kept=kept)
-    return render_template("admin/audit.html", result=result, form=form, kept=kept)
+            checked = trail.check_trail(db(), web.actor(), path, form.contents)
+        except InvalidInput as error:
+            show_error(form, error, "export")
+    if checked is None:
+        checked = trail.check_trail(db(), web.actor(), path)
+    return render_template("admin/audit.html", result=checked.result, form=form, kept=checked.kept)
