@@ -12,7 +12,6 @@ from relay.database import transaction
 from relay.models import Case
 from relay.models import CaseOutcome
 from relay.models import CaseParticipant
-from relay.models import CaseState
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import User
@@ -102,7 +101,7 @@ def deliver_due_letters(
     The caller has locked the case; each letter is locked here before it is looked at.
     """
     delivered = 0
-    for letter in lock_letters_of(session, case, frozenset({LetterState.APPROVED})):
+    for letter in lock_letters_of(session, case, states.WAITING):
         if states.due(letter):
             deliver(session, settings, letter, actor_id)
             delivered += 1
@@ -122,7 +121,10 @@ def deliver_due_everywhere(
         waiting = session.scalars(
             select(Letter.id)
             .join(Case, Letter.case_id == Case.id)
-            .where(Letter.state == LetterState.APPROVED, Case.state == CaseState.ACTIVE)
+            .where(
+                Letter.state.in_(states.WAITING),
+                Case.state.in_(states.LETTER_TRANSITIONS[LetterAction.DELIVER].case_states),
+            )
             .order_by(Letter.id)
         ).all()
     delivered = 0

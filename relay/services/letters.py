@@ -19,7 +19,6 @@ from relay.models import Case
 from relay.models import CaseParticipant
 from relay.models import Letter
 from relay.models import LetterRead
-from relay.models import LetterState
 from relay.models import LetterVersion
 from relay.models import Role
 from relay.models import User
@@ -46,7 +45,6 @@ from relay.services.errors import NotFound
 from relay.services.settings import ServiceSettings
 from relay.services.states import LetterAction
 
-S = LetterState
 A = LetterAction
 
 
@@ -164,23 +162,18 @@ def letter_for_author(session: Session, actor: Actor, letter_id: int) -> Letter:
     return letter
 
 
-def seen_by_staff(letter: Letter) -> bool:
-    """A draft belongs to its author until it is submitted (a paper letter never is one)."""
-    return letter.state != S.DRAFT or letter.entered_by_id is not None
-
-
 def letter_for_staff(session: Session, actor: Actor, letter_id: int) -> Letter:
     letter = session.get(Letter, letter_id)
     if letter is None:
         raise NotFound("letter")
     case_for_staff(session, actor, letter.case_id)
-    if not seen_by_staff(letter):
+    if states.private_to_author(letter):
         raise NotFound("letter")
     return letter
 
 
 def letters_for_staff(case: Case) -> list[Letter]:
-    return [letter for letter in case.letters if seen_by_staff(letter)]
+    return [letter for letter in case.letters if not states.private_to_author(letter)]
 
 
 def letter_to_pass_on(session: Session, actor: Actor, letter_id: int) -> Letter:
@@ -344,7 +337,9 @@ def last_author_version(letter: Letter) -> LetterVersion | None:
 def review_queue(session: Session, actor: Actor) -> list[Letter]:
     """Letters waiting for review in the facilitator's cases, oldest first."""
     query = (
-        select(Letter).where(Letter.state == S.IN_REVIEW).order_by(Letter.submitted_at, Letter.id)
+        select(Letter)
+        .where(Letter.state.in_(states.IN_REVIEW))
+        .order_by(Letter.submitted_at, Letter.id)
     )
     if actor.role != Role.ADMINISTRATOR:
         mine = select(CaseParticipant.case_id).where(
@@ -535,7 +530,7 @@ def open_letter(session: Session, settings: ServiceSettings, actor: Actor, lette
         version = session.get(LetterVersion, letter.approved_version_id)
         body = content_keys.decrypt_text(version, _own_content_key(session, actor, version))
         session.add(LetterRead(letter_id=letter.id, user_id=actor.id))
-        first_read = letter.state == S.DELIVERED
+        first_read = letter.read_at is None
         if first_read:
             letter.read_at = utcnow()
         states.move(letter, A.OPEN, actor.id)
@@ -575,13 +570,6 @@ def reads_of(session: Session, letter: Letter) -> list[LetterRead]:
             select(LetterRead).where(LetterRead.letter_id == letter.id).order_by(LetterRead.id)
         )
     )
-
-
-def state_for_author(letter: Letter) -> LetterState:
-    """The recipient decides whether the author learns of delivery and reading."""
-    if letter.state in states.DELIVERED and not letter.recipient.tell_author_when_read:
-        return S.APPROVED
-    return letter.state
 
 
 def other_party_or_none(case: Case, mine: CaseParticipant) -> CaseParticipant | None:

@@ -110,6 +110,8 @@ RUNNING = frozenset({C.ACTIVE})
 NOT_CLOSED = frozenset({C.REFERRED, C.PREPARING, C.ACTIVE, C.PAUSED})
 ANY_CASE = frozenset(CaseState)
 WRITING = frozenset({S.DRAFT, S.CHANGES_REQUESTED})
+IN_REVIEW = frozenset({S.IN_REVIEW})
+WAITING = frozenset({S.APPROVED})  # approved, not yet passed on
 DELIVERED = frozenset({S.DELIVERED, S.READ})
 # Not yet passed on: what a withdrawal or the end of the case still stops.
 UNDELIVERED = frozenset(
@@ -146,17 +148,15 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
         P.AUTHOR, frozenset({S.REDACTION_PROPOSED}), S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN
     ),
     A.REQUEST_CHANGES: LetterTransition(
-        P.FACILITATOR, frozenset({S.IN_REVIEW}), S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN
+        P.FACILITATOR, IN_REVIEW, S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN
     ),
-    A.REJECT: LetterTransition(
-        P.FACILITATOR, frozenset({S.IN_REVIEW}), S.REJECTED, OPEN_CASE, _NOT_OPEN
-    ),
+    A.REJECT: LetterTransition(P.FACILITATOR, IN_REVIEW, S.REJECTED, OPEN_CASE, _NOT_OPEN),
     A.PROPOSE_REDACTION: LetterTransition(
-        P.FACILITATOR, frozenset({S.IN_REVIEW}), S.REDACTION_PROPOSED, OPEN_CASE, _NOT_OPEN
+        P.FACILITATOR, IN_REVIEW, S.REDACTION_PROPOSED, OPEN_CASE, _NOT_OPEN
     ),
     A.APPROVE: LetterTransition(
         P.FACILITATOR,
-        frozenset({S.IN_REVIEW}),
+        IN_REVIEW,
         S.APPROVED,
         OPEN_CASE,
         _NOT_OPEN,
@@ -164,15 +164,13 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     ),
     A.RELEASE: LetterTransition(
         P.FACILITATOR,
-        frozenset({S.APPROVED}),
+        WAITING,
         S.DELIVERED,
         RUNNING,
         _NOT_RUNNING,
         _released_to_facilitator,
     ),
-    A.DELIVER: LetterTransition(
-        P.SERVICE, frozenset({S.APPROVED}), S.DELIVERED, RUNNING, _NOT_RUNNING
-    ),
+    A.DELIVER: LetterTransition(P.SERVICE, WAITING, S.DELIVERED, RUNNING, _NOT_RUNNING),
     A.STOP: LetterTransition(
         P.SERVICE, UNDELIVERED, S.STOPPED, NOT_CLOSED, "The case has already ended"
     ),
@@ -239,6 +237,18 @@ def due(letter: Letter, today: date | None = None) -> bool:
         and letter.recipient.receive_preference == ReceivePreference.RECEIVE
         and (letter.deliver_not_before is None or letter.deliver_not_before <= today)
     )
+
+
+def private_to_author(letter: Letter) -> bool:
+    """A draft belongs to its author until it is submitted (a paper letter never is one)."""
+    return letter.state == S.DRAFT and letter.entered_by_id is None
+
+
+def shown_to_author(letter: Letter) -> LetterState:
+    """The recipient decides whether the author learns of delivery and reading."""
+    if letter.state in DELIVERED and not letter.recipient.tell_author_when_read:
+        return S.APPROVED
+    return letter.state
 
 
 def performers(letter: Letter, actor: Actor) -> set[Performer]:

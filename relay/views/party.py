@@ -12,14 +12,15 @@ from relay.forms import ActionForm
 from relay.forms import LetterForm
 from relay.forms import ReceivingForm
 from relay.forms import show_error
-from relay.models import LetterState
 from relay.models import Role
 from relay.services import cases
 from relay.services import letters
 from relay.services import prompts
+from relay.services import states
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
+from relay.services.states import LetterAction
 from relay.views import require_roles
 
 bp = Blueprint("party", __name__, url_prefix="/my")
@@ -43,7 +44,7 @@ def case(case_id: int):
         other=letters.other_party_or_none(found, mine),
         written=letters.letters_written_by(db(), mine),
         received=letters.letters_received_by(db(), mine),
-        state_for_author=letters.state_for_author,
+        state_for_author=states.shown_to_author,
         action=ActionForm(),
     )
 
@@ -99,7 +100,7 @@ def letter(letter_id: int):
     current = found.versions[-1]
     shown = text.render(texts[current.id])
     diff = None
-    if found.state == LetterState.REDACTION_PROPOSED:
+    if LetterAction.ACCEPT_REDACTION in states.allowed_actions(found, actor):
         mine = letters.last_author_version(found)
         diff = text.difference(texts[mine.id], texts[current.id])
     return render_template(
@@ -108,7 +109,7 @@ def letter(letter_id: int):
         shown=shown,
         diff=diff,
         action=ActionForm(),
-        state=letters.state_for_author(found),
+        state=states.shown_to_author(found),
     )
 
 
