@@ -24,13 +24,11 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
-from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey
-from nacl.signing import VerifyKey
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from relay import crypto
 from relay.database import transaction
 from relay.models import AuditCheckpoint
 from relay.models import AuditEntry
@@ -153,7 +151,7 @@ def create_signing_key(path: str | Path) -> bool:
     if path.exists():
         return False
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = SigningKey.generate()
+    key = crypto.new_signing_key()
     # O_EXCL: two `init` runs at once must not overwrite each other's key.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as handle:
@@ -161,8 +159,8 @@ def create_signing_key(path: str | Path) -> bool:
     return True
 
 
-def load_signing_key(path: str | Path) -> SigningKey:
-    return SigningKey(bytes.fromhex(Path(path).read_text().strip()))
+def load_signing_key(path: str | Path) -> crypto.SigningKey:
+    return crypto.signing_key_from_bytes(bytes.fromhex(Path(path).read_text().strip()))
 
 
 def _checkpoint_message(sequence: int, entry_hash: str, at: str) -> bytes:
@@ -174,20 +172,22 @@ def _checkpoint_message(sequence: int, entry_hash: str, at: str) -> bytes:
 
 
 def sign_checkpoint(
-    session: Session, signing_key: SigningKey, *, now: datetime | None = None
+    session: Session, signing_key: crypto.SigningKey, *, now: datetime | None = None
 ) -> AuditCheckpoint:
     with transaction(session):
         head = session.get(AuditHead, HEAD_ID)
         if head is None:
             raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
         at = _timestamp(now)
-        signature = signing_key.sign(_checkpoint_message(head.sequence, head.entry_hash, at))
+        signature = crypto.sign(
+            signing_key, _checkpoint_message(head.sequence, head.entry_hash, at)
+        )
         checkpoint = AuditCheckpoint(
             sequence=head.sequence,
             entry_hash=head.entry_hash,
             at=at,
             verify_key=bytes(signing_key.verify_key).hex(),
-            signature=signature.signature.hex(),
+            signature=signature.hex(),
         )
         session.add(checkpoint)
         return checkpoint
@@ -335,7 +335,7 @@ _IN_FILE = {
 
 def _checkpoint_problem(
     checkpoint: AuditCheckpoint | SignedCheckpoint,
-    verify_key: VerifyKey,
+    verify_key: crypto.VerifyKey,
     hashes: dict[int, str],
     messages: dict[str, str],
 ) -> str | None:
@@ -343,11 +343,11 @@ def _checkpoint_problem(
     if checkpoint.verify_key != bytes(verify_key).hex():
         return messages["key"]
     try:
-        verify_key.verify(
-            _checkpoint_message(checkpoint.sequence, checkpoint.entry_hash, checkpoint.at),
-            bytes.fromhex(checkpoint.signature),
-        )
-    except (BadSignatureError, ValueError):
+        signature = bytes.fromhex(checkpoint.signature)
+    except ValueError:
+        return messages["signature"]
+    message = _checkpoint_message(checkpoint.sequence, checkpoint.entry_hash, checkpoint.at)
+    if not crypto.signature_valid(verify_key, message, signature):
         return messages["signature"]
     if checkpoint.sequence == 0:
         return None
@@ -360,7 +360,7 @@ def _checkpoint_problem(
 
 def verify(
     session: Session,
-    verify_key: VerifyKey,
+    verify_key: crypto.VerifyKey,
     *,
     kept: CheckpointFile | None = None,
     max_checkpoint_age: timedelta = CHECKPOINT_SCHEDULE,
@@ -416,7 +416,7 @@ def verify(
 
 
 def _check_kept(
-    kept: CheckpointFile, verify_key: VerifyKey, hashes: dict[int, str], result: Verification
+    kept: CheckpointFile, verify_key: crypto.VerifyKey, hashes: dict[int, str], result: Verification
 ) -> list[SignedCheckpoint]:
     """Check the chain extends a file kept off the server; returns its good checkpoints."""
     if kept.verify_key is not None and kept.verify_key != bytes(verify_key).hex():
@@ -489,7 +489,7 @@ def _span(span: timedelta) -> str:
     return f"{minutes:.10g} minute{'' if minutes == 1 else 's'}"
 
 
-def export(session: Session, verify_key: VerifyKey, *, entries: bool = True) -> dict:
+def export(session: Session, verify_key: crypto.VerifyKey, *, entries: bool = True) -> dict:
     """Metadata only: what a third party needs to re-check the chain.
 
     With `entries=False`, only the verify key and the signed checkpoints: a small

@@ -28,9 +28,13 @@ Contexts
 Every ciphertext and seal is bound to a *context*: bytes naming where it belongs. Opening it
 under any other context fails, so a ciphertext or seal copied to another row (another letter
 version, another holder, another user) is useless there. This module only takes bytes; callers
-build them with these conventions:
+never build them by hand: ``relay/keyring.py`` builds every context Relay uses, one function
+each, and lists them.
 
-``relay/keyring.py`` builds every context Relay uses, one function each, and lists them.
+Signatures
+----------
+The audit trail's checkpoints are signed with Ed25519 (``new_signing_key``, ``sign``,
+``signature_valid``); ``relay/audit.py`` imports no PyNaCl of its own.
 
 Errors
 ------
@@ -56,6 +60,8 @@ from nacl.encoding import RawEncoder
 from nacl.public import PrivateKey
 from nacl.public import PublicKey
 from nacl.public import SealedBox
+from nacl.signing import SigningKey
+from nacl.signing import VerifyKey
 
 __all__ = [
     "INTERACTIVE",
@@ -66,6 +72,8 @@ __all__ = [
     "KdfLimits",
     "KeyPair",
     "PasswordKeys",
+    "SigningKey",
+    "VerifyKey",
     "authenticator_digest",
     "authenticator_matches",
     "decrypt",
@@ -77,11 +85,16 @@ __all__ = [
     "keyed_digest",
     "new_recovery_code",
     "new_salt",
+    "new_signing_key",
     "new_symmetric_key",
     "normalise_recovery_code",
     "open_sealed",
     "public_key_of",
     "seal_to",
+    "sign",
+    "signature_valid",
+    "signing_key_from_bytes",
+    "token_digest",
 ]
 
 
@@ -397,3 +410,28 @@ def open_sealed(private_key: bytes, sealed: bytes, context: bytes) -> bytes:
     if len(payload) < len(expected) or not hmac.compare_digest(payload[: len(expected)], expected):
         raise DecryptionFailed("seal could not be opened")
     return payload[len(expected) :]
+
+
+# --- signatures (the audit trail's checkpoints) ------------------------------------
+
+
+def new_signing_key() -> SigningKey:
+    """An Ed25519 key for signing audit checkpoints."""
+    return SigningKey.generate()
+
+
+def signing_key_from_bytes(seed: bytes) -> SigningKey:
+    return SigningKey(_as_bytes(seed, "signing key"))
+
+
+def sign(signing_key: SigningKey, message: bytes) -> bytes:
+    """The detached Ed25519 signature of `message`."""
+    return signing_key.sign(message).signature
+
+
+def signature_valid(verify_key: VerifyKey, message: bytes, signature: bytes) -> bool:
+    try:
+        verify_key.verify(message, signature)
+    except (nacl.exceptions.BadSignatureError, ValueError):
+        return False
+    return True

@@ -588,3 +588,16 @@ def test_subkeys_differ_by_purpose_and_are_stable():
     assert len(outbox) == 32
     assert crypto.keyed_digest(outbox, b"a") != crypto.keyed_digest(outbox, b"b")
     assert crypto.keyed_digest(outbox, b"a") != crypto.keyed_digest(master, b"a")
+
+
+def test_a_signature_holds_only_for_its_message_and_key():
+    key = crypto.new_signing_key()
+    signature = crypto.sign(key, b"checkpoint 7")
+    assert crypto.signature_valid(key.verify_key, b"checkpoint 7", signature)
+    assert not crypto.signature_valid(key.verify_key, b"checkpoint 8", signature)
+    assert not crypto.signature_valid(
+        crypto.new_signing_key().verify_key, b"checkpoint 7", signature
+    )
+    flipped = bytes([signature[0] ^ 1]) + signature[1:]
+    assert not crypto.signature_valid(key.verify_key, b"checkpoint 7", flipped)
+    assert not crypto.signature_valid(key.verify_key, b"checkpoint 7", signature[:10])
