@@ -111,7 +111,7 @@ def _error_page(status: int, title: str, message: str):
 
 
 def _domain_error(error: DomainError):
-    db().rollback()
+    # The service's transaction has already rolled back whatever it had begun.
     if isinstance(error, NotFound):
         return _not_found(error)
     if isinstance(error, AccessPending):
@@ -162,6 +162,8 @@ def _server_error(error: Exception):
         request.endpoint,
         exc_info=error,
     )
+    # An unexpected error may have come outside any transaction (a read that failed):
+    # discard what the session holds, so the error page itself can render.
     db().rollback()
     return _error_page(
         500,
