@@ -281,11 +281,11 @@ def test_new_letter_notice_carries_no_letter_text_reference_or_names(
 
     # The world's three invitations (facilitator and both parties) go out with it.
     assert (result.sent, result.failed) == (4, 0)
-    invitations = [m for m in smtp.messages if m.subject == invitations.INVITATION_SUBJECT]
-    assert sorted(m.rcpt_tos[0] for m in invitations) == sorted(
+    invited = [m for m in smtp.messages if m.subject == invitations.INVITATION_SUBJECT]
+    assert sorted(m.rcpt_tos[0] for m in invited) == sorted(
         PEOPLE[role][0] for role in ("facilitator", "victim", "offender")
     )
-    [received] = [m for m in smtp.messages if m not in invitations]
+    [received] = [m for m in smtp.messages if m not in invited]
     assert received.rcpt_tos == [facilitator_email]
     assert received.subject == outbox.NOTICE_SUBJECTS[NoticePreference.STANDARD]
     assert received.body == outbox.NOTICE_BODY.format(link=settings.link("/"))
