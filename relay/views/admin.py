@@ -9,7 +9,6 @@ from flask import redirect
 from flask import render_template
 from flask import url_for
 
-from relay import web
 from relay.extensions import db
 from relay.forms import CheckpointsFileForm
 from relay.forms import InviteStaffForm
@@ -21,6 +20,7 @@ from relay.services import invitations
 from relay.services import trail
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
+from relay.web import signed_in
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 require_roles(bp, [Role.ADMINISTRATOR])
@@ -28,7 +28,7 @@ require_roles(bp, [Role.ADMINISTRATOR])
 
 @bp.get("/")
 def home():
-    overview = access.staff_overview(db(), web.actor())
+    overview = access.staff_overview(db(), signed_in.actor())
     return render_template(
         "admin/home.html",
         staff=overview.staff,
@@ -40,12 +40,12 @@ def home():
 @bp.route("/people/<int:user_id>/access", methods=["GET", "POST"])
 def restore_access(user_id: int):
     """Access to letters is given back only here, by a person who checked with them."""
-    person = access.staff_member(db(), web.actor(), user_id)
+    person = access.staff_member(db(), signed_in.actor(), user_id)
     form = RestoreAccessForm()
     if form.validate_on_submit():
         try:
             restored = access.restore_staff_access(
-                db(), web.actor(), user_id, checked_in_person=form.checked.data
+                db(), signed_in.actor(), user_id, checked_in_person=form.checked.data
             )
         except InvalidInput as error:
             show_error(form, error, "checked")
@@ -61,7 +61,11 @@ def invite():
     if form.validate_on_submit():
         try:
             invitations.invite_staff(
-                db(), web.settings(), web.actor(), email=form.email.data, name=form.name.data
+                db(),
+                signed_in.settings(),
+                signed_in.actor(),
+                email=form.email.data,
+                name=form.name.data,
             )
         except InvalidInput as error:
             show_error(form, error, "email")
@@ -79,9 +83,9 @@ def audit_status():
     checked = None
     if form.validate_on_submit():
         try:
-            checked = trail.check_trail(db(), web.actor(), path, form.contents)
+            checked = trail.check_trail(db(), signed_in.actor(), path, form.contents)
         except InvalidInput as error:
             show_error(form, error, "export")
     if checked is None:
-        checked = trail.check_trail(db(), web.actor(), path)
+        checked = trail.check_trail(db(), signed_in.actor(), path)
     return render_template("admin/audit.html", result=checked.result, form=form, kept=checked.kept)

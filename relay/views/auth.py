@@ -9,7 +9,6 @@ from flask import request
 from flask import url_for
 from flask_login import current_user
 
-from relay import web
 from relay.extensions import csrf
 from relay.extensions import db
 from relay.extensions import limiter
@@ -28,6 +27,8 @@ from relay.services import password_reset
 from relay.services import second_factor as second_factors
 from relay.services import signing_in
 from relay.services.errors import InvalidInput
+from relay.web import headers
+from relay.web import signed_in
 
 bp = Blueprint("auth", __name__)
 
@@ -65,24 +66,24 @@ def sign_in():
     form = SignInForm()
     if form.validate_on_submit():
         try:
-            signed_in = signing_in.sign_in(
-                db(), web.settings(), email=form.email.data, password=form.password.data
+            outcome = signing_in.sign_in(
+                db(), signed_in.settings(), email=form.email.data, password=form.password.data
             )
         except InvalidInput as error:
             show_error(form, error, "email")
         else:
-            web.begin_session(signed_in.token)
+            signed_in.begin_session(outcome.token)
             # Only known pages: never a redirect to an address from the request.
-            if signed_in.next_step == "verify":
+            if outcome.next_step == "verify":
                 return redirect(url_for("auth.second_factor"))
-            if signed_in.next_step == "enrol":
+            if outcome.next_step == "enrol":
                 return redirect(url_for("auth.set_up_second_factor"))
-            return redirect(url_for(HOME_BY_ROLE[signed_in.user.role]))
+            return redirect(url_for(HOME_BY_ROLE[outcome.user.role]))
     return render_template("auth/sign_in.html", form=form)
 
 
 def _pending_token() -> str:
-    token = web.session_token()
+    token = signed_in.session_token()
     if not token or second_factors.pending_user(db(), token) is None:
         abort(404)
     return token
@@ -95,7 +96,7 @@ def second_factor():
     form = CodeForm()
     if form.validate_on_submit():
         try:
-            user = second_factors.verify(db(), web.settings(), token, form.code.data)
+            user = second_factors.verify(db(), signed_in.settings(), token, form.code.data)
         except InvalidInput as error:
             show_error(form, error, "code")
         else:
@@ -105,7 +106,7 @@ def second_factor():
 
 def _enrolment_token() -> str:
     """This browser's sign-in, if it may set up (or, signed in, change) a second step."""
-    token = web.session_token()
+    token = signed_in.session_token()
     if not token:
         abort(404)
     # A finished sign-in must still be live: asking for current_user applies the idle
@@ -139,7 +140,7 @@ def start_second_factor():
         return _set_up_start_page(token, form)
     try:
         secret = second_factors.begin_enrolment(
-            db(), web.settings(), token, current_code=form.code.data if changing else None
+            db(), signed_in.settings(), token, current_code=form.code.data if changing else None
         )
     except InvalidInput as error:
         show_error(form, error, "code")
@@ -148,7 +149,7 @@ def start_second_factor():
 
 
 def _set_up_page(secret: str, form):
-    record_user = second_factors.pending_user(db(), web.session_token()) or current_user.user
+    record_user = second_factors.pending_user(db(), signed_in.session_token()) or current_user.user
     return render_template(
         "auth/set_up_code.html",
         form=form,
@@ -162,12 +163,14 @@ def _set_up_page(secret: str, form):
 def confirm_second_factor():
     token = _enrolment_token()
     form = CodeForm()
-    secret = second_factors.pending_secret(db(), web.settings(), token)
+    secret = second_factors.pending_secret(db(), signed_in.settings(), token)
     if secret is None:
         abort(404)
     if form.validate_on_submit():
         try:
-            codes = second_factors.complete_enrolment(db(), web.settings(), token, form.code.data)
+            codes = second_factors.complete_enrolment(
+                db(), signed_in.settings(), token, form.code.data
+            )
         except InvalidInput as error:
             show_error(form, error, "code")
         else:
@@ -178,7 +181,7 @@ def confirm_second_factor():
 @bp.post("/sign-out")
 def sign_out():
     if ActionForm().validate_on_submit():
-        web.end_session()
+        signed_in.end_session()
     return redirect(url_for("auth.signed_out"))
 
 
@@ -195,7 +198,7 @@ def activate(token: str):
     if form.validate_on_submit():
         try:
             created = invitations.accept_invitation(
-                db(), web.settings(), token=token, password=form.password.data
+                db(), signed_in.settings(), token=token, password=form.password.data
             )
         except InvalidInput as error:
             show_error(form, error, "password")
@@ -211,7 +214,7 @@ def activate(token: str):
 def reset_request():
     form = ResetRequestForm()
     if form.validate_on_submit():
-        password_reset.request_password_reset(db(), web.settings(), email=form.email.data)
+        password_reset.request_password_reset(db(), signed_in.settings(), email=form.email.data)
         return render_template("auth/reset_sent.html")
     return render_template("auth/reset_request.html", form=form)
 
@@ -226,14 +229,14 @@ def reset(token: str):
             if form.recovery_code.data:
                 code = password_reset.reset_password(
                     db(),
-                    web.settings(),
+                    signed_in.settings(),
                     token=token,
                     recovery_code=form.recovery_code.data,
                     new_password=form.password.data,
                 )
             else:
                 code = password_reset.reset_password_without_code(
-                    db(), web.settings(), token=token, new_password=form.password.data
+                    db(), signed_in.settings(), token=token, new_password=form.password.data
                 )
         except InvalidInput as error:
             show_error(form, error, "password")
@@ -244,7 +247,7 @@ def reset(token: str):
 
 @bp.route("/account/e-mails", methods=["GET", "POST"])
 def notices():
-    actor = web.actor()
+    actor = signed_in.actor()
     form = NoticesForm(notices=actor.user.notice_preference.value)
     if form.validate_on_submit():
         accounts.set_notice_preference(db(), actor, form.notices.data)
@@ -254,9 +257,9 @@ def notices():
 
 @bp.get("/account/sessions")
 def sessions():
-    actor = web.actor()
-    token = web.session_token()
-    records = signing_in.active_sessions(db(), web.settings(), actor.user)
+    actor = signed_in.actor()
+    token = signed_in.session_token()
+    records = signing_in.active_sessions(db(), signed_in.settings(), actor.user)
     return render_template(
         "auth/sessions.html",
         records=[(record, signing_in.is_session_of_token(record, token)) for record in records],
@@ -267,15 +270,15 @@ def sessions():
 @bp.post("/account/sessions/<int:session_id>/end")
 def end_session(session_id: int):
     if ActionForm().validate_on_submit():
-        signing_in.end_own_session(db(), web.actor(), session_id)
+        signing_in.end_own_session(db(), signed_in.actor(), session_id)
     return redirect(url_for("auth.sessions"))
 
 
 @bp.post("/account/sessions/end-all")
 def sign_out_everywhere():
     if ActionForm().validate_on_submit():
-        signing_in.sign_out_everywhere(db(), web.actor())
-        web.end_session()
+        signing_in.sign_out_everywhere(db(), signed_in.actor())
+        signed_in.end_session()
         return redirect(url_for("auth.signed_out"))
     return redirect(url_for("auth.sessions"))
 
@@ -294,5 +297,5 @@ def csp_report():
     if not isinstance(report, dict):
         abort(400)
     directive = str(report.get("effective-directive") or report.get("violated-directive", ""))
-    web.record_csp_violation(directive[:40])
+    headers.record_csp_violation(directive[:40])
     return "", 204

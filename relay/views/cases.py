@@ -7,7 +7,6 @@ from flask import redirect
 from flask import render_template
 from flask import url_for
 
-from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import AddFacilitatorForm
@@ -24,6 +23,7 @@ from relay.services import keys
 from relay.services import letters
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
+from relay.web import signed_in
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
@@ -31,7 +31,7 @@ require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
 
 @bp.get("/")
 def home():
-    actor = web.actor()
+    actor = signed_in.actor()
     return render_template(
         "cases/home.html",
         cases=cases.cases_for(db(), actor),
@@ -46,7 +46,7 @@ def new():
         try:
             case = cases.open_case(
                 db(),
-                web.actor(),
+                signed_in.actor(),
                 reference=form.reference.data,
                 offence_category=form.offence_category.data,
             )
@@ -68,13 +68,13 @@ def _case_page(case, facilitator_form: AddFacilitatorForm):
         gate_form=GateForm(),
         facilitator_form=facilitator_form,
         key_holders=holders,
-        holds_key=any(seal.user_id == web.actor().id for seal in holders),
+        holds_key=any(seal.user_id == signed_in.actor().id for seal in holders),
     )
 
 
 @bp.get("/<int:case_id>")
 def show(case_id: int):
-    case = cases.case_for_staff(db(), web.actor(), case_id)
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
     return _case_page(case, AddFacilitatorForm(formdata=None))
 
 
@@ -83,19 +83,19 @@ def add_facilitator(case_id: int):
     form = AddFacilitatorForm()
     if form.validate_on_submit():
         try:
-            access.add_facilitator(db(), web.actor(), case_id, form.email.data)
+            access.add_facilitator(db(), signed_in.actor(), case_id, form.email.data)
         except InvalidInput as error:
             show_error(form, error, "email")
         else:
             flash("The facilitator has been added to the case")
             return redirect(url_for("cases.show", case_id=case_id))
-    return _case_page(cases.case_for_staff(db(), web.actor(), case_id), form)
+    return _case_page(cases.case_for_staff(db(), signed_in.actor(), case_id), form)
 
 
 @bp.post("/<int:case_id>/restore-access/<int:user_id>")
 def restore_access(case_id: int, user_id: int):
     if ActionForm().validate_on_submit():
-        restored = access.restore_party_access(db(), web.actor(), case_id, user_id)
+        restored = access.restore_party_access(db(), signed_in.actor(), case_id, user_id)
         flash(f"Access restored to {restored} letter version(s)")
     return redirect(url_for("cases.show", case_id=case_id))
 
@@ -103,7 +103,7 @@ def restore_access(case_id: int, user_id: int):
 @bp.post("/<int:case_id>/facilitators/<int:user_id>/remove")
 def remove_facilitator(case_id: int, user_id: int):
     if ActionForm().validate_on_submit():
-        access.remove_facilitator(db(), web.actor(), case_id, user_id)
+        access.remove_facilitator(db(), signed_in.actor(), case_id, user_id)
         flash("The facilitator has left the case; its key has been changed")
     return redirect(url_for("cases.show", case_id=case_id))
 
@@ -111,21 +111,21 @@ def remove_facilitator(case_id: int, user_id: int):
 @bp.post("/<int:case_id>/join")
 def join(case_id: int):
     if ActionForm().validate_on_submit():
-        access.join_case(db(), web.actor(), case_id)
+        access.join_case(db(), signed_in.actor(), case_id)
         flash("You have been added to the case and can now read its letters")
     return redirect(url_for("cases.show", case_id=case_id))
 
 
 @bp.route("/<int:case_id>/invite", methods=["GET", "POST"])
 def invite(case_id: int):
-    case = cases.case_for_staff(db(), web.actor(), case_id)
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
     form = InvitePartyForm()
     if form.validate_on_submit():
         try:
             cases.invite_party(
                 db(),
-                web.settings(),
-                web.actor(),
+                signed_in.settings(),
+                signed_in.actor(),
                 case_id,
                 role=Role(form.role.data),
                 email=form.email.data,
@@ -146,13 +146,13 @@ def record_gate(case_id: int, gate: str):
     if gate not in cases.GATES:
         abort(404)
     if form.validate_on_submit():
-        cases.record_gate(db(), web.actor(), case_id, gate, extra_care=form.extra_care.data)
+        cases.record_gate(db(), signed_in.actor(), case_id, gate, extra_care=form.extra_care.data)
     return redirect(url_for("cases.show", case_id=case_id))
 
 
 def _case_action(case_id: int, action, *args) -> object:
     if ActionForm().validate_on_submit():
-        action(db(), *args, web.actor(), case_id)
+        action(db(), *args, signed_in.actor(), case_id)
     return redirect(url_for("cases.show", case_id=case_id))
 
 
@@ -168,27 +168,32 @@ def pause(case_id: int):
 
 @bp.post("/<int:case_id>/resume")
 def resume(case_id: int):
-    return _case_action(case_id, cases.resume_case, web.settings())
+    return _case_action(case_id, cases.resume_case, signed_in.settings())
 
 
 @bp.route("/<int:case_id>/close", methods=["GET", "POST"])
 def close(case_id: int):
-    case = cases.case_for_staff(db(), web.actor(), case_id)
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
     form = CloseCaseForm()
     if form.validate_on_submit():
-        cases.close_case(db(), web.actor(), case_id, form.outcome.data)
+        cases.close_case(db(), signed_in.actor(), case_id, form.outcome.data)
         return redirect(url_for("cases.show", case_id=case_id))
     return render_template("cases/close.html", form=form, case=case)
 
 
 @bp.route("/<int:case_id>/paper-letter", methods=["GET", "POST"])
 def paper_letter(case_id: int):
-    case = cases.case_for_staff(db(), web.actor(), case_id)
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
     form = PaperLetterForm()
     if form.validate_on_submit():
         try:
             letter = letters.enter_paper_letter(
-                db(), web.settings(), web.actor(), case_id, Role(form.author.data), form.text.data
+                db(),
+                signed_in.settings(),
+                signed_in.actor(),
+                case_id,
+                Role(form.author.data),
+                form.text.data,
             )
         except InvalidInput as error:
             show_error(form, error, "text")

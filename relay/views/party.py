@@ -6,7 +6,6 @@ from flask import redirect
 from flask import render_template
 from flask import url_for
 
-from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import LetterForm
@@ -22,6 +21,7 @@ from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.states import LetterAction
 from relay.views import require_roles
+from relay.web import signed_in
 
 bp = Blueprint("party", __name__, url_prefix="/my")
 require_roles(bp, [Role.VICTIM, Role.OFFENDER])
@@ -29,13 +29,13 @@ require_roles(bp, [Role.VICTIM, Role.OFFENDER])
 
 @bp.get("/")
 def home():
-    actor = web.actor()
+    actor = signed_in.actor()
     return render_template("party/home.html", cases=cases.cases_for(db(), actor))
 
 
 @bp.get("/cases/<int:case_id>")
 def case(case_id: int):
-    actor = web.actor()
+    actor = signed_in.actor()
     found, mine = cases.case_for_party(db(), actor, case_id)
     return render_template(
         "party/case.html",
@@ -50,7 +50,7 @@ def case(case_id: int):
 
 
 def _write(case_id: int, letter_id: int | None):
-    actor = web.actor()
+    actor = signed_in.actor()
     found, mine = cases.case_for_party(db(), actor, case_id)
     form = LetterForm()
     if letter_id is not None and not form.is_submitted():
@@ -60,7 +60,9 @@ def _write(case_id: int, letter_id: int | None):
         typed = form.text.data or ""
         try:
             if form.send.data:
-                letter = letters.send_letter(db(), web.settings(), actor, case_id, letter_id, typed)
+                letter = letters.send_letter(
+                    db(), signed_in.settings(), actor, case_id, letter_id, typed
+                )
                 flash("Your letter has been sent to your facilitator to read")
                 return redirect(url_for("party.letter", letter_id=letter.id))
             letter = letters.save_draft(db(), actor, case_id, letter_id, typed)
@@ -89,13 +91,13 @@ def write(case_id: int):
 
 @bp.route("/letters/<int:letter_id>/edit", methods=["GET", "POST"])
 def edit(letter_id: int):
-    letter = letters.letter_for_author(db(), web.actor(), letter_id)
+    letter = letters.letter_for_author(db(), signed_in.actor(), letter_id)
     return _write(letter.case_id, letter_id)
 
 
 @bp.get("/letters/<int:letter_id>")
 def letter(letter_id: int):
-    actor = web.actor()
+    actor = signed_in.actor()
     found, texts = letters.read_own_letter(db(), actor, letter_id)
     current = found.versions[-1]
     shown = text.render(texts[current.id])
@@ -115,13 +117,13 @@ def letter(letter_id: int):
 
 def _author_action(letter_id: int, service, *args):
     if ActionForm().validate_on_submit():
-        service(db(), *args, web.actor(), letter_id)
+        service(db(), *args, signed_in.actor(), letter_id)
     return redirect(url_for("party.letter", letter_id=letter_id))
 
 
 @bp.post("/letters/<int:letter_id>/accept")
 def accept(letter_id: int):
-    return _author_action(letter_id, letters.accept_redaction, web.settings())
+    return _author_action(letter_id, letters.accept_redaction, signed_in.settings())
 
 
 @bp.post("/letters/<int:letter_id>/decline")
@@ -136,7 +138,7 @@ def withdraw_letter(letter_id: int):
 
 @bp.get("/received/<int:letter_id>")
 def before_opening(letter_id: int):
-    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
     return render_template("party/before_opening.html", letter=found, action=ActionForm())
 
 
@@ -144,8 +146,8 @@ def before_opening(letter_id: int):
 def open_letter(letter_id: int):
     if not ActionForm().validate_on_submit():
         return redirect(url_for("party.before_opening", letter_id=letter_id))
-    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
-    body = letters.open_letter(db(), web.settings(), web.actor(), letter_id)
+    found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
+    body = letters.open_letter(db(), signed_in.settings(), signed_in.actor(), letter_id)
     return render_template(
         "party/read.html", letter=found, shown=text.render(body), action=ActionForm()
     )
@@ -154,26 +156,26 @@ def open_letter(letter_id: int):
 @bp.post("/received/<int:letter_id>/hold")
 def hold(letter_id: int):
     if ActionForm().validate_on_submit():
-        letters.set_held_out_of_sight(db(), web.actor(), letter_id, True)
+        letters.set_held_out_of_sight(db(), signed_in.actor(), letter_id, True)
         flash("The letter is now held out of sight. You can ask for it back at any time.")
-    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
     return redirect(url_for("party.case", case_id=found.case_id))
 
 
 @bp.post("/received/<int:letter_id>/unhold")
 def unhold(letter_id: int):
     if ActionForm().validate_on_submit():
-        letters.set_held_out_of_sight(db(), web.actor(), letter_id, False)
-    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+        letters.set_held_out_of_sight(db(), signed_in.actor(), letter_id, False)
+    found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
     return redirect(url_for("party.case", case_id=found.case_id))
 
 
 @bp.route("/received/<int:letter_id>/destroy", methods=["GET", "POST"])
 def destroy(letter_id: int):
-    found = letters.letter_for_recipient(db(), web.actor(), letter_id)
+    found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
     form = ActionForm()
     if form.validate_on_submit():
-        letters.destroy_my_copy(db(), web.actor(), letter_id)
+        letters.destroy_my_copy(db(), signed_in.actor(), letter_id)
         flash("Your copy of the letter has been destroyed")
         return redirect(url_for("party.case", case_id=found.case_id))
     return render_template("party/destroy.html", letter=found, form=form)
@@ -181,7 +183,7 @@ def destroy(letter_id: int):
 
 @bp.route("/cases/<int:case_id>/receiving", methods=["GET", "POST"])
 def receiving(case_id: int):
-    actor = web.actor()
+    actor = signed_in.actor()
     found, mine = cases.case_for_party(db(), actor, case_id)
     form = ReceivingForm(
         preference=mine.receive_preference.value,
@@ -191,7 +193,7 @@ def receiving(case_id: int):
     if form.validate_on_submit():
         cases.set_receiving(
             db(),
-            web.settings(),
+            signed_in.settings(),
             actor,
             case_id,
             preference=form.preference.data,
@@ -206,7 +208,7 @@ def receiving(case_id: int):
 @bp.get("/stop")
 def stop():
     """Reachable from every party page: withdrawing is the next click (docs/rules.md rule 1)."""
-    actor = web.actor()
+    actor = signed_in.actor()
     return render_template(
         "party/stop.html", cases=cases.cases_to_withdraw_from(db(), actor), form=ActionForm()
     )
@@ -214,10 +216,10 @@ def stop():
 
 @bp.route("/cases/<int:case_id>/withdraw", methods=["GET", "POST"])
 def withdraw(case_id: int):
-    actor = web.actor()
+    actor = signed_in.actor()
     found, _mine = cases.case_for_party(db(), actor, case_id)
     form = ActionForm()
     if form.validate_on_submit():
-        cases.withdraw_from_case(db(), web.settings(), actor, case_id)
+        cases.withdraw_from_case(db(), signed_in.settings(), actor, case_id)
         return render_template("party/withdrawn.html")
     return render_template("party/withdraw.html", form=form, case=found)

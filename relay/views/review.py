@@ -6,7 +6,6 @@ from flask import redirect
 from flask import render_template
 from flask import url_for
 
-from relay import web
 from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import ApproveForm
@@ -20,6 +19,7 @@ from relay.services import letters
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
+from relay.web import signed_in
 
 bp = Blueprint("review", __name__, url_prefix="/review")
 require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
@@ -27,11 +27,13 @@ require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
 
 @bp.get("/")
 def queue():
-    return render_template("review/queue.html", letters=letters.review_queue(db(), web.actor()))
+    return render_template(
+        "review/queue.html", letters=letters.review_queue(db(), signed_in.actor())
+    )
 
 
 def _render(letter_id: int, **forms):
-    letter, texts = letters.read_for_review(db(), web.actor(), letter_id)
+    letter, texts = letters.read_for_review(db(), signed_in.actor(), letter_id)
     versions = [(version, text.render(body)) for version, body in texts]
     current = texts[-1][1]
     forms.setdefault("approve", ApproveForm(formdata=None))
@@ -65,7 +67,7 @@ def approve(letter_id: int):
 @bp.post("/letters/<int:letter_id>/release")
 def release(letter_id: int):
     if ActionForm().validate_on_submit():
-        letters.release_for_reading(db(), web.settings(), web.actor(), letter_id)
+        letters.release_for_reading(db(), signed_in.settings(), signed_in.actor(), letter_id)
         flash("The letter can now be read")
     return redirect(url_for("review.show", letter_id=letter_id))
 
@@ -73,7 +75,9 @@ def release(letter_id: int):
 def _decide(letter_id: int, form, name: str, service, *values):
     if form.validate_on_submit():
         try:
-            service(db(), web.settings(), web.actor(), letter_id, *[v() for v in values])
+            service(
+                db(), signed_in.settings(), signed_in.actor(), letter_id, *[v() for v in values]
+            )
         except InvalidInput as error:
             show_error(form, error, next(iter(form._fields)))
         else:

@@ -92,7 +92,8 @@ def test_nothing_in_relay_commits_or_rolls_back_but_the_transaction_helper():
         for number, line in enumerate(path.read_text().splitlines(), 1)
         if re.search(r"\.(commit|rollback)\(\)", line)
     ]
-    assert found == ["web.py:" + str(_server_error_rollback_line(root / "web.py"))]
+    errors = root / "web" / "errors.py"
+    assert found == ["web/errors.py:" + str(_server_error_rollback_line(errors))]
 
 
 def _server_error_rollback_line(path) -> int:
