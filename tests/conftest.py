@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 
+import nacl.pwhash.argon2id
 import pytest
 from sqlalchemy import create_engine
 from sqlalchemy import text
@@ -15,6 +16,16 @@ from relay.cli import initialise
 from relay.models import Base
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
+
+# Argon2id's cost is tested where it is the subject (tests/unit/test_crypto.py,
+# tests/unit/test_settings.py, bench/bench_kdf.py). Every other test signs in at
+# libsodium's smallest limits: a sign-in then costs microseconds, not a third of a second.
+# Through the environment, as an operator sets them, so that every app of the run agrees
+# (the test app, the mail tests' app, the browser's, gunicorn's workers in
+# tests/concurrency): a world built at one cost and signed into at another would be
+# re-sealed on its first sign-in.
+os.environ.setdefault("ARGON2_OPSLIMIT", str(nacl.pwhash.argon2id.OPSLIMIT_MIN))
+os.environ.setdefault("ARGON2_MEMLIMIT", str(nacl.pwhash.argon2id.MEMLIMIT_MIN))
 
 
 @pytest.fixture(scope="session")
