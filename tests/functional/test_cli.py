@@ -4,7 +4,6 @@ import json
 import re
 import socket
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -353,9 +352,13 @@ def test_outbox_send_sends_and_forgets_the_bodies(app, cli, demo_loaded, session
         assert message.sealed_body == b""
 
 
-def test_outbox_send_gives_up_on_a_silent_mail_server_after_mail_timeout(app, cli, session):
+def test_outbox_send_gives_up_on_a_silent_mail_server_after_mail_timeout(
+    app, cli, session, monkeypatch
+):
     # A regression test: MAIL_TIMEOUT used to be ignored (Flask-Mail 0.10 opens
     # smtplib.SMTP without a timeout), so a silent server blocked dispatch for ever.
+    import smtplib
+
     from relay.services import outbox
 
     outbox.queue_mail(
@@ -366,38 +369,55 @@ def test_outbox_send_gives_up_on_a_silent_mail_server_after_mail_timeout(app, cl
         body="A notice.",
     )
     session.commit()
+    app.config["MAIL_TIMEOUT"] = 1
+    # Far beyond MAIL_TIMEOUT: if the worker waited for the server, the server hangs up
+    # first and the test fails, rather than waiting for ever.
+    server_patience = 60
 
-    timeout = app.config["MAIL_TIMEOUT"]
-    hold = timeout + 1.5
+    timeouts = []
+    connect = smtplib.socket.create_connection
+
+    def create_connection(address, timeout, *args, **kwargs):
+        timeouts.append(timeout)
+        return connect(address, timeout, *args, **kwargs)
+
+    monkeypatch.setattr(smtplib.socket, "create_connection", create_connection)
+
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
-    listener.settimeout(hold)
-
-    done = threading.Event()
+    listener.settimeout(server_patience)
+    worker_hung_up = threading.Event()
 
     def silent_server():
-        # Accept, never send the SMTP greeting, hang up after `hold` seconds.
+        # Accept, never send the SMTP greeting, and wait for the worker to hang up.
         try:
             connection, _ = listener.accept()
         except OSError:
             return
         with connection:
-            done.wait(hold)
+            connection.settimeout(server_patience)
+            try:
+                if connection.recv(1) == b"":
+                    worker_hung_up.set()
+            except OSError:
+                pass  # the server's patience ran out first
 
     thread = threading.Thread(target=silent_server, daemon=True)
     thread.start()
     try:
         _point_mail_at(app, listener.getsockname()[1])
-        started = time.monotonic()
         result = cli.ok("outbox", "send")
-        elapsed = time.monotonic() - started
     finally:
-        done.set()
         thread.join()
         listener.close()
-    assert "failed 1" in result.output
-    assert elapsed < timeout + 1
+    assert "sent 0, failed 1" in result.output
+    assert timeouts == [1]
+    assert worker_hung_up.is_set(), "the worker waited for the silent server to hang up"
+    [message] = _outbox(session)
+    assert message.sent_at is None
+    assert message.attempts == 1
+    assert message.sealed_body, "kept, to be sent later"
 
 
 # --- the commands under Flask's own test runner ------------------------------------------
