@@ -5,6 +5,8 @@ import os
 import shutil
 import socket
 
+import jinja2
+import jinja2.bccache
 import nacl.pwhash.argon2id
 import pytest
 from sqlalchemy import create_engine
@@ -61,6 +63,25 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+class CompiledTemplates(jinja2.BytecodeCache):
+    """Each test's app has a Jinja environment of its own, which would compile every
+    template it renders again: they share what was compiled (Jinja checks the source's
+    checksum before using it)."""
+
+    def __init__(self) -> None:
+        self.compiled: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        if bucket.key in self.compiled:
+            bucket.bytecode_from_string(self.compiled[bucket.key])
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self.compiled[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 def build_app(database_url: str, tmp_path, **config):
     """The test app on `database_url`, initialised as `flask init` does; `config` on top."""
     app = create_app(
@@ -72,6 +93,7 @@ def build_app(database_url: str, tmp_path, **config):
             **config,
         }
     )
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
     initialise(app)
     return app
 
