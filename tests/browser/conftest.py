@@ -14,16 +14,18 @@ elsewhere `.venv/bin/playwright install chromium`) and axe-core in node_modules
 (`npm ci` at the repository root). `make test` sees to both. A missing browser or
 axe-core fails the run: these tests are never skipped.
 
-The shape of it: one werkzeug server on a free 127.0.0.1 port and one Chromium for
-the whole run; each test gets its own app with its own migrated SQLite file behind
-that server (so the address, and every e-mailed link, stays the same), and a new
-browser context for each person in it, as if each had their own device.
+The shape of it: one SMTP server and one Chromium for the whole run. Each test gets its
+own SQLite file, migrated before gunicorn starts on it in a process of its own on a free
+127.0.0.1 port (tests/browser/server.py; its output is in `gunicorn.log` in the test's
+tmp_path), and a new browser context for each person in it, as if each had their own
+device. The test builds its world through the services on the same file, from its own
+process, as `flask demo` would beside a running server; what it learns from the server,
+it reads from that file or from the server's log.
 """
 
 import email
 import re
 import threading
-import time
 from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,9 +45,6 @@ from playwright.sync_api import Page
 from playwright.sync_api import Response
 from playwright.sync_api import sync_playwright
 from sqlalchemy.orm import Session
-from werkzeug.serving import BaseWSGIServer
-from werkzeug.serving import WSGIRequestHandler
-from werkzeug.serving import make_server
 
 from relay import create_app
 from relay import demo
@@ -58,6 +57,9 @@ from tests.browser import checks
 from tests.browser.pages import Keyboard
 from tests.browser.pages import Mouse
 from tests.browser.pages import Person
+from tests.browser.server import gunicorn
+from tests.browser.server import logged_csp_violations
+from tests.concurrency.harness import Server
 from tests.conftest import PEOPLE as SERVICE_PEOPLE
 from tests.conftest import free_port
 
@@ -118,22 +120,25 @@ class Mailbox:
         with self._lock:
             self.messages.clear()
 
-    def link(self, to: str, path: str, timeout: float = 5.0) -> str:
-        """The newest link to `path` (like "/activate/") in mail to `to`, as a person finds it."""
+    def link(self, to: str, path: str) -> str:
+        """The newest link to `path` (like "/activate/") in mail to `to`, as a person finds it.
+
+        Nothing to wait for: the page that queued the mail has answered, so its transaction
+        has committed; and the worker returns only once the SMTP server has accepted (and so
+        caught) each message.
+        """
+        assert self.send_outbox is not None, "no app is being served"
+        dispatched = self.send_outbox()
         pattern = re.compile(r"https?://\S+" + re.escape(path) + r"\S*")
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.send_outbox is not None:
-                self.send_outbox()
-            with self._lock:
-                mails = [m for m in self.messages if to in m.to]
-            for mail in reversed(mails):
-                found = pattern.search(mail.body)
-                if found:
-                    return found.group(0)
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no mail to {to} with a link to {path}: {mails}")
-            time.sleep(0.05)
+        with self._lock:
+            mails = [m for m in self.messages if to in m.to]
+        for mail in reversed(mails):
+            found = pattern.search(mail.body)
+            if found:
+                return found.group(0)
+        raise AssertionError(
+            f"no mail to {to} with a link to {path} (the outbox worker: {dispatched}): {mails}"
+        )
 
 
 @pytest.fixture(scope="session")
@@ -154,51 +159,22 @@ def mailbox(smtp_server: Mailbox) -> Mailbox:
 # --- the live server -------------------------------------------------------------------
 
 
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, code="-", size="-") -> None:
-        """One line per request is noise here; errors are still logged."""
-
-
-class LiveServer:
-    """One server for the whole run; each test puts its own app behind it."""
-
-    def __init__(self) -> None:
-        self.app: Flask | None = None
-        self._server: BaseWSGIServer = make_server(
-            "127.0.0.1", 0, self._wsgi, threaded=True, request_handler=_QuietHandler
-        )
-        self.url = f"http://127.0.0.1:{self._server.server_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def _wsgi(self, environ, start_response):
-        if self.app is None:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"No app is being served between tests"]
-        return self.app(environ, start_response)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._thread.join(timeout=10)
-        self._server.server_close()
-
-
-@pytest.fixture(scope="session")
-def live_server() -> Iterator[LiveServer]:
-    server = LiveServer()
-    server.start()
-    yield server
-    server.stop()
+@pytest.fixture
+def app_config() -> dict:
+    """Settings for this test's app on top of the test environment's; a test module that
+    needs a rule turned back on overrides this fixture."""
+    return {}
 
 
 @dataclass
 class Site:
-    """The app this test is served, and a way to build its world through the services."""
+    """The app this test is served by gunicorn, and the same app in the test's own process
+    (same settings, same database file) to build its world through the services and to
+    run the outbox worker, as `flask demo` and `flask outbox send` would beside a server."""
 
     app: Flask
     url: str
+    server: Server
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -209,30 +185,39 @@ class Site:
     def settings(self) -> ServiceSettings:
         return self.app.extensions["relay.settings"]
 
+    def csp_violations(self) -> list[str]:
+        """The directives of the Content-Security-Policy reports the server received."""
+        return logged_csp_violations(self.server)
+
 
 @pytest.fixture
-def site(live_server: LiveServer, smtp_server: Mailbox, tmp_path: Path) -> Iterator[Site]:
-    app = create_app(
-        {
-            "RELAY_ENV": "test",
-            # Always a file of its own: the server thread and the test share it.
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'relay.sqlite3'}",
-            "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing.key"),
-            "WTF_CSRF_ENABLED": True,
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": smtp_server.port,
-            # Flask-Mail suppresses sending whenever TESTING is on, unless told not to.
-            "MAIL_SUPPRESS_SEND": False,
-            "BASE_URL": live_server.url,
-        }
-    )
+def site(smtp_server: Mailbox, app_config: dict, tmp_path: Path) -> Iterator[Site]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    config = {
+        "RELAY_ENV": "test",
+        # Always a file of its own: the server and the test each open it.
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'relay.sqlite3'}",
+        "AUDIT_SIGNING_KEY_PATH": str(tmp_path / "audit-signing.key"),
+        "WTF_CSRF_ENABLED": True,
+        "MAIL_SERVER": "127.0.0.1",
+        "MAIL_PORT": smtp_server.port,
+        # Flask-Mail suppresses sending whenever TESTING is on, unless told not to.
+        "MAIL_SUPPRESS_SEND": False,
+        "BASE_URL": url,
+        **app_config,
+    }
+    app = create_app(config)
+    # The database file and the signing key exist before the server starts, as after
+    # `flask init`.
     initialise(app)
-    live_server.app = app
-    smtp_server.send_outbox = lambda: mailer.dispatch(app)
-    yield Site(app, live_server.url)
-    smtp_server.send_outbox = None
-    live_server.app = None
-    app.extensions["relay.engine"].dispose()
+    try:
+        with gunicorn(config, port, tmp_path / "gunicorn.log") as running:
+            smtp_server.send_outbox = lambda: mailer.dispatch(app)
+            yield Site(app, url, running)
+    finally:
+        smtp_server.send_outbox = None
+        app.extensions["relay.engine"].dispose()
 
 
 # --- the world, through the services ----------------------------------------------------
@@ -248,12 +233,20 @@ def administrator(site: Site) -> None:
         )
 
 
+def build_world(site: Site, settings: ServiceSettings | None = None) -> demo.World:
+    """An active case with an administrator, a facilitator and both parties signed up
+    (victim shown as "Jo", offender as "Chris"), built under `settings` (the site's own
+    unless given)."""
+    with site.session() as session:
+        return demo.build_active_case(
+            session, settings or site.settings, PEOPLE, reference="RJ-BROWSER-1"
+        )
+
+
 @pytest.fixture
 def world(site: Site) -> demo.World:
-    """An active case with an administrator, a facilitator and both parties signed up
-    (victim shown as "Jo", offender as "Chris"), for the journeys that start there."""
-    with site.session() as session:
-        return demo.build_active_case(session, site.settings, PEOPLE, reference="RJ-BROWSER-1")
+    """The world of `build_world`, for the journeys that start there."""
+    return build_world(site)
 
 
 @pytest.fixture
