@@ -1,21 +1,40 @@
 """Shared fixtures: a migrated database per test (SQLite by default, PostgreSQL when
-DATABASE_URL says so), the app, and a world built through the services."""
+DATABASE_URL says so), the app, the worlds of tests/factories.py, and one way to sign in.
 
+A test that asks for `world`, `two_cases` or `demo_data` (itself or through another
+fixture) starts from a copy of that world, built once per run: on SQLite a copy of the
+file, on PostgreSQL a copy of the rows from the schema the world was built in. The audit
+signing key the world was built with comes along.
+"""
+
+import copy
 import os
 import shutil
 import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
 
 import jinja2
 import jinja2.bccache
 import nacl.pwhash.argon2id
 import pytest
+from sqlalchemy import column as sql_column
 from sqlalchemy import create_engine
+from sqlalchemy import func
+from sqlalchemy import insert
+from sqlalchemy import make_url
+from sqlalchemy import null
+from sqlalchemy import select
+from sqlalchemy import table as sql_table
 from sqlalchemy import text
+from sqlalchemy import update
 
 from relay import create_app
 from relay import schema
 from relay.cli import initialise
 from relay.models import Base
+from tests import factories
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
@@ -28,6 +47,21 @@ POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 # re-sealed on its first sign-in.
 os.environ.setdefault("ARGON2_OPSLIMIT", str(nacl.pwhash.argon2id.OPSLIMIT_MIN))
 os.environ.setdefault("ARGON2_MEMLIMIT", str(nacl.pwhash.argon2id.MEMLIMIT_MIN))
+
+# Tests import these from here.
+PEOPLE = factories.PEOPLE
+receive_letters = factories.receive_letters
+
+# The worlds a test can start from, by the fixture that asks for them, most specific first
+# (`two_cases` holds the world's case too).
+WORLDS = {
+    "two_cases": factories.build_two_cases,
+    "world": factories.build_world,
+    "demo_data": factories.load_demo,
+}
+# A world's people are signed in when it is built, and a party's session ends after 15
+# idle minutes: an older world is built again rather than handed out with ended sessions.
+FRESH_FOR_SECONDS = 10 * 60
 
 
 @pytest.fixture(scope="session")
@@ -42,17 +76,133 @@ def migrated_database(tmp_path_factory):
     return path
 
 
-@pytest.fixture
-def database_url(migrated_database, tmp_path):
-    if POSTGRES:
-        engine = create_engine(migrated_database)
+@dataclass
+class Template:
+    """A world built once: where its database is, its audit signing key, what was built."""
+
+    name: str
+    database: str  # SQLite: the file; PostgreSQL: the schema holding the tables
+    key: Path
+    built: factories.Built
+    built_at: float
+
+
+class Worlds:
+    """Builds each world of WORLDS when first asked for, and copies it for each test."""
+
+    def __init__(self, migrated_database, folder: Path) -> None:
+        self.migrated_database = migrated_database
+        self.folder = folder
+        self.templates: dict[str, Template] = {}
+        self.engine = create_engine(migrated_database) if POSTGRES else None
+
+    def get(self, name: str) -> Template:
+        found = self.templates.get(name)
+        if found is None or time.monotonic() - found.built_at > FRESH_FOR_SECONDS:
+            found = self.templates[name] = self._build(name)
+        return found
+
+    def _build(self, name: str) -> Template:
+        folder = self.folder / f"{name}-{time.monotonic_ns()}"
+        folder.mkdir()
+        if POSTGRES:
+            database = f"relay_world_{name}"
+            with self.engine.begin() as connection:
+                connection.execute(text(f"DROP SCHEMA IF EXISTS {database} CASCADE"))
+                connection.execute(text(f"CREATE SCHEMA {database}"))
+            url = (
+                make_url(self.migrated_database)
+                .update_query_dict({"options": f"-csearch_path={database}"})
+                .render_as_string(hide_password=False)
+            )
+        else:
+            database = str(folder / "relay.sqlite3")
+            shutil.copy(self.migrated_database, database)
+            url = f"sqlite:///{database}"
+        app = build_app(url, folder)
+        try:
+            with app.extensions["relay.sessionmaker"]() as session:
+                built = WORLDS[name](session, app.extensions["relay.settings"])
+        finally:
+            app.extensions["relay.engine"].dispose()
+        return Template(name, database, folder / "audit-signing.key", built, time.monotonic())
+
+    def empty(self) -> None:
+        """PostgreSQL: every table emptied, its ids starting again from 1."""
         tables = ", ".join(table.name for table in Base.metadata.sorted_tables)
-        with engine.begin() as connection:
+        with self.engine.begin() as connection:
             connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-        engine.dispose()
+
+    def copy_into(self, template: Template) -> None:
+        """PostgreSQL: the template's rows in place of the tables' own."""
+        self.empty()
+        copied, waiting = set(), []
+        with self.engine.begin() as connection:
+            for table in Base.metadata.sorted_tables:  # parents before children
+                names = [column.name for column in table.columns]
+                source = sql_table(
+                    table.name, *(sql_column(name) for name in names), schema=template.database
+                ).alias("template")
+                # A key into a table not copied yet (letters and their versions point at
+                # each other) is filled in once every row is there.
+                later = {
+                    key.parent.name
+                    for key in table.foreign_keys
+                    if key.column.table is not table and key.column.table.name not in copied
+                }
+                values = [null() if name in later else source.c[name] for name in names]
+                connection.execute(insert(table).from_select(names, select(*values)))
+                copied.add(table.name)
+                if later:
+                    waiting.append((table, source, later))
+                for column in table.primary_key.columns:
+                    # The next id follows the copied rows (a key without a sequence: a no-op).
+                    following = select(func.coalesce(func.max(column), 0) + 1).scalar_subquery()
+                    sequence = func.pg_get_serial_sequence(table.name, column.name)
+                    connection.execute(select(func.setval(sequence, following, False)))
+            for table, source, later in waiting:
+                same_row = [table.c[key.name] == source.c[key.name] for key in table.primary_key]
+                connection.execute(
+                    update(table).where(*same_row).values({name: source.c[name] for name in later})
+                )
+
+    def close(self) -> None:
+        if self.engine is None:
+            return
+        with self.engine.begin() as connection:
+            for template in self.templates.values():
+                connection.execute(text(f"DROP SCHEMA IF EXISTS {template.database} CASCADE"))
+        self.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def worlds(migrated_database, tmp_path_factory):
+    found = Worlds(migrated_database, tmp_path_factory.mktemp("worlds"))
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def template(request, worlds) -> Template | None:
+    """The world this test starts from: the first of WORLDS it asks for, or none."""
+    wanted = [name for name in WORLDS if name in request.fixturenames]
+    if "demo_data" in wanted and len(wanted) > 1:
+        pytest.fail("the demo and the test world are two worlds: a test starts from one")
+    return worlds.get(wanted[0]) if wanted else None
+
+
+@pytest.fixture
+def database_url(migrated_database, tmp_path, template, worlds):
+    if template is not None:
+        shutil.copy(template.key, tmp_path / "audit-signing.key")
+    if POSTGRES:
+        if template is None:
+            worlds.empty()
+        else:
+            worlds.copy_into(template)
         return migrated_database
     path = tmp_path / "relay.sqlite3"
-    shutil.copy(migrated_database, path)
+    shutil.copy(migrated_database if template is None else template.database, path)
     return f"sqlite:///{path}"
 
 
@@ -126,20 +276,23 @@ def runner(app):
     return app.test_cli_runner()
 
 
-PEOPLE = {
-    "administrator": ("admin@relay.test", "Ada Admin", "correct horse admin"),
-    "facilitator": ("facilitator@relay.test", "Fran Facilitator", "correct horse facilitator"),
-    "victim": ("victim@relay.test", "Vic Harmed", "correct horse victim"),
-    "offender": ("offender@relay.test", "Olly Responsible", "correct horse offender"),
-}
+@pytest.fixture
+def world(session, settings, template) -> factories.World:
+    """An active case with an administrator, a facilitator and both parties signed up."""
+    return factories.world_of(session, settings, template.built)
 
 
 @pytest.fixture
-def world(session, settings):
-    """An active case with an administrator, a facilitator and both parties signed up."""
-    from relay import demo
+def two_cases(template) -> tuple[factories.Resources, factories.Resources]:
+    """Case A (the world's) and case B, run by another facilitator with other parties."""
+    case_a, case_b = copy.deepcopy(template.built.resources)
+    return case_a, case_b
 
-    return demo.build_active_case(session, settings, PEOPLE)
+
+@pytest.fixture
+def demo_data(session):
+    """The demo, as `flask demo` loads it: a case with letters in every state."""
+    return session
 
 
 class Auth:
@@ -164,18 +317,3 @@ class Auth:
 @pytest.fixture
 def auth(client):
     return Auth(client)
-
-
-def receive_letters(session, settings, victim, case_id: int, conditions: str = "") -> None:
-    """The victim chooses to receive letters as soon as they are approved."""
-    from relay.services import cases
-
-    cases.set_receiving(
-        session,
-        settings,
-        victim,
-        case_id,
-        preference="receive",
-        tell_author_when_read=False,
-        conditions=conditions,
-    )

@@ -14,7 +14,6 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.test import stream_encode_multipart
 
 from relay import audit
-from relay import demo
 from relay.models import AuditEntry
 from relay.models import AuditHead
 from tests.audit_tampering import add_entries
@@ -30,12 +29,11 @@ def _failed(result) -> dict[int, str]:
 
 
 @pytest.fixture
-def exported(app, runner, session, settings, tmp_path):
+def exported(app, runner, session, demo_data, tmp_path):
     """The demo's chain with checkpoints at `first` and `second`, a tail, and an export.
 
     Returns (first, second, tail, path of the export, path of a checkpoints-only file).
     """
-    demo.load(session, settings)
     first = session.scalar(select(AuditHead.sequence))
     assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
     second = add_entries(session, 5)
@@ -167,8 +165,7 @@ def test_a_file_that_is_not_an_export_is_refused_by_name(runner, exported, tmp_p
     assert "OK" not in result.output
 
 
-def test_a_stale_checkpoint_warns_and_fails_only_when_strict(runner, session, app):
-    demo.load(session, settings=app.extensions["relay.settings"])
+def test_a_stale_checkpoint_warns_and_fails_only_when_strict(runner, session, app, demo_data):
     key = audit.load_signing_key(app.config["AUDIT_SIGNING_KEY_PATH"])
     audit.sign_checkpoint(session, key, now=datetime.now(UTC) - timedelta(hours=30))
     session.commit()

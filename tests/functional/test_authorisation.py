@@ -6,18 +6,11 @@ action does not fit) or "R" (refused: 404, or 403 for staff who may see but not 
 A route added to the app without an entry here fails `test_every_route_has_an_entry`.
 """
 
-from dataclasses import dataclass
-
 import pytest
 
-from relay.demo import actor_for
-from relay.models import Role
-from relay.models import UserSession
-from relay.services import cases
-from relay.services import invitations
-from relay.services import letters
 from tests.conftest import PEOPLE
-from tests.conftest import receive_letters
+from tests.factories import OTHER
+from tests.factories import Resources
 
 ROLES = ("anonymous", "victim", "offender", "other_facilitator", "facilitator", "administrator")
 
@@ -133,82 +126,6 @@ FORMS = {
     "review.redact": {"redact-text": "A changed letter.", "redact-note": "Removed a name."},
     "auth.notices": {"notices": "standard"},
 }
-
-
-@dataclass
-class Resources:
-    case_id: int
-    author_letter: dict[str, int]
-    recipient_letter: dict[str, int]
-    review_letter: int
-    user_id: int
-    session_id: int
-    staff_user_id: int = 0
-
-
-def _send(session, settings, author, case_id, text, approve_by=None):
-    letter = letters.save_draft(session, author, case_id, None, text)
-    letters.submit_letter(session, settings, author, letter.id)
-    if approve_by is not None:
-        letters.approve_letter(session, settings, approve_by, letter.id)
-    return letter.id
-
-
-def _case_resources(session, settings, facilitator, victim, offender, case_id) -> Resources:
-    receive_letters(session, settings, victim, case_id)
-    in_review = _send(session, settings, victim, case_id, "In review.")
-    to_offender = _send(session, settings, victim, case_id, "To the offender.", facilitator)
-    to_victim = _send(session, settings, offender, case_id, "To the victim.", facilitator)
-    victim_session = session.query(UserSession).filter_by(user_id=victim.id).first()
-    return Resources(
-        case_id=case_id,
-        author_letter={"victim": in_review, "offender": to_victim},
-        recipient_letter={"victim": to_victim, "offender": to_offender},
-        review_letter=in_review,
-        user_id=victim.id,
-        session_id=victim_session.id,
-    )
-
-
-OTHER = {
-    "other_facilitator": ("other-fac@relay.test", "Other Facilitator", "other facilitator pw"),
-    "other_victim": ("other-victim@relay.test", "Other Victim", "other victim password"),
-    "other_offender": ("other-offender@relay.test", "Other Offender", "other offender pw"),
-}
-
-
-@pytest.fixture
-def two_cases(session, settings, world):
-    """Case A (the world's) and case B, run by another facilitator with other parties."""
-    case_a = _case_resources(
-        session, settings, world.facilitator, world.victim, world.offender, world.case.id
-    )
-    case_a.staff_user_id = world.facilitator.id
-    email, name, password = OTHER["other_facilitator"]
-    token = invitations.invite_staff(session, settings, world.administrator, email=email, name=name)
-    invitations.accept_invitation(session, settings, token=token, password=password)
-    other = actor_for(session, settings, email, password)
-    case = cases.open_case(session, other, reference="RJ-B", offence_category="robbery")
-    for role in ("victim", "offender"):
-        p_email, p_name, p_password = OTHER[f"other_{role}"]
-        invite = cases.invite_party(
-            session,
-            settings,
-            other,
-            case.id,
-            role=Role(role),
-            email=p_email,
-            name=p_name,
-            display_name="B",
-        )
-        invitations.accept_invitation(session, settings, token=invite, password=p_password)
-    for gate in cases.GATES:
-        cases.record_gate(session, other, case.id, gate)
-    cases.activate_case(session, other, case.id)
-    b_victim = actor_for(session, settings, *OTHER["other_victim"][::2])
-    b_offender = actor_for(session, settings, *OTHER["other_offender"][::2])
-    case_b = _case_resources(session, settings, other, b_victim, b_offender, case.id)
-    return case_a, case_b
 
 
 def _url(app, endpoint: str, role: str, resources: Resources) -> str:

@@ -23,6 +23,7 @@ from relay.models import OutboxMessage
 from relay.models import Role
 from relay.models import User
 from tests.conftest import free_port
+from tests.factories import actor_for
 
 ADMIN_EMAIL = "first.admin@relay.test"
 ADMIN_NAME = "Fay Firstadmin"
@@ -78,6 +79,7 @@ def cli(app, runner):
 
 @pytest.fixture
 def demo_loaded(cli):
+    """The demo, loaded by the command itself (other tests start from a copy of it)."""
     result = cli.ok("demo")
     assert "Demo data loaded" in result.output
     return result
@@ -195,7 +197,7 @@ def test_demo_loads_only_once(cli, demo_loaded, session):
     assert session.scalar(select(User.id).where(User.email == DEMO_PEOPLE["victim"][0]))
 
 
-def test_audit_verify_passes_then_names_the_entry_that_was_changed(cli, demo_loaded, session):
+def test_audit_verify_passes_then_names_the_entry_that_was_changed(cli, demo_data, session):
     passed = cli.ok("audit", "verify")
     assert "OK" in passed.output
     assert "FAIL" not in passed.output
@@ -222,7 +224,7 @@ def test_audit_verify_passes_then_names_the_entry_that_was_changed(cli, demo_loa
     assert set(re.findall(r"FAIL entry (\d+):", failed.output)) == {str(sequence)}
 
 
-def test_audit_checkpoint_and_export_hold_metadata_only(cli, demo_loaded, session, app, tmp_path):
+def test_audit_checkpoint_and_export_hold_metadata_only(cli, demo_data, session, app, tmp_path):
     checkpointed = cli.ok("audit", "checkpoint")
     head = session.get(AuditHead, audit.HEAD_ID)
     assert f"Signed checkpoint at entry {head.sequence}: {head.entry_hash}" in checkpointed.output
@@ -252,7 +254,7 @@ def test_audit_checkpoint_and_export_hold_metadata_only(cli, demo_loaded, sessio
     assert bytes(key).hex() not in raw
 
 
-def test_an_export_can_be_rechecked_without_the_database(cli, demo_loaded, tmp_path):
+def test_an_export_can_be_rechecked_without_the_database(cli, demo_data, tmp_path):
     cli.ok("audit", "checkpoint")
     path = tmp_path / "audit.json"
     cli.ok("audit", "export", str(path))
@@ -277,7 +279,7 @@ def test_an_export_can_be_rechecked_without_the_database(cli, demo_loaded, tmp_p
         assert hashes[checkpoint["sequence"]] == checkpoint["entry_hash"]
 
 
-def test_audit_verify_checks_checkpoints_too(cli, demo_loaded, session):
+def test_audit_verify_checks_checkpoints_too(cli, demo_data, session):
     cli.ok("audit", "checkpoint")
     assert "1 checkpoints verified" in cli.ok("audit", "verify").output
 
@@ -311,7 +313,7 @@ def _outbox(session) -> list[OutboxMessage]:
     return list(session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
 
 
-def test_outbox_send_without_a_mail_server_keeps_every_message(app, cli, demo_loaded, session):
+def test_outbox_send_without_a_mail_server_keeps_every_message(app, cli, demo_data, session):
     waiting = _outbox(session)
     assert waiting, "the demo queues invitations and notices"
     assert all(message.sent_at is None for message in waiting)
@@ -335,7 +337,7 @@ def test_outbox_send_without_a_mail_server_keeps_every_message(app, cli, demo_lo
     assert "sent 0, failed 0" in cli.ok("outbox", "send").output
 
 
-def test_outbox_send_sends_and_forgets_the_bodies(app, cli, demo_loaded, session):
+def test_outbox_send_sends_and_forgets_the_bodies(app, cli, demo_data, session):
     from relay.extensions import mail
 
     count = len(_outbox(session))
@@ -429,19 +431,17 @@ def test_commands_run_under_the_flask_test_runner_as_documented(runner):
     assert "audit signing key already exists" in result.output
 
 
-def test_letters_deliver_due_and_case_shred_commands(app, runner, session, settings):
-    from relay import demo
+def test_letters_deliver_due_and_case_shred_commands(runner, demo_data, session, settings):
     from relay.models import Case
     from relay.models import LetterVersion
     from relay.services import cases
 
-    demo.load(session, settings)
     due = runner.invoke(args=["letters", "deliver-due"])
     assert due.exit_code == 0 and "delivered" in due.output
     case = session.scalar(select(Case))
     refused = runner.invoke(args=["case", "shred", case.reference, "--yes"])
     assert refused.exit_code != 0 and "Only a closed case" in refused.output
-    facilitator = demo.actor_for(session, settings, *demo.DEMO_PEOPLE["facilitator"][::2])
+    facilitator = actor_for(session, settings, *DEMO_PEOPLE["facilitator"][::2])
     cases.close_case(session, facilitator, case.id, "completed")
     shredded = runner.invoke(args=["case", "shred", case.reference, "--yes"])
     assert shredded.exit_code == 0, shredded.output

@@ -21,7 +21,6 @@ from sqlalchemy import select
 
 from relay import create_app
 from relay import crypto
-from relay import demo
 from relay import mailer
 from relay.cli import initialise
 from relay.extensions import mail
@@ -36,6 +35,7 @@ from relay.services import outbox
 from relay.services import password_reset
 from tests.conftest import PEOPLE
 from tests.conftest import free_port
+from tests.factories import actor_for
 
 pytestmark = pytest.mark.slow
 
@@ -178,7 +178,7 @@ def admin(session, settings):
     accounts.create_administrator(
         session, settings, email=email_address, name=name, password=password
     )
-    return demo.actor_for(session, settings, email_address, password)
+    return actor_for(session, settings, email_address, password)
 
 
 def link_token(settings, kind: str, body: str) -> str:

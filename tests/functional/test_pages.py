@@ -13,12 +13,6 @@ from relay.services import invitations
 from tests.conftest import receive_letters
 
 
-@pytest.fixture
-def demo_data(session, settings):
-    demo.load(session, settings)
-    return session
-
-
 def _sign_in(client, role):
     email, _name, password = demo.DEMO_PEOPLE[role]
     response = client.post("/sign-in", data={"email": email, "password": password})

@@ -7,7 +7,6 @@ from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import text
 
-from relay import demo
 from relay.models import AuditEntry
 from relay.models import CaseState
 from relay.models import OutboxMessage
@@ -19,11 +18,11 @@ from relay.services import password_reset
 from relay.services import signing_in
 from tests.conftest import PEOPLE
 from tests.conftest import build_app
+from tests.factories import actor_for
 from tests.functional.test_authorisation import MATRIX
 from tests.functional.test_authorisation import ROLES
 from tests.functional.test_authorisation import _sign_in
 from tests.functional.test_authorisation import _url
-from tests.functional.test_authorisation import two_cases  # noqa: F401 - a fixture
 
 # The browser sends CSP reports without a token: the one POST that changes nothing.
 POST_ROUTES = sorted(
@@ -33,7 +32,7 @@ GET_ROUTES = sorted(cell[0] for cell in MATRIX if cell[1] == "GET")
 
 
 @pytest.mark.parametrize("role", ["anonymous", "victim", "facilitator"])
-def test_every_post_without_a_csrf_token_is_refused(app, client, two_cases, session, role):  # noqa: F811
+def test_every_post_without_a_csrf_token_is_refused(app, client, two_cases, session, role):
     case_a, _case_b = two_cases
     _sign_in(client, role)  # signs in while CSRF is still off in the test config
     app.config["WTF_CSRF_ENABLED"] = True
@@ -59,7 +58,7 @@ EXPECTED_HEADERS = {
 }
 
 
-def test_every_page_sends_the_security_headers(app, client, two_cases):  # noqa: F811
+def test_every_page_sends_the_security_headers(app, client, two_cases):
     case_a, _case_b = two_cases
     missing = []
     for role in ROLES:
@@ -141,7 +140,7 @@ def account_forms(session, settings):
     created = accounts.create_administrator(
         session, settings, email=ADMIN_EMAIL, name=ADMIN_NAME, password=ADMIN_PASSWORD
     )
-    admin = demo.actor_for(session, settings, ADMIN_EMAIL, ADMIN_PASSWORD)
+    admin = actor_for(session, settings, ADMIN_EMAIL, ADMIN_PASSWORD)
     invitation = invitations.invite_staff(
         session, settings, admin, email=NEWCOMER_EMAIL, name="Nia Newcomer"
     )

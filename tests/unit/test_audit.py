@@ -13,7 +13,6 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from relay import audit
-from relay import demo
 from relay.models import AuditEntry
 from relay.models import AuditHead
 from tests.audit_tampering import add_entries
@@ -48,11 +47,10 @@ def signing_key(app):
 
 
 @pytest.fixture
-def demo_trail(session, settings, signing_key):
-    demo.load(session, settings)
-    audit.sign_checkpoint(session, signing_key)
-    session.commit()
-    return session
+def demo_trail(demo_data, signing_key):
+    audit.sign_checkpoint(demo_data, signing_key)
+    demo_data.commit()
+    return demo_data
 
 
 def _verify(session, key):

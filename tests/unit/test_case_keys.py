@@ -10,7 +10,6 @@ from nacl.public import SealedBox
 from sqlalchemy import select
 
 from relay import crypto
-from relay.demo import actor_for
 from relay.models import AuditEntry
 from relay.models import CaseKey
 from relay.models import CaseKeySeal
@@ -33,6 +32,7 @@ from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotAllowed
 from tests.conftest import PEOPLE
+from tests.factories import actor_for
 
 OTHER_FACILITATOR = ("other-fac@relay.test", "Other Facilitator", "other facilitator pw")
 

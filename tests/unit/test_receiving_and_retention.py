@@ -6,7 +6,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from relay.demo import actor_for
 from relay.models import AuditEntry
 from relay.models import ContentKeySeal
 from relay.models import LetterState
@@ -26,6 +25,7 @@ from relay.services.errors import InvalidTransition
 from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
+from tests.factories import actor_for
 from tests.unit.test_services import _reset_token
 
 TEXT = "I would like you to know that I think about it every day."

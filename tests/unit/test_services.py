@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy import select
 
 from relay import audit
-from relay.demo import actor_for
 from relay.models import AuditEntry
 from relay.models import ContentKeySeal
 from relay.models import Letter
@@ -24,6 +23,7 @@ from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
+from tests.factories import actor_for
 
 TEXT = "I have thought about that evening every day since."
 
