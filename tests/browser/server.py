@@ -22,7 +22,7 @@ from tests.concurrency.harness import Server
 from tests.concurrency.harness import stop
 from tests.concurrency.harness import wait_until_ready
 
-# The line relay/web.py `record_csp_violation` logs for each report a browser sends.
+# The line relay/web/headers.py `record_csp_violation` logs for each report a browser sends.
 _VIOLATION = re.compile(r"content security policy violation: (\S*)")
 
 

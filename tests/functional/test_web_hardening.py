@@ -21,7 +21,6 @@ from tests.conftest import build_app
 from tests.factories import actor_for
 from tests.functional.test_authorisation import MATRIX
 from tests.functional.test_authorisation import ROLES
-from tests.functional.test_authorisation import _sign_in
 from tests.functional.test_authorisation import _url
 
 # The browser sends CSP reports without a token: the one POST that changes nothing.
@@ -32,9 +31,9 @@ GET_ROUTES = sorted(cell[0] for cell in MATRIX if cell[1] == "GET")
 
 
 @pytest.mark.parametrize("role", ["anonymous", "victim", "facilitator"])
-def test_every_post_without_a_csrf_token_is_refused(app, client, two_cases, session, role):
+def test_every_post_without_a_csrf_token_is_refused(app, client, auth, two_cases, session, role):
     case_a, _case_b = two_cases
-    _sign_in(client, role)  # signs in while CSRF is still off in the test config
+    auth.sign_in(role)  # signs in while CSRF is still off in the test config
     app.config["WTF_CSRF_ENABLED"] = True
     accepted = []
     for endpoint in POST_ROUTES:
@@ -58,12 +57,12 @@ EXPECTED_HEADERS = {
 }
 
 
-def test_every_page_sends_the_security_headers(app, client, two_cases):
+def test_every_page_sends_the_security_headers(app, client, auth, two_cases):
     case_a, _case_b = two_cases
     missing = []
     for role in ROLES:
-        client.post("/sign-out")
-        _sign_in(client, role)
+        auth.sign_out()
+        auth.sign_in(role)
         for endpoint in GET_ROUTES:
             if MATRIX[(endpoint, "GET")][ROLES.index(role)] != "A":
                 continue
@@ -210,6 +209,14 @@ def test_a_nul_in_a_query_argument_or_a_path_is_refused_with_400(client):
     _assert_bad_request_page(client.get(f"/sign-in?next=a{NUL}b"))
     _assert_bad_request_page(client.get(f"/sign-in?a{NUL}b=next"))
     _assert_bad_request_page(client.get("/activate/ab%00cd"))
+
+
+def test_a_csp_report_cannot_write_a_log_line_of_its_own(client, caplog):
+    forged = "script-src\nCRITICAL fake entry"
+    report = {"csp-report": {"violated-directive": forged}}
+    with caplog.at_level(logging.WARNING, logger="relay.web.headers"):
+        assert client.post("/csp-report", json=report).status_code == 204
+    assert _csp_logged(caplog) == ["content security policy violation: script-srcfakeentry"]
 
 
 def test_a_nul_in_a_json_string_is_refused_with_400(client, caplog):
