@@ -298,11 +298,15 @@ def demo_data(session):
 class Auth:
     """Signs a test client in and out the way a person does: through the pages."""
 
-    def __init__(self, client):
+    def __init__(self, client, people: factories.People = PEOPLE):
         self.client = client
+        self.people = people
 
     def sign_in(self, role: str):
-        email, _name, password = PEOPLE[role]
+        """Sign in as `role` of the test's world; "anonymous" stays signed out."""
+        if role == "anonymous":
+            return None
+        email, _name, password = self.people[role]
         return self.sign_in_as(email, password)
 
     def sign_in_as(self, email: str, password: str):
@@ -313,7 +317,14 @@ class Auth:
     def sign_out(self):
         return self.client.post("/sign-out")
 
+    def another_client(self, role: str):
+        """A second browser, signed in as `role`: for two people acting at once."""
+        other = Auth(self.client.application.test_client(), self.people)
+        other.sign_in(role)
+        return other.client
+
 
 @pytest.fixture
-def auth(client):
-    return Auth(client)
+def auth(client, template):
+    """Signs in the people of the test's world (PEOPLE when it starts from none)."""
+    return Auth(client, PEOPLE if template is None else template.built.people)

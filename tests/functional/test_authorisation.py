@@ -8,8 +8,6 @@ A route added to the app without an entry here fails `test_every_route_has_an_en
 
 import pytest
 
-from tests.conftest import PEOPLE
-from tests.factories import OTHER
 from tests.factories import Resources
 
 ROLES = ("anonymous", "victim", "offender", "other_facilitator", "facilitator", "administrator")
@@ -169,14 +167,6 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
         return url_for(endpoint, **values)
 
 
-def _sign_in(client, role: str) -> None:
-    if role == "anonymous":
-        return
-    email, _name, password = OTHER[role] if role in OTHER else PEOPLE[role]
-    response = client.post("/sign-in", data={"email": email, "password": password})
-    assert response.status_code == 302, response.text
-
-
 def _outcome(response) -> str:
     response.close()
     assert response.status_code < 500, response.text
@@ -201,9 +191,9 @@ def test_every_route_has_an_entry(app):
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_gets_what_the_matrix_says(app, client, two_cases, role):
+def test_each_role_gets_what_the_matrix_says(app, client, auth, two_cases, role):
     case_a, _case_b = two_cases
-    _sign_in(client, role)
+    auth.sign_in(role)
     wrong = []
     for endpoint, method in _ordered():
         expected = MATRIX[(endpoint, method)][ROLES.index(role)]
@@ -223,9 +213,9 @@ RESOURCE_PARAMS = {"case_id", "letter_id", "user_id", "session_id"}
 
 
 @pytest.mark.parametrize("role", ["victim", "offender", "facilitator"])
-def test_nobody_reaches_a_case_that_is_not_theirs(app, client, two_cases, role):
+def test_nobody_reaches_a_case_that_is_not_theirs(app, client, auth, two_cases, role):
     _case_a, case_b = two_cases
-    _sign_in(client, role)
+    auth.sign_in(role)
     reached = []
     for endpoint, method in _ordered():
         rule = next(r for r in app.url_map.iter_rules() if r.endpoint == endpoint)

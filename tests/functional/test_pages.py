@@ -13,13 +13,6 @@ from relay.services import invitations
 from tests.conftest import receive_letters
 
 
-def _sign_in(client, role):
-    email, _name, password = demo.DEMO_PEOPLE[role]
-    response = client.post("/sign-in", data={"email": email, "password": password})
-    assert response.status_code == 302
-    return response
-
-
 def _letter(session, state):
     return session.scalars(select(Letter).where(Letter.state == state)).first()
 
@@ -38,8 +31,8 @@ def test_wrong_password_is_shown_next_to_the_field_and_keeps_the_email(client, d
     assert 'value="admin@relay.example"' in page.text
 
 
-def test_administrator_pages(client, demo_data):
-    assert _sign_in(client, "administrator").headers["Location"].endswith("/admin/")
+def test_administrator_pages(client, auth, demo_data):
+    assert auth.sign_in("administrator").headers["Location"].endswith("/admin/")
     home = client.get("/admin/")
     assert "facilitator@relay.example" in home.text and "Their own cases" in home.text
     assert "Invite a facilitator" in client.get("/admin/invite").text
@@ -47,8 +40,8 @@ def test_administrator_pages(client, demo_data):
     assert "The audit trail is intact" in audit_page.text
 
 
-def test_facilitator_pages(client, demo_data):
-    assert _sign_in(client, "facilitator").headers["Location"].endswith("/cases/")
+def test_facilitator_pages(client, auth, demo_data):
+    assert auth.sign_in("facilitator").headers["Location"].endswith("/cases/")
     case = demo_data.scalar(select(Case))
     home = client.get("/cases/")
     assert case.reference in home.text
@@ -66,8 +59,8 @@ def test_facilitator_pages(client, demo_data):
     assert "E-mails from us" in client.get("/account/e-mails").text
 
 
-def test_review_error_keeps_the_page_and_names_the_field(client, demo_data):
-    _sign_in(client, "facilitator")
+def test_review_error_keeps_the_page_and_names_the_field(client, auth, demo_data):
+    auth.sign_in("facilitator")
     waiting = _letter(demo_data, LetterState.IN_REVIEW)
     page = client.post(f"/review/letters/{waiting.id}/changes", data={"note": ""})
     assert page.status_code == 200
@@ -75,8 +68,8 @@ def test_review_error_keeps_the_page_and_names_the_field(client, demo_data):
     assert 'href="#note"' in page.text
 
 
-def test_victim_pages_have_quick_exit_and_a_neutral_title(client, demo_data):
-    _sign_in(client, "victim")
+def test_victim_pages_have_quick_exit_and_a_neutral_title(client, auth, demo_data):
+    auth.sign_in("victim")
     case = demo_data.scalar(select(Case))
     for url in (
         "/my/",
@@ -95,8 +88,8 @@ def test_victim_pages_have_quick_exit_and_a_neutral_title(client, demo_data):
     assert "Could you say how it affected you" in page.text
 
 
-def test_offender_sees_a_suggested_change_as_a_difference(client, demo_data):
-    _sign_in(client, "offender")
+def test_offender_sees_a_suggested_change_as_a_difference(client, auth, demo_data):
+    auth.sign_in("offender")
     proposed = _letter(demo_data, LetterState.REDACTION_PROPOSED)
     page = client.get(f"/my/letters/{proposed.id}")
     assert "Accept these changes" in page.text
@@ -104,16 +97,16 @@ def test_offender_sees_a_suggested_change_as_a_difference(client, demo_data):
     assert "<ins" in page.text and "somewhere else" in page.text
 
 
-def test_delivered_letter_asks_before_opening(client, demo_data):
-    _sign_in(client, "victim")
+def test_delivered_letter_asks_before_opening(client, auth, demo_data):
+    auth.sign_in("victim")
     delivered = _letter(demo_data, LetterState.DELIVERED)
     warning = client.get(f"/my/received/{delivered.id}")
     assert "Read it now" in warning.text
     assert "I have started a course" not in warning.text
 
 
-def test_pages_send_security_headers(client, demo_data):
-    _sign_in(client, "victim")
+def test_pages_send_security_headers(client, auth, demo_data):
+    auth.sign_in("victim")
     page = client.get("/my/")
     assert "frame-ancestors 'none'" in page.headers["Content-Security-Policy"]
     assert page.headers["Cache-Control"] == "no-store"
@@ -121,8 +114,8 @@ def test_pages_send_security_headers(client, demo_data):
     assert page.headers["X-Content-Type-Options"] == "nosniff"
 
 
-def test_sign_out_ends_the_session(client, demo_data):
-    _sign_in(client, "victim")
+def test_sign_out_ends_the_session(client, auth, demo_data):
+    auth.sign_in("victim")
     client.post("/sign-out")
     assert client.get("/my/").status_code == 404
 
@@ -237,7 +230,7 @@ def test_reset_without_the_recovery_code_warns_and_needs_restoring(
         data={"recovery_code": "", "password": "fresh phrase 123", "confirm": "fresh phrase 123"},
     )
     assert "Your recovery code" in done.text
-    client.post("/sign-in", data={"email": email, "password": "fresh phrase 123"})
+    auth.sign_in_as(email, "fresh phrase 123")
     client.post(f"/my/cases/{world.case.id}/write", data={"text": "x", "save": "1"})
     auth.sign_out()
     auth.sign_in("facilitator")

@@ -12,7 +12,6 @@ import pytest
 from relay.services import cases
 from relay.services import letters
 from relay.services import text as letter_text
-from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
 
 CORPUS = Path(__file__).resolve().parent.parent / "data" / "xss_payloads.txt"
@@ -165,19 +164,12 @@ def test_letters_carrying_the_corpus_render_inert_to_everyone(
     assert problems == []
 
 
-def _signed_in(app, role):
-    client = app.test_client()
-    email, _name, password = PEOPLE[role]
-    assert client.post("/sign-in", data={"email": email, "password": password}).status_code == 302
-    return client
-
-
 @pytest.mark.slow
 def test_notes_conditions_and_names_carrying_the_corpus_render_inert(
-    app, client, world, session, settings
+    client, auth, world, session, settings
 ):
     problems = []
-    offender, facilitator = _signed_in(app, "offender"), _signed_in(app, "facilitator")
+    offender, facilitator = auth.another_client("offender"), auth.another_client("facilitator")
     for payload in PAYLOADS:
         # The victim's conditions show to the writer and the facilitator.
         receive_letters(session, settings, world.victim, world.case.id, payload)
