@@ -157,14 +157,13 @@ def _second_case(session, settings, world):
     return case
 
 
-def test_party_cannot_open_a_letter_of_another_case(exchange, client, session, settings, world):
+def test_party_cannot_open_a_letter_of_another_case(
+    exchange, client, auth, session, settings, world
+):
     first, reply = exchange
     other = _second_case(session, settings, world)
     for role in ("victim", "offender"):
-        client.post(
-            "/sign-in",
-            data={"email": f"other-{role}@relay.test", "password": f"another long {role} password"},
-        )
+        auth.sign_in_as(f"other-{role}@relay.test", f"another long {role} password")
         for letter_id in (first, reply):
             for url in (f"/my/received/{letter_id}", f"/my/letters/{letter_id}"):
                 response = client.get(url)

@@ -30,10 +30,6 @@ def admin(session, settings):
     )
 
 
-def _password(client, email=EMAIL, password=PASSWORD):
-    return client.post("/sign-in", data={"email": email, "password": password})
-
-
 def _enrol(client) -> tuple[str, list[str]]:
     started = client.post("/sign-in/set-up/start")
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', started.text).group(1)
@@ -43,8 +39,8 @@ def _enrol(client) -> tuple[str, list[str]]:
     return secret, codes
 
 
-def test_staff_must_set_up_a_second_step_before_anything_else(client, admin):
-    assert _password(client).headers["Location"].endswith("/sign-in/set-up")
+def test_staff_must_set_up_a_second_step_before_anything_else(client, auth, admin):
+    assert auth.sign_in_as(EMAIL, PASSWORD).headers["Location"].endswith("/sign-in/set-up")
     assert client.get("/admin/").status_code == 404
     assert "Show my set-up code" in client.get("/sign-in/set-up").text
     started = client.post("/sign-in/set-up/start")
@@ -57,13 +53,13 @@ def test_staff_must_set_up_a_second_step_before_anything_else(client, admin):
     assert client.get("/admin/").status_code == 200
 
 
-def test_wrong_replayed_and_stale_codes_are_refused(client, admin):
-    _password(client)
+def test_wrong_replayed_and_stale_codes_are_refused(client, auth, admin):
+    auth.sign_in_as(EMAIL, PASSWORD)
     secret, _codes = _enrol(client)
     client.post("/sign-out")
     totp = pyotp.TOTP(secret)
 
-    assert _password(client).headers["Location"].endswith("/sign-in/code")
+    assert auth.sign_in_as(EMAIL, PASSWORD).headers["Location"].endswith("/sign-in/code")
     assert "The code is not right" in client.post("/sign-in/code", data={"code": "123456"}).text
     stale = totp.at(utcnow() - timedelta(minutes=3))
     assert "The code is not right" in client.post("/sign-in/code", data={"code": stale}).text
@@ -73,21 +69,21 @@ def test_wrong_replayed_and_stale_codes_are_refused(client, admin):
     assert client.get("/admin/").status_code == 200
     client.post("/sign-out")
 
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     replayed = client.post("/sign-in/code", data={"code": fresh})
     assert "already been used" in replayed.text
     assert client.get("/admin/").status_code == 404
 
 
-def test_a_backup_code_works_once(client, admin):
-    _password(client)
+def test_a_backup_code_works_once(client, auth, admin):
+    auth.sign_in_as(EMAIL, PASSWORD)
     _secret, codes = _enrol(client)
     client.post("/sign-out")
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     assert client.post("/sign-in/code", data={"code": codes[0]}).status_code == 302
     assert client.get("/admin/").status_code == 200
     client.post("/sign-out")
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     again = client.post("/sign-in/code", data={"code": codes[0]})
     assert "already been used" in again.text
     assert client.get("/admin/").status_code == 404
@@ -98,8 +94,8 @@ def test_the_code_page_is_only_for_someone_halfway_through_signing_in(client, ad
     assert client.post("/sign-in/set-up/start").status_code == 404
 
 
-def test_the_totp_secret_is_stored_only_sealed(client, admin, session):
-    _password(client)
+def test_the_totp_secret_is_stored_only_sealed(client, auth, admin, session):
+    auth.sign_in_as(EMAIL, PASSWORD)
     secret, _codes = _enrol(client)
     session.expire_all()
     user = session.get(type(admin.user), admin.user.id)
@@ -107,20 +103,20 @@ def test_the_totp_secret_is_stored_only_sealed(client, admin, session):
     assert secret.encode() not in user.totp_sealed_secret
 
 
-def _enrolled_admin_signed_out(client) -> str:
-    _password(client)
-    secret, _codes = _enrol(client)
-    client.post("/sign-out")
+def _enrolled_admin_signed_out(auth) -> str:
+    auth.sign_in_as(EMAIL, PASSWORD)
+    secret, _codes = _enrol(auth.client)
+    auth.sign_out()
     return secret
 
 
-def test_a_password_alone_cannot_replace_an_enrolled_authenticator(client, admin, session):
+def test_a_password_alone_cannot_replace_an_enrolled_authenticator(client, auth, admin, session):
     # The attack: with only the password, start and confirm a new enrolment with a
     # secret the attacker made, and so skip the second step and take over the account.
-    secret = _enrolled_admin_signed_out(client)
+    secret = _enrolled_admin_signed_out(auth)
     session.expire_all()
     sealed_before = session.get(type(admin.user), admin.user.id).totp_sealed_secret
-    assert _password(client).headers["Location"].endswith("/sign-in/code")
+    assert auth.sign_in_as(EMAIL, PASSWORD).headers["Location"].endswith("/sign-in/code")
 
     assert client.get("/sign-in/set-up").status_code == 404
     assert client.post("/sign-in/set-up/start").status_code == 404
@@ -136,17 +132,17 @@ def test_a_password_alone_cannot_replace_an_enrolled_authenticator(client, admin
 
 
 def test_changing_the_authenticator_needs_a_current_code_is_audited_and_e_mailed(
-    client, admin, session
+    client, auth, admin, session
 ):
     from sqlalchemy import select
 
     from relay.models import AuditEntry
     from relay.models import OutboxMessage
 
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     secret, backup_codes = _enrol(client)
     client.post("/sign-out")
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     client.post("/sign-in/code", data={"code": backup_codes[0]})
     assert client.get("/admin/").status_code == 200
     mails_before = len(session.scalars(select(OutboxMessage)).all())
@@ -170,19 +166,19 @@ def test_changing_the_authenticator_needs_a_current_code_is_audited_and_e_mailed
     assert mails[-1].recipient == EMAIL
 
 
-def test_a_backup_code_also_allows_changing_the_authenticator(client, admin):
-    _password(client)
+def test_a_backup_code_also_allows_changing_the_authenticator(client, auth, admin):
+    auth.sign_in_as(EMAIL, PASSWORD)
     _secret, codes = _enrol(client)
     started = client.post("/sign-in/set-up/start", data={"code": codes[0]})
     assert 'id="totp-secret"' in started.text
 
 
-def test_backup_codes_carry_at_least_80_bits_and_are_stored_keyed(client, admin, session):
+def test_backup_codes_carry_at_least_80_bits_and_are_stored_keyed(client, auth, admin, session):
     from sqlalchemy import select
 
     from relay.models import BackupCode
 
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     _secret, codes = _enrol(client)
     assert len(codes) == 10
     for code in codes:
@@ -194,12 +190,12 @@ def test_backup_codes_carry_at_least_80_bits_and_are_stored_keyed(client, admin,
     assert not plain & set(stored), "an unkeyed hash of a code can be searched offline"
 
 
-def test_an_idle_signed_in_session_cannot_reach_the_set_up_pages(client, admin, session):
+def test_an_idle_signed_in_session_cannot_reach_the_set_up_pages(client, auth, admin, session):
     from sqlalchemy import update
 
     from relay.models import UserSession
 
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     _enrol(client)
     session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(hours=2)))
     session.commit()
@@ -208,13 +204,13 @@ def test_an_idle_signed_in_session_cannot_reach_the_set_up_pages(client, admin, 
     assert started.status_code == 404
 
 
-def test_codes_tried_are_counted_per_account_across_sign_ins(client, admin):
-    secret = _enrolled_admin_signed_out(client)
+def test_codes_tried_are_counted_per_account_across_sign_ins(client, auth, admin):
+    secret = _enrolled_admin_signed_out(auth)
     for _attempt in range(3):
-        _password(client)
+        auth.sign_in_as(EMAIL, PASSWORD)
         assert "not right" in client.post("/sign-in/code", data={"code": "000000"}).text
         client.post("/sign-out")
-    _password(client)
+    auth.sign_in_as(EMAIL, PASSWORD)
     for _attempt in range(2):
         client.post("/sign-in/code", data={"code": "000001"})
     right = pyotp.TOTP(secret).at(utcnow(), counter_offset=1)
@@ -223,8 +219,8 @@ def test_codes_tried_are_counted_per_account_across_sign_ins(client, admin):
     assert client.get("/admin/").status_code == 404
 
 
-def test_a_mistyped_code_while_changing_keeps_the_replay_guard(client, admin, session):
-    _password(client)
+def test_a_mistyped_code_while_changing_keeps_the_replay_guard(client, auth, admin, session):
+    auth.sign_in_as(EMAIL, PASSWORD)
     secret, _codes = _enrol(client)
     session.expire_all()
     guard = session.get(type(admin.user), admin.user.id).totp_last_step

@@ -71,10 +71,9 @@ def test_a_session_ends_at_its_absolute_limit_however_active(client, auth, world
     assert client.get("/my/").status_code == 404
 
 
-def test_one_session_signs_out_another(app, client, auth, world, session):
+def test_one_session_signs_out_another(client, auth, world, session):
     auth.sign_in("victim")
-    lost_phone = app.test_client()
-    lost_phone.post("/sign-in", data={"email": VICTIM_EMAIL, "password": VICTIM_PASSWORD})
+    lost_phone = auth.another_client("victim")
     assert lost_phone.get("/my/").status_code == 200
     page = client.get("/account/sessions")
     assert "This browser" in page.text
@@ -86,10 +85,9 @@ def test_one_session_signs_out_another(app, client, auth, world, session):
     assert client.get("/my/").status_code == 200
 
 
-def test_sign_out_everywhere_ends_every_session(app, client, auth, world, session):
+def test_sign_out_everywhere_ends_every_session(client, auth, world, session):
     auth.sign_in("victim")
-    other = app.test_client()
-    other.post("/sign-in", data={"email": VICTIM_EMAIL, "password": VICTIM_PASSWORD})
+    other = auth.another_client("victim")
     client.post("/account/sessions/end-all")
     assert client.get("/my/").status_code == 404
     assert other.get("/my/").status_code == 404
