@@ -1,7 +1,8 @@
 """How long one sign-in's Argon2id derivation takes at each configured cost.
 
 Production uses at least libsodium's MODERATE limits (about 1.3 s on 2 cores);
-tests use INTERACTIVE so the suite stays fast. Run with `make bench`.
+development uses INTERACTIVE; the test suite runs at the smallest limits so it stays fast.
+Run with `make bench`.
 """
 
 import time

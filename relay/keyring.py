@@ -3,7 +3,7 @@
 `relay.crypto` binds each ciphertext (as associated data) and each seal (inside the box)
 to a context, so a blob copied to another row, version, holder or person refuses to
 open there. A context is only as good as its uniqueness, so each is made by exactly one
-function below, and `tests/unit/test_keyring.py` pins every one byte for byte.
+function below, and `tests/pure/test_keyring.py` pins every one byte for byte.
 
 Each function, what it binds, and under or to what:
 

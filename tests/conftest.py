@@ -38,8 +38,8 @@ from tests import factories
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
-# Argon2id's cost is tested where it is the subject (tests/unit/test_crypto.py,
-# tests/unit/test_settings.py, bench/bench_kdf.py). Every other test signs in at
+# Argon2id's cost is tested where it is the subject (tests/pure/test_crypto.py,
+# tests/pure/test_settings.py, bench/bench_kdf.py). Every other test signs in at
 # libsodium's smallest limits: a sign-in then costs microseconds, not a third of a second.
 # Through the environment, as an operator sets them, so that every app of the run agrees
 # (the test app, the mail tests' app, the browser's, gunicorn's workers in

@@ -83,7 +83,7 @@ class Built:
 def sign_in(session: Session, settings: ServiceSettings, email: str, password: str) -> str:
     """Sign in through the service, as the sign-in page does; the session's token."""
     signed_in = signing_in.sign_in(session, settings, email=email, password=password)
-    # The test app asks staff for no second step (tests/functional/test_second_factor.py
+    # The test app asks staff for no second step (tests/web/test_second_factor.py
     # turns it on and signs in through the pages).
     assert signed_in.next_step is None, f"{email} still needs a second step"
     return signed_in.token

@@ -6,7 +6,7 @@ can refine them without a code change. A flag only draws the facilitator's eye.
 Anyone can type a letter, and Python's re backtracks: one unbounded repeat
 (`+`, `*`, `{8,}`) let a crafted 20,000-character letter hold the review page for
 over a second. Every repeat in the file is bounded, so the work per character
-is capped; tests/unit/test_flags.py refuses a pattern that is not, and
+is capped; tests/pure/test_flags.py refuses a pattern that is not, and
 bench/bench_flags.py times the worst letters we know.
 """
 

@@ -9,7 +9,7 @@ from relay import demo
 from relay.services import letters
 from tests.browser.conftest import PEOPLE
 from tests.conftest import receive_letters
-from tests.functional.test_xss import PAYLOADS
+from tests.web.test_xss import PAYLOADS
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ def make_app() -> Flask:
             "DATABASE_URL": os.environ["DATABASE_URL"],
             "AUDIT_SIGNING_KEY_PATH": os.environ["AUDIT_SIGNING_KEY_PATH"],
             # The racing clients post bare forms. CSRF is a separate rule with its own
-            # tests (tests/functional/test_web_hardening.py); a token changes no race.
+            # tests (tests/web/test_web_hardening.py); a token changes no race.
             "WTF_CSRF_ENABLED": False,
         }
     )

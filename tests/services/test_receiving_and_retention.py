@@ -26,7 +26,7 @@ from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
 from tests.factories import actor_for
-from tests.unit.test_services import _reset_token
+from tests.services.test_services import _reset_token
 
 TEXT = "I would like you to know that I think about it every day."
 

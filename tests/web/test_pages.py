@@ -219,7 +219,7 @@ def test_facilitator_adds_a_second_facilitator_by_email(client, auth, world, ses
 def test_reset_without_the_recovery_code_warns_and_needs_restoring(
     client, auth, world, session, settings
 ):
-    from tests.unit.test_services import _reset_token
+    from tests.services.test_services import _reset_token
 
     email = "victim@relay.test"
     token = _reset_token(session, settings, email)

@@ -461,7 +461,7 @@ def test_keys_migrate_moves_letters_from_the_team_key_and_destroys_it(cli, sessi
     from relay.models import TeamKey
     from relay.services import letters
     from tests.conftest import PEOPLE
-    from tests.unit.test_case_keys import _make_legacy
+    from tests.services.test_case_keys import _make_legacy
 
     settings = cli.app.extensions["relay.settings"]
     letter = letters.save_draft(session, world.victim, world.case.id, None, "Kept across.")

@@ -19,9 +19,9 @@ from relay.services import signing_in
 from tests.conftest import PEOPLE
 from tests.conftest import build_app
 from tests.factories import actor_for
-from tests.functional.test_authorisation import MATRIX
-from tests.functional.test_authorisation import ROLES
-from tests.functional.test_authorisation import _url
+from tests.web.test_authorisation import MATRIX
+from tests.web.test_authorisation import ROLES
+from tests.web.test_authorisation import _url
 
 # The browser sends CSP reports without a token: the one POST that changes nothing.
 POST_ROUTES = sorted(
