@@ -355,6 +355,16 @@ def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVe
     return content_keys.decrypt_text(version, _case_content_key(session, actor, letter, version))
 
 
+def versions_for_staff(letter: Letter) -> list[LetterVersion]:
+    """What staff may read: every version sent for review, and their own suggestions. A
+    version the author is still writing (after changes were asked for) is theirs alone."""
+    return [
+        version
+        for version in letter.versions
+        if version.submitted_at is not None or version.kind == VersionKind.REDACTION
+    ]
+
+
 def read_for_review(
     session: Session, actor: Actor, letter_id: int
 ) -> tuple[Letter, list[tuple[LetterVersion, str]]]:
@@ -362,13 +372,14 @@ def read_for_review(
     (docs/security.md: who read what, when, for staff as for parties)."""
     with transaction(session):
         letter = letter_for_staff(session, actor, letter_id)
-        texts = [(v, staff_text(session, actor, letter, v)) for v in letter.versions]
+        shown = versions_for_staff(letter)
+        texts = [(v, staff_text(session, actor, letter, v)) for v in shown]
         _audit(
             session,
             letter,
             "letter.read_by_staff",
             actor.id,
-            details={"versions": [version.number for version in letter.versions]},
+            details={"versions": [version.number for version in shown]},
         )
         return letter, texts
 

@@ -72,6 +72,9 @@ class LetterTransition:
     case_states: frozenset[CaseState]
     refusal: str  # shown when the case's state refuses the move
     condition: Condition | None = None
+    # Shown instead of naming the letter's state, where naming it would tell the person
+    # something they may not know (whether a letter was delivered).
+    state_refusal: str = ""
 
 
 def _released_to_facilitator(letter: Letter, _actor_id: int | None) -> str | None:
@@ -113,10 +116,14 @@ WRITING = frozenset({S.DRAFT, S.CHANGES_REQUESTED})
 IN_REVIEW = frozenset({S.IN_REVIEW})
 WAITING = frozenset({S.APPROVED})  # approved, not yet passed on
 DELIVERED = frozenset({S.DELIVERED, S.READ})
-# Not yet passed on: what a withdrawal or the end of the case still stops.
+# Not yet passed on: what the end of the case still stops.
 UNDELIVERED = frozenset(
     {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.REDACTION_PROPOSED, S.APPROVED}
 )
+# Before approval: what its author may still withdraw in the portal. After approval they
+# ask their facilitator, so the author's pages are the same for "approved, waiting" and
+# "delivered" unless the recipient chose to tell them (docs/rules.md).
+BEFORE_APPROVAL = UNDELIVERED - {S.APPROVED}
 
 _WHILE_OPEN = "Letters can be written only while the exchange is open"
 _WHILE_RUNNING = "Letters can be sent for review only while the exchange is open"
@@ -139,7 +146,13 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     A.SAVE_DRAFT: LetterTransition(P.AUTHOR, WRITING, None, OPEN_CASE, _WHILE_OPEN),
     A.SUBMIT: LetterTransition(P.AUTHOR, WRITING, S.IN_REVIEW, RUNNING, _WHILE_RUNNING),
     A.WITHDRAW: LetterTransition(
-        P.AUTHOR, UNDELIVERED, S.WITHDRAWN, OPEN_CASE, "The exchange has ended"
+        P.AUTHOR,
+        BEFORE_APPROVAL,
+        S.WITHDRAWN,
+        OPEN_CASE,
+        "The exchange has ended",
+        state_refusal="This letter can no longer be withdrawn here. If you want to stop it, "
+        "ask your facilitator",
     ),
     A.ACCEPT_REDACTION: LetterTransition(
         P.AUTHOR, frozenset({S.REDACTION_PROPOSED}), S.IN_REVIEW, OPEN_CASE, _NOT_OPEN
@@ -194,7 +207,9 @@ def refusal(
         if transition.from_states:
             return "There is no such letter yet"
     elif letter_state not in transition.from_states:
-        return f"This cannot be done to a letter that is {letter_state.value.replace('_', ' ')}"
+        return transition.state_refusal or (
+            f"This cannot be done to a letter that is {letter_state.value.replace('_', ' ')}"
+        )
     if case_state not in transition.case_states:
         return transition.refusal or (
             f"This cannot be done while the case is {_CASE_STATE_WORDS[case_state]}"
@@ -240,8 +255,9 @@ def due(letter: Letter, today: date | None = None) -> bool:
 
 
 def private_to_author(letter: Letter) -> bool:
-    """A draft belongs to its author until it is submitted (a paper letter never is one)."""
-    return letter.state == S.DRAFT and letter.entered_by_id is None
+    """A letter never sent for review is its author's alone, whatever happened to it since
+    (withdrawn, or stopped when the case closed). A paper letter never is one."""
+    return letter.submitted_at is None and letter.entered_by_id is None
 
 
 def shown_to_author(letter: Letter) -> LetterState:

@@ -90,11 +90,19 @@ def test_nothing_leaves_a_final_state():
         assert not (transition.from_states & final), f"{action} moves a finished letter"
 
 
-def test_only_undelivered_letters_stop_and_a_delivered_one_stays_delivered():
+def test_only_undelivered_letters_stop_and_only_unapproved_ones_are_withdrawn():
     stop = LETTER_TRANSITIONS[LetterAction.STOP]
     assert stop.from_states == states.UNDELIVERED
     assert not (stop.from_states & states.DELIVERED)
-    assert LETTER_TRANSITIONS[LetterAction.WITHDRAW].from_states == states.UNDELIVERED
+    # After approval the author asks their facilitator: the portal's answer must not say
+    # whether the letter was delivered.
+    withdraw = LETTER_TRANSITIONS[LetterAction.WITHDRAW]
+    assert withdraw.from_states == states.BEFORE_APPROVAL
+    refusals = {
+        states.refusal(LetterAction.WITHDRAW, state, CaseState.ACTIVE)
+        for state in (LetterState.APPROVED, LetterState.DELIVERED, LetterState.READ)
+    }
+    assert len(refusals) == 1 and "ask your facilitator" in refusals.pop()
 
 
 def test_the_conditions_beyond_the_states():
@@ -208,7 +216,7 @@ PINNED = {
     "enter_from_paper": ("", IR, RUN),
     "save_draft": (f"{D} {CR}", None, OPEN),
     "submit": (f"{D} {CR}", IR, RUN),
-    "withdraw": (f"{D} {IR} {CR} {RP} {AP}", "withdrawn", OPEN),
+    "withdraw": (f"{D} {IR} {CR} {RP}", "withdrawn", OPEN),
     "accept_redaction": (RP, IR, OPEN),
     "decline_redaction": (RP, CR, OPEN),
     "request_changes": (IR, CR, OPEN),
