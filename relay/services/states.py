@@ -96,6 +96,18 @@ def _copy_kept(letter: Letter, _actor_id: int | None) -> str | None:
     return None
 
 
+PAUSED_FOR_NOW = (
+    "Your facilitator has paused letters for now. You can open this one when they start again"
+)
+
+
+def _may_open(letter: Letter, actor_id: int | None) -> str | None:
+    # Pause means pause: a letter not yet opened waits; one already read may be read again.
+    if letter.state == S.DELIVERED and letter.case.state == C.PAUSED:
+        return PAUSED_FOR_NOW
+    return _copy_kept(letter, actor_id)
+
+
 def _shown(letter: Letter, actor_id: int | None) -> str | None:
     if letter.hidden_by_recipient:
         return "This letter is already held out of sight"
@@ -187,7 +199,7 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     A.STOP: LetterTransition(
         P.SERVICE, UNDELIVERED, S.STOPPED, NOT_CLOSED, "The case has already ended"
     ),
-    A.OPEN: LetterTransition(P.RECIPIENT, DELIVERED, S.READ, ANY_CASE, "", _copy_kept),
+    A.OPEN: LetterTransition(P.RECIPIENT, DELIVERED, S.READ, ANY_CASE, "", _may_open),
     A.HOLD: LetterTransition(P.RECIPIENT, DELIVERED, None, ANY_CASE, "", _shown),
     A.UNHOLD: LetterTransition(P.RECIPIENT, DELIVERED, None, ANY_CASE, "", _held),
     A.DESTROY_COPY: LetterTransition(P.RECIPIENT, DELIVERED, None, ANY_CASE, "", _copy_kept),

@@ -139,7 +139,12 @@ def withdraw_letter(letter_id: int):
 @bp.get("/received/<int:letter_id>")
 def before_opening(letter_id: int):
     found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
-    return render_template("party/before_opening.html", letter=found, action=ActionForm())
+    return render_template(
+        "party/before_opening.html",
+        letter=found,
+        action=ActionForm(),
+        paused_message=states.PAUSED_FOR_NOW,
+    )
 
 
 @bp.post("/received/<int:letter_id>/open")

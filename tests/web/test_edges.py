@@ -82,3 +82,24 @@ def test_an_unsent_new_version_is_the_authors_alone(client, auth, session, setti
     assert page.status_code == 200
     assert "first version" in page.text
     assert "half-done rewrite" not in page.text
+
+
+def test_while_paused_a_letter_not_yet_opened_stays_closed(client, auth, session, settings, world):
+    """Pause means pause: nothing new reaches the recipient, not even a letter delivered
+    just before (issue "Nothing lost, nothing leaked", item 6). One already read may be
+    read again."""
+    receive_letters(session, settings, world.victim, world.case.id)
+    unread = letters.save_draft(session, world.offender, world.case.id, None, TEXT)
+    letters.submit_letter(session, settings, world.offender, unread.id)
+    letters.approve_letter(session, settings, world.facilitator, unread.id)
+    cases.pause_case(session, world.facilitator, world.case.id)
+    auth.sign_in("victim")
+    waiting = client.get(f"/my/received/{unread.id}")
+    assert waiting.status_code == 200
+    assert "paused letters for now" in waiting.text
+    assert "Read it now" not in waiting.text
+    forced = client.post(f"/my/received/{unread.id}/open")
+    assert forced.status_code == 409
+    assert TEXT not in forced.text
+    cases.resume_case(session, settings, world.facilitator, world.case.id)
+    assert TEXT in client.post(f"/my/received/{unread.id}/open").text
