@@ -111,6 +111,22 @@ def remove_recipient_seals(session: Session, letter: Letter) -> None:
     )
 
 
+def destroy_versions(session: Session, letter: Letter, versions: list[LetterVersion]) -> None:
+    """Drafts nobody else may read, destroyed: every seal, the ciphertext and the row."""
+    for version in versions:
+        session.execute(delete(ContentKeySeal).where(ContentKeySeal.version_id == version.id))
+        session.delete(version)
+    session.flush()
+    session.expire(letter, ["versions"])
+
+
+def destroy_letter(session: Session, letter: Letter) -> None:
+    """A letter never sent, destroyed with every version of it: nothing is left to open."""
+    destroy_versions(session, letter, list(letter.versions))
+    session.delete(letter)
+    session.flush()
+
+
 def reseal_to_person(
     session: Session, case_id: int, user: User, case_key: CaseKey, case_private_key: bytes
 ) -> int:

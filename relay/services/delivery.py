@@ -76,21 +76,51 @@ def deliver(
     outbox.queue_notice(session, settings.outbox_key, recipient, settings.link("/"))
 
 
+def drafts_lost_at_end(case: Case, author: CaseParticipant | None = None) -> int:
+    """How many letters (of `author`, or of anyone) lose an unsent draft if the case ends
+    now: the pages that ask a person to end it say so first."""
+    return sum(
+        1
+        for letter in case.letters
+        if states.unsent_drafts(letter) and author in (None, letter.author)
+    )
+
+
 def stop_letters(session: Session, case: Case, outcome: CaseOutcome, actor_id: int | None) -> None:
-    """The case is ending: every letter not yet passed on is stopped, and loses the
-    recipient's seal, in the same transaction as the end. The caller holds the case lock."""
+    """The case is ending, in the same transaction as the end (the caller holds the case
+    lock): every letter not yet passed on is stopped and loses the recipient's seal, and
+    every draft not sent is destroyed, so nothing the author kept to themselves outlives
+    the exchange."""
     stopping = states.LETTER_TRANSITIONS[LetterAction.STOP].from_states
-    for letter in lock_letters_of(session, case, stopping):
-        states.move(letter, LetterAction.STOP, actor_id)
-        content_keys.remove_recipient_seals(session, letter)
-        audit.record(
-            session,
-            "letter.stopped",
-            actor_id=actor_id,
-            case_id=case.id,
-            letter_id=letter.id,
-            details={"reason": str(outcome)},
-        )
+    never_sent = states.LETTER_TRANSITIONS[LetterAction.DESTROY_DRAFT].from_states
+    for letter in lock_letters_of(session, case, frozenset(LetterState)):
+        details = {"reason": str(outcome)}
+        if letter.state in never_sent:
+            states.move(letter, LetterAction.DESTROY_DRAFT, actor_id)
+            _audit(session, letter, "letter.draft_destroyed", actor_id, details)
+            content_keys.destroy_letter(session, letter)
+            continue
+        unsent = states.unsent_drafts(letter)
+        if unsent:
+            details["drafts_destroyed"] = len(unsent)
+            content_keys.destroy_versions(session, letter, unsent)
+        if letter.state in stopping:
+            states.move(letter, LetterAction.STOP, actor_id)
+            content_keys.remove_recipient_seals(session, letter)
+            _audit(session, letter, "letter.stopped", actor_id, details)
+        elif unsent:
+            _audit(session, letter, "letter.draft_destroyed", actor_id, details)
+
+
+def _audit(session: Session, letter: Letter, action: str, actor_id: int | None, details) -> None:
+    audit.record(
+        session,
+        action,
+        actor_id=actor_id,
+        case_id=letter.case_id,
+        letter_id=letter.id,
+        details=details,
+    )
 
 
 def deliver_due_letters(

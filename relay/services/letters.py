@@ -214,6 +214,9 @@ def save_draft(
     with transaction(session):
         case, mine = case_for_party(session, actor, case_id)
         clean = _clean(text)
+        if not clean:
+            # An empty save or send makes nothing: no blank drafts to fill the list.
+            raise InvalidInput("Write something in your letter first", "text")
         case = lock_case(session, case.id, exclusive=False)
         if letter_id is None:
             states.check_new(A.START, case)
@@ -227,8 +230,11 @@ def save_draft(
                 raise NotFound("letter")
             letter = lock_letter(session, letter)
             states.move(letter, A.SAVE_DRAFT, actor.id)
+        # Every version stays as written: the author's working version is the only one
+        # that changes, so after a sent version or a facilitator's suggestion a new one
+        # begins (docs/rules.md, "Every version stays as written").
         version = letter.versions[-1] if letter.versions else None
-        if version is None or version.submitted_at is not None:
+        if version not in states.unsent_drafts(letter):
             version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
         _write_text(session, case.id, version, clean, actor.user)
         letter.updated_at = utcnow()
@@ -264,6 +270,25 @@ def send_letter(
         letter = save_draft(session, actor, case_id, letter_id, text)
         submit_letter(session, settings, actor, letter.id)
         return letter
+
+
+def letter_to_act_on(session: Session, actor: Actor, letter_id: int, action: LetterAction):
+    """The author's letter, if `action` is allowed on it now: for a page that asks them to
+    confirm, so the question is refused exactly as the answer would be."""
+    letter = letter_for_author(session, actor, letter_id)
+    states.check(action, letter, actor.id)
+    return letter
+
+
+def delete_draft(session: Session, actor: Actor, letter_id: int) -> int:
+    """The author deletes a letter they never sent: it is destroyed, not hidden. Returns
+    the case's id, for the page to go back to."""
+    with transaction(session):
+        letter = lock_letter(session, letter_for_author(session, actor, letter_id))
+        states.move(letter, A.DELETE_DRAFT, actor.id)
+        _audit(session, letter, "letter.draft_deleted", actor.id)
+        content_keys.destroy_letter(session, letter)
+        return letter.case_id
 
 
 def withdraw_letter(session: Session, actor: Actor, letter_id: int) -> None:
@@ -358,11 +383,8 @@ def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVe
 def versions_for_staff(letter: Letter) -> list[LetterVersion]:
     """What staff may read: every version sent for review, and their own suggestions. A
     version the author is still writing (after changes were asked for) is theirs alone."""
-    return [
-        version
-        for version in letter.versions
-        if version.submitted_at is not None or version.kind == VersionKind.REDACTION
-    ]
+    unsent = states.unsent_drafts(letter)
+    return [version for version in letter.versions if version not in unsent]
 
 
 def read_for_review(

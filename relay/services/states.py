@@ -16,8 +16,10 @@ from relay.models import Case
 from relay.models import CaseState
 from relay.models import Letter
 from relay.models import LetterState
+from relay.models import LetterVersion
 from relay.models import ReceivePreference
 from relay.models import Role
+from relay.models import VersionKind
 from relay.models import utcnow
 from relay.services.actor import Actor
 from relay.services.errors import InvalidTransition
@@ -56,6 +58,8 @@ class LetterAction(enum.StrEnum):
     HOLD = "hold"
     UNHOLD = "unhold"
     DESTROY_COPY = "destroy_copy"
+    DELETE_DRAFT = "delete_draft"
+    DESTROY_DRAFT = "destroy_draft"
 
 
 # A condition beyond the states: the refusal to show, or None when it holds.
@@ -128,10 +132,11 @@ WRITING = frozenset({S.DRAFT, S.CHANGES_REQUESTED})
 IN_REVIEW = frozenset({S.IN_REVIEW})
 WAITING = frozenset({S.APPROVED})  # approved, not yet passed on
 DELIVERED = frozenset({S.DELIVERED, S.READ})
-# Not yet passed on: what the end of the case still stops.
+# Not yet passed on: what the end of the case still stops (a draft is destroyed).
 UNDELIVERED = frozenset(
     {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.REDACTION_PROPOSED, S.APPROVED}
 )
+NEVER_SENT = frozenset({S.DRAFT})
 # Before approval: what its author may still withdraw in the portal. After approval they
 # ask their facilitator, so the author's pages are the same for "approved, waiting" and
 # "delivered" unless the recipient chose to tell them (docs/rules.md).
@@ -197,7 +202,15 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     ),
     A.DELIVER: LetterTransition(P.SERVICE, WAITING, S.DELIVERED, RUNNING, _NOT_RUNNING),
     A.STOP: LetterTransition(
-        P.SERVICE, UNDELIVERED, S.STOPPED, NOT_CLOSED, "The case has already ended"
+        P.SERVICE, UNDELIVERED - NEVER_SENT, S.STOPPED, NOT_CLOSED, "The case has already ended"
+    ),
+    # A draft is its author's alone: they may delete it, and it does not outlive the
+    # exchange. Both remove the letter and every seal of it (to_state None: no row stays).
+    A.DELETE_DRAFT: LetterTransition(
+        P.AUTHOR, NEVER_SENT, None, OPEN_CASE, "The exchange has ended"
+    ),
+    A.DESTROY_DRAFT: LetterTransition(
+        P.SERVICE, NEVER_SENT, None, NOT_CLOSED, "The case has already ended"
     ),
     A.OPEN: LetterTransition(P.RECIPIENT, DELIVERED, S.READ, ANY_CASE, "", _may_open),
     A.HOLD: LetterTransition(P.RECIPIENT, DELIVERED, None, ANY_CASE, "", _shown),
@@ -270,6 +283,16 @@ def private_to_author(letter: Letter) -> bool:
     """A letter never sent for review is its author's alone, whatever happened to it since
     (withdrawn, or stopped when the case closed). A paper letter never is one."""
     return letter.submitted_at is None and letter.entered_by_id is None
+
+
+def unsent_drafts(letter: Letter) -> list[LetterVersion]:
+    """The versions its author wrote and has not sent: theirs alone (staff never read them),
+    and destroyed when the exchange ends (docs/rules.md)."""
+    return [
+        version
+        for version in letter.versions
+        if version.kind == VersionKind.AUTHOR and version.submitted_at is None
+    ]
 
 
 def shown_to_author(letter: Letter) -> LetterState:

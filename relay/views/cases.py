@@ -19,6 +19,7 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.services import access
 from relay.services import cases
+from relay.services import delivery
 from relay.services import keys
 from relay.services import letters
 from relay.services.errors import InvalidInput
@@ -178,7 +179,9 @@ def close(case_id: int):
     if form.validate_on_submit():
         cases.close_case(db(), signed_in.actor(), case_id, form.outcome.data)
         return redirect(url_for("cases.show", case_id=case_id))
-    return render_template("cases/close.html", form=form, case=case)
+    return render_template(
+        "cases/close.html", form=form, case=case, drafts=delivery.drafts_lost_at_end(case)
+    )
 
 
 @bp.route("/<int:case_id>/paper-letter", methods=["GET", "POST"])

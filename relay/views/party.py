@@ -2,8 +2,10 @@
 
 from flask import Blueprint
 from flask import flash
+from flask import jsonify
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 
 from relay.extensions import db
@@ -13,6 +15,7 @@ from relay.forms import ReceivingForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import cases
+from relay.services import delivery
 from relay.services import letters
 from relay.services import prompts
 from relay.services import states
@@ -49,10 +52,31 @@ def case(case_id: int):
     )
 
 
+def _autosave(form: LetterForm, case_id: int, letter_id: int | None):
+    """relay.js saves the draft as the person types; the answer is for it, not a page."""
+    if not form.validate_on_submit():
+        errors = [message for messages in form.errors.values() for message in messages]
+        return jsonify(error=errors[0] if errors else "Not saved"), 400
+    if not (form.text.data or "").strip():
+        return jsonify(saved_at=None)  # nothing typed yet: nothing is made
+    try:
+        letter = letters.save_draft(db(), signed_in.actor(), case_id, letter_id, form.text.data)
+    except InvalidInput as error:
+        return jsonify(error=str(error)), 400
+    except InvalidTransition as error:
+        return jsonify(error=str(error)), 409
+    # The time is shown in the person's own time zone by relay.js.
+    return jsonify(
+        saved_at=letter.updated_at.isoformat(), action=url_for("party.edit", letter_id=letter.id)
+    )
+
+
 def _write(case_id: int, letter_id: int | None):
     actor = signed_in.actor()
     found, mine = cases.case_for_party(db(), actor, case_id)
     form = LetterForm()
+    if request.form.get("autosave"):
+        return _autosave(form, found.id, letter_id)
     if letter_id is not None and not form.is_submitted():
         letter, texts = letters.read_own_letter(db(), actor, letter_id)
         form.text.data = text.for_editing(texts[letter.versions[-1].id])
@@ -131,9 +155,28 @@ def decline(letter_id: int):
     return _author_action(letter_id, letters.decline_redaction)
 
 
-@bp.post("/letters/<int:letter_id>/withdraw")
+@bp.route("/letters/<int:letter_id>/withdraw", methods=["GET", "POST"])
 def withdraw_letter(letter_id: int):
-    return _author_action(letter_id, letters.withdraw_letter)
+    """Asks first: withdrawing cannot be undone."""
+    found = letters.letter_to_act_on(db(), signed_in.actor(), letter_id, LetterAction.WITHDRAW)
+    form = ActionForm()
+    if form.validate_on_submit():
+        letters.withdraw_letter(db(), signed_in.actor(), letter_id)
+        flash("Your letter has been withdrawn. It will not be passed on")
+        return redirect(url_for("party.letter", letter_id=letter_id))
+    return render_template("party/withdraw_letter.html", letter=found, form=form)
+
+
+@bp.route("/letters/<int:letter_id>/delete", methods=["GET", "POST"])
+def delete_draft(letter_id: int):
+    """Asks first: a deleted draft is destroyed and cannot be brought back."""
+    found = letters.letter_to_act_on(db(), signed_in.actor(), letter_id, LetterAction.DELETE_DRAFT)
+    form = ActionForm()
+    if form.validate_on_submit():
+        case_id = letters.delete_draft(db(), signed_in.actor(), letter_id)
+        flash("Your draft has been deleted")
+        return redirect(url_for("party.case", case_id=case_id))
+    return render_template("party/delete_draft.html", letter=found, form=form)
 
 
 @bp.get("/received/<int:letter_id>")
@@ -222,9 +265,10 @@ def stop():
 @bp.route("/cases/<int:case_id>/withdraw", methods=["GET", "POST"])
 def withdraw(case_id: int):
     actor = signed_in.actor()
-    found, _mine = cases.case_for_party(db(), actor, case_id)
+    found, mine = cases.case_for_party(db(), actor, case_id)
     form = ActionForm()
     if form.validate_on_submit():
         cases.withdraw_from_case(db(), signed_in.settings(), actor, case_id)
         return render_template("party/withdrawn.html")
-    return render_template("party/withdraw.html", form=form, case=found)
+    drafts = delivery.drafts_lost_at_end(found, mine)
+    return render_template("party/withdraw.html", form=form, case=found, drafts=drafts)

@@ -92,7 +92,15 @@ def test_nothing_leaves_a_final_state():
 
 def test_only_undelivered_letters_stop_and_only_unapproved_ones_are_withdrawn():
     stop = LETTER_TRANSITIONS[LetterAction.STOP]
-    assert stop.from_states == states.UNDELIVERED
+    destroy = LETTER_TRANSITIONS[LetterAction.DESTROY_DRAFT]
+    # At the end of a case every undelivered letter is stopped, or destroyed if it was
+    # never sent: nothing is left over, and no draft is kept.
+    assert stop.from_states | destroy.from_states == states.UNDELIVERED
+    assert (
+        destroy.from_states
+        == {LetterState.DRAFT}
+        == LETTER_TRANSITIONS[LetterAction.DELETE_DRAFT].from_states
+    )
     assert not (stop.from_states & states.DELIVERED)
     # After approval the author asks their facilitator: the portal's answer must not say
     # whether the letter was delivered.
@@ -225,7 +233,9 @@ PINNED = {
     "approve": (IR, AP, OPEN),
     "release": (AP, DL, RUN),
     "deliver": (AP, DL, RUN),
-    "stop": (f"{D} {IR} {CR} {RP} {AP}", "stopped", LIVE),
+    "stop": (f"{IR} {CR} {RP} {AP}", "stopped", LIVE),
+    "delete_draft": (D, None, OPEN),
+    "destroy_draft": (D, None, LIVE),
     "open": (f"{DL} {RD}", RD, ANY),
     "hold": (f"{DL} {RD}", None, ANY),
     "unhold": (f"{DL} {RD}", None, ANY),
