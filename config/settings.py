@@ -56,6 +56,9 @@ class Base:
     PARTY_IDLE_MINUTES = 15
     STAFF_IDLE_MINUTES = 30
     ABSOLUTE_SESSION_HOURS = 12
+    # Where "Leave this site" (and Escape pressed three times) lands once the session is
+    # ended: an ordinary, everyday site, so that the screen shows nothing worth a second look.
+    QUICK_EXIT_URL = "https://www.bbc.co.uk/weather"
     TESTING = False
     DEBUG = False
     # Facilitators and administrators sign in with a second factor (TOTP).
@@ -138,6 +141,7 @@ _ENV_SETTINGS = {
     "RATELIMIT_STORAGE_URI",
     "SIGN_IN_RATE_LIMIT",
     "ACCOUNT_LINK_RATE_LIMIT",
+    "QUICK_EXIT_URL",
     *_INT_SETTINGS,
     *_BOOL_SETTINGS,
 }
@@ -174,6 +178,7 @@ def load_settings(name: str | None = None, environ: Mapping[str, str] | None = N
         if "RATELIMIT_STORAGE_URI" not in environ and environ.get("REDIS_URL"):
             settings["RATELIMIT_STORAGE_URI"] = environ["REDIS_URL"]
         _refuse_unsafe_production(settings)
+    _check_quick_exit(settings["QUICK_EXIT_URL"])
     _check_session_key(settings["SESSION_KEY"])
     return settings
 
@@ -199,6 +204,12 @@ def _refuse_unsafe_production(settings: dict) -> None:
         raise ConfigError("ARGON2_MEMLIMIT is below libsodium's MODERATE limit")
     if settings["ARGON2_OPSLIMIT"] < ARGON2_MODERATE["ARGON2_OPSLIMIT"]:
         raise ConfigError("ARGON2_OPSLIMIT is below libsodium's MODERATE limit")
+
+
+def _check_quick_exit(value: str) -> None:
+    # An absolute address of another site: a path would keep the person on Relay.
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError("QUICK_EXIT_URL must be a full https:// address of another site")
 
 
 def _check_session_key(value: str | None) -> None:

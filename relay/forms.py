@@ -6,6 +6,7 @@ from flask_wtf.file import FileRequired
 from wtforms import BooleanField
 from wtforms import DateField
 from wtforms import EmailField
+from wtforms import HiddenField
 from wtforms import PasswordField
 from wtforms import RadioField
 from wtforms import StringField
@@ -50,6 +51,11 @@ class ActionForm(FlaskForm):
 class SignInForm(FlaskForm):
     email = EmailField("Email address", validators=[_required("Enter your email address")])
     password = PasswordField("Password", validators=[_required("Enter your password")])
+    # The page to go back to (checked again before any redirect: relay/web/signed_in.py
+    # `return_path`), and the text of a letter whose sending came after the session ended.
+    next = HiddenField(validators=[Optional(), Length(max=500)])
+    # No length check here: a refusal must not lose the text; the service says what is wrong.
+    letter = HiddenField(validators=[Optional()])
 
 
 class CodeForm(FlaskForm):

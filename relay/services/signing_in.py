@@ -355,7 +355,9 @@ def resume_session(
         return actor
 
 
-def sign_out(session: Session, token: str) -> None:
+def sign_out(session: Session, token: str, *, left_the_site: bool = False) -> None:
+    """End the session behind `token`. Leaving the site ("Leave this site", Escape three
+    times) is a sign-out too, recorded as one: the entry only notes the way it came."""
     with transaction(session):
         record = session.scalar(
             select(UserSession).where(UserSession.token_digest == crypto.token_digest(token))
@@ -363,7 +365,56 @@ def sign_out(session: Session, token: str) -> None:
         if record is None or record.revoked_at is not None:
             return
         end_session(record, utcnow())
-        audit.record(session, "sign_out", actor_id=record.user_id)
+        details = {"way": "left the site"} if left_the_site else None
+        audit.record(session, "sign_out", actor_id=record.user_id, details=details)
+
+
+@dataclass(frozen=True)
+class TimeLeft:
+    """How long a session has before the server ends it, for the page's warning."""
+
+    idle_limit: int  # seconds of idleness the person's role is allowed
+    idle_left: int  # seconds until the idle limit, counted from the last request
+    absolute_left: int  # seconds until the absolute limit, however active
+
+
+def time_left(
+    settings: ServiceSettings, record: UserSession, now: datetime | None = None
+) -> TimeLeft:
+    now = now or utcnow()
+    limit = _idle_limit(settings, record.user.role)
+    absolute = timedelta(hours=settings.absolute_session_hours)
+    return TimeLeft(
+        idle_limit=int(limit.total_seconds()),
+        idle_left=max(0, int((record.last_seen_at + limit - now).total_seconds())),
+        absolute_left=max(0, int((record.created_at + absolute - now).total_seconds())),
+    )
+
+
+def keep_alive(
+    session: Session, settings: ServiceSettings, token: str, now: datetime | None = None
+) -> bool:
+    """The person pressed "Stay signed in": the idle time starts again now. `resume_session` moves
+    last_seen_at only every 30 seconds; this moves it at once, so that the page's countdown,
+    started from the full limit, never outlasts the server's. False if the session ended."""
+    now = now or utcnow()
+    with transaction(session):
+        if resume_session(session, settings, token, now) is None:
+            return False
+        session_record(session, token).last_seen_at = now
+        return True
+
+
+def time_out(session: Session, token: str) -> None:
+    """The page's countdown ran out (after it had the draft saved): end the session as the
+    idle limit would. The page asks instead of waiting for the server's limit because
+    saving the draft was a request, which would have kept the session alive."""
+    with transaction(session):
+        record = session_record(session, token)
+        if record is None or record.revoked_at is not None or not record.second_factor_done:
+            return
+        end_session(record, utcnow())
+        audit.record(session, "session.expired", actor_id=record.user_id)
 
 
 def active_sessions(session: Session, settings: ServiceSettings, user: User) -> list[UserSession]:

@@ -8,15 +8,20 @@ from flask import abort
 from flask_login import current_user
 
 from relay.models import Role
+from relay.views.auth import ask_to_sign_in
 
 
 def require_roles(blueprint: Blueprint, roles: Iterable[Role]) -> None:
-    """Every page of `blueprint` needs one of `roles`; others get 404 (nothing leaks)."""
+    """Every page of `blueprint` needs one of `roles`. Someone signed in with another role
+    gets 404 (nothing leaks); someone not signed in (or no longer: the idle limit) is asked
+    to sign in, the same way for every page, and comes back here afterwards."""
     allowed = frozenset(roles)
 
     @blueprint.before_request
     def _gate():
-        if not current_user.is_authenticated or current_user.role not in allowed:
+        if not current_user.is_authenticated:
+            return ask_to_sign_in()
+        if current_user.role not in allowed:
             abort(404)
 
 

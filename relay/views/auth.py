@@ -3,11 +3,13 @@
 from flask import Blueprint
 from flask import abort
 from flask import current_app
+from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from relay.extensions import csrf
 from relay.extensions import db
@@ -23,10 +25,13 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.services import accounts
 from relay.services import invitations
+from relay.services import letters
 from relay.services import password_reset
 from relay.services import second_factor as second_factors
 from relay.services import signing_in
 from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
+from relay.services.errors import NotFound
 from relay.web import headers
 from relay.web import signed_in
 
@@ -60,11 +65,41 @@ def home():
     return redirect(url_for("auth.sign_in"))
 
 
+# The two pages where a letter is typed. A letter sent to one of them after the session
+# ended comes back inside the sign-in page, and is saved as a draft once signed in.
+WRITING_PAGES = frozenset({"party.write", "party.edit"})
+
+
+def ask_to_sign_in():
+    """Someone not signed in asked for a page behind a gate (relay/views/__init__.py).
+
+    A page they looked at: the sign-in page, then back to it. A letter they sent: the
+    sign-in page, carrying the text, so that nothing typed is lost. Any other action: the
+    sign-in page (the action is not done). Every visitor who is not signed in gets the
+    same answer, so it tells nothing about the page asked for.
+    """
+    owner = signed_in.close_ended_session()
+    if request.method in ("GET", "HEAD"):
+        return redirect(url_for("auth.sign_in", next=signed_in.return_path(request.path)))
+    if owner is not None and request.endpoint in WRITING_PAGES:
+        form = SignInForm(formdata=None)
+        form.next.data = signed_in.return_path(request.path, method="POST")
+        form.letter.data = request.form.get("text", "")
+        signed_in.carry_letter_for(owner)
+        # 401: this answer is the sign-in page, not the page that was asked for.
+        return render_template("auth/sign_in.html", form=form), 401
+    return redirect(url_for("auth.sign_in"), 303)
+
+
 @bp.route("/sign-in", methods=["GET", "POST"])
 @guessing_sign_in
 def sign_in():
     form = SignInForm()
+    if not form.is_submitted():
+        signed_in.close_ended_session()
+        form.next.data = signed_in.return_path(request.args.get("next"))
     if form.validate_on_submit():
+        carried_for = signed_in.letter_carried_for()
         try:
             outcome = signing_in.sign_in(
                 db(), signed_in.settings(), email=form.email.data, password=form.password.data
@@ -73,13 +108,45 @@ def sign_in():
             show_error(form, error, "email")
         else:
             signed_in.begin_session(outcome.token)
-            # Only known pages: never a redirect to an address from the request.
+            # Only known pages: never a redirect to an address from the request as it came.
             if outcome.next_step == "verify":
+                # Parties sign in in one step; no letter text waits here for a second one.
+                signed_in.remember_return(signed_in.return_path(form.next.data))
                 return redirect(url_for("auth.second_factor"))
             if outcome.next_step == "enrol":
                 return redirect(url_for("auth.set_up_second_factor"))
-            return redirect(url_for(HOME_BY_ROLE[outcome.user.role]))
+            if form.letter.data and carried_for == outcome.user.id:
+                return _save_carried_letter(outcome.token, form.next.data, form.letter.data)
+            return redirect(
+                signed_in.return_path(form.next.data) or url_for(HOME_BY_ROLE[outcome.user.role])
+            )
     return render_template("auth/sign_in.html", form=form)
+
+
+def _save_carried_letter(token: str, path: str, text: str):
+    """Save as a draft the letter that was sent after the session ended, then open it."""
+    actor = signed_in.actor_of_token(token)
+    path = signed_in.return_path(path, method="POST")
+    try:
+        endpoint, values = current_app.url_map.bind("localhost").match(path, method="POST")
+    except (HTTPException, TypeError):  # TypeError: no path at all
+        endpoint, values = None, {}
+    if actor is None or endpoint not in WRITING_PAGES:
+        return redirect(url_for("auth.home"))
+    letter_id = values.get("letter_id")
+    try:
+        case_id = (
+            letters.letter_for_author(db(), actor, letter_id).case_id
+            if letter_id is not None
+            else values["case_id"]
+        )
+        letter = letters.save_draft(db(), actor, case_id, letter_id, text)
+    except (InvalidInput, InvalidTransition, NotFound) as error:
+        # Nothing typed is lost: the text is shown back, to copy, with the reason.
+        reason = None if isinstance(error, NotFound) else str(error)
+        return render_template("auth/letter_not_saved.html", text=text, reason=reason)
+    flash(signed_in.TIMED_OUT)
+    return redirect(url_for("party.edit", letter_id=letter.id))
 
 
 def _pending_token() -> str:
@@ -100,7 +167,7 @@ def second_factor():
         except InvalidInput as error:
             show_error(form, error, "code")
         else:
-            return redirect(url_for(HOME_BY_ROLE[user.role]))
+            return redirect(signed_in.take_return() or url_for(HOME_BY_ROLE[user.role]))
     return render_template("auth/second_factor.html", form=form)
 
 
@@ -183,6 +250,34 @@ def sign_out():
     if ActionForm().validate_on_submit():
         signed_in.end_session()
     return redirect(url_for("auth.signed_out"))
+
+
+@bp.get("/leave")
+def leave():
+    """Leave this site (the link, or Escape pressed three times): end the session here, on the
+    server, and have the browser forget Relay, then show an everyday site. A GET, so that
+    the plain link works without JavaScript; relay.js replaces the page with it, so Back
+    does not come here. Nothing on the way says what happened."""
+    signed_in.end_session(left_the_site=True)
+    response = redirect(current_app.config["QUICK_EXIT_URL"])
+    response.headers["Clear-Site-Data"] = '"cache", "cookies", "storage"'
+    return response
+
+
+@bp.post("/session/keep-alive")
+def keep_alive():
+    """The warning's "Stay signed in" before the idle limit (relay.js)."""
+    if not signed_in.keep_alive():
+        abort(404)
+    return "", 204
+
+
+@bp.post("/session/time-out")
+def time_out():
+    """The warning's countdown ran out: relay.js has had the draft saved, and asks for the
+    session to end before it shows the sign-in page."""
+    signed_in.time_out()
+    return "", 204
 
 
 @bp.get("/signed-out")
