@@ -140,8 +140,10 @@ def test_a_redaction_accepted_by_its_writer_is_what_the_recipient_reads(people, 
     victim.go("/")
     letter = PartyHomePage(victim).open_your_letters().open_my_letter()
     expect(letter.state()).to_have_text("Changes suggested")
-    expect(letter.suggested_changes().get_by_role("deletion")).to_contain_text("12 Example Street")
-    expect(letter.suggested_changes().get_by_role("insertion")).to_contain_text(REDACTED)
+    # Word by word: only the address is struck out, and only "nearby" put in its place.
+    changes = letter.suggested_changes()
+    expect(changes.get_by_role("deletion")).to_have_text("[removed: at 12 Example Street]")
+    expect(changes.get_by_role("insertion")).to_have_text("[added: nearby]")
     letter = letter.accept_these_changes()
     expect(letter.state()).to_have_text("With your facilitator")
 
