@@ -301,9 +301,13 @@ def withdraw_from_case(
             else CaseOutcome.WITHDRAWN_BY_OFFENDER
         )
         _end(session, case, CaseAction.WITHDRAW, outcome, actor.id)
-        for facilitator in parties(case, Role.FACILITATOR):
-            user = session.get(User, facilitator.user_id)
-            outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
+        _notify_facilitators(session, settings, case)
+
+
+def _notify_facilitators(session: Session, settings: ServiceSettings, case: Case) -> None:
+    for facilitator in parties(case, Role.FACILITATOR):
+        user = session.get(User, facilitator.user_id)
+        outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
 
 
 def set_receiving(
@@ -334,6 +338,8 @@ def set_receiving(
         mine.tell_author_when_read = tell_author_when_read
         mine.conditions = conditions.strip()[: limits.CONDITIONS_CHARACTERS]
         deliver_due_letters(session, settings, case)
+        if any(states.waiting_for_reading(letter) for letter in case.letters):
+            _notify_facilitators(session, settings, case)
         audit.record(
             session,
             "party.receiving_changed",

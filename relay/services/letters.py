@@ -374,6 +374,22 @@ def review_queue(session: Session, actor: Actor) -> list[Letter]:
     return list(session.scalars(query))
 
 
+def readings_to_arrange(session: Session, actor: Actor) -> list[Letter]:
+    """Approved letters whose recipient reads only with their facilitator, in the cases
+    the facilitator works on, oldest first: each is a reading for them to arrange."""
+    query = (
+        select(Letter)
+        .where(Letter.state.in_(states.WAITING))
+        .order_by(Letter.approved_at, Letter.id)
+    )
+    if actor.role != Role.ADMINISTRATOR:
+        mine = select(CaseParticipant.case_id).where(
+            CaseParticipant.user_id == actor.id, CaseParticipant.role == Role.FACILITATOR
+        )
+        query = query.where(Letter.case_id.in_(mine))
+    return [letter for letter in session.scalars(query) if states.waiting_for_reading(letter)]
+
+
 def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVersion) -> str:
     if version.letter_id != letter.id:
         raise NotFound("letter")
@@ -541,6 +557,8 @@ def approve_letter(
         _audit(session, letter, "letter.approved", actor.id, details={"version": version.number})
         if states.due(letter):
             deliver(session, settings, letter, actor.id)
+        elif states.waiting_for_reading(letter):
+            _notify_facilitators(session, settings, letter.case)
 
 
 def release_for_reading(

@@ -81,9 +81,23 @@ class LetterTransition:
     state_refusal: str = ""
 
 
+def waiting_for_reading(letter: Letter) -> bool:
+    """Approved for a recipient who reads only with their facilitator: theirs to arrange."""
+    return (
+        letter.state in WAITING
+        and letter.recipient.receive_preference == ReceivePreference.WITH_FACILITATOR
+    )
+
+
 def _released_to_facilitator(letter: Letter, _actor_id: int | None) -> str | None:
     if letter.recipient.receive_preference != ReceivePreference.WITH_FACILITATOR:
         return "The recipient has not asked to read with their facilitator"
+    # A reading honours the "not before" date as delivery does.
+    if letter.deliver_not_before is not None and letter.deliver_not_before > utcnow().date():
+        return (
+            f'This letter waits for its "not before" date, '
+            f"{letter.deliver_not_before:%-d %B %Y}: the reading can be from that day"
+        )
     return None
 
 

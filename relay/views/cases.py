@@ -37,6 +37,7 @@ def home():
         "cases/home.html",
         cases=cases.cases_for(db(), actor),
         queue=letters.review_queue(db(), actor),
+        readings=letters.readings_to_arrange(db(), actor),
     )
 
 

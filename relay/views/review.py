@@ -27,8 +27,11 @@ require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
 
 @bp.get("/")
 def queue():
+    actor = signed_in.actor()
     return render_template(
-        "review/queue.html", letters=letters.review_queue(db(), signed_in.actor())
+        "review/queue.html",
+        letters=letters.review_queue(db(), actor),
+        readings=letters.readings_to_arrange(db(), actor),
     )
 
 

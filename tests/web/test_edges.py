@@ -103,3 +103,112 @@ def test_while_paused_a_letter_not_yet_opened_stays_closed(client, auth, session
     assert TEXT not in forced.text
     cases.resume_case(session, settings, world.facilitator, world.case.id)
     assert TEXT in client.post(f"/my/received/{unread.id}/open").text
+
+
+# --- item 5: "only with my facilitator" and "not before" work together -----------------
+
+
+def _approved_for_a_reading(session, settings, world, not_before=None) -> int:
+    cases.set_receiving(
+        session,
+        settings,
+        world.victim,
+        world.case.id,
+        preference="with_facilitator",
+        tell_author_when_read=False,
+        conditions="",
+    )
+    letter = letters.save_draft(session, world.offender, world.case.id, None, TEXT)
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    letters.approve_letter(session, settings, world.facilitator, letter.id, not_before)
+    return letter.id
+
+
+def test_a_reading_is_not_released_before_the_not_before_date(
+    client, auth, session, settings, world
+):
+    from datetime import timedelta
+
+    import pytest
+
+    from relay.models import Letter
+    from relay.models import utcnow
+    from relay.services.errors import InvalidTransition
+
+    letter_id = _approved_for_a_reading(
+        session, settings, world, utcnow().date() + timedelta(days=30)
+    )
+    with pytest.raises(InvalidTransition, match="not before"):
+        letters.release_for_reading(session, settings, world.facilitator, letter_id)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{letter_id}").text
+    assert "let them read it" not in page
+    assert "not before" in page.lower()
+    assert client.post(f"/review/letters/{letter_id}/release").status_code == 409
+    session.expire_all()
+    letter = session.get(Letter, letter_id)
+    assert letter.state == "approved"
+    letter.deliver_not_before = utcnow().date()
+    session.commit()
+    letters.release_for_reading(session, settings, world.facilitator, letter_id)
+    session.expire_all()
+    assert session.get(Letter, letter_id).state == "delivered"
+
+
+def test_a_letter_waiting_for_a_reading_is_on_the_facilitators_list_and_they_are_told(
+    client, auth, session, settings, world
+):
+    from sqlalchemy import select
+
+    from relay.models import OutboxMessage
+
+    def notices_to_facilitator():
+        email = world.facilitator.user.email
+        return session.scalars(select(OutboxMessage).where(OutboxMessage.recipient == email)).all()
+
+    before = len(notices_to_facilitator())
+    letter_id = _approved_for_a_reading(session, settings, world)
+    # One for the letter sent for review, one for the reading to arrange.
+    assert len(notices_to_facilitator()) == before + 2
+    auth.sign_in("facilitator")
+    home = client.get("/cases/").text
+    assert "1 letter waiting for a reading" in home
+    queue = client.get("/review/").text
+    assert f'href="/review/letters/{letter_id}"' in queue
+    assert "reading" in queue
+    letters.release_for_reading(session, settings, world.facilitator, letter_id)
+    assert "waiting for a reading" not in client.get("/cases/").text
+
+
+def test_choosing_to_read_with_the_facilitator_tells_them_of_a_letter_waiting(
+    session, settings, world
+):
+    from sqlalchemy import select
+
+    from relay.models import OutboxMessage
+
+    cases.set_receiving(
+        session,
+        settings,
+        world.victim,
+        world.case.id,
+        preference="not_now",
+        tell_author_when_read=False,
+        conditions="",
+    )
+    letter = letters.save_draft(session, world.offender, world.case.id, None, TEXT)
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    letters.approve_letter(session, settings, world.facilitator, letter.id)
+    email = world.facilitator.user.email
+    query = select(OutboxMessage).where(OutboxMessage.recipient == email)
+    before = len(session.scalars(query).all())
+    cases.set_receiving(
+        session,
+        settings,
+        world.victim,
+        world.case.id,
+        preference="with_facilitator",
+        tell_author_when_read=False,
+        conditions="",
+    )
+    assert len(session.scalars(query).all()) == before + 1
