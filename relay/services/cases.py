@@ -242,10 +242,13 @@ def activate_case(session: Session, actor: Actor, case_id: int) -> None:
         audit.record(session, "case.activated", actor_id=actor.id, case_id=case.id)
 
 
-def pause_case(session: Session, actor: Actor, case_id: int) -> None:
+def pause_case(session: Session, settings: ServiceSettings, actor: Actor, case_id: int) -> None:
+    """Nothing is passed on or opened for the first time until the case resumes; both
+    parties are told, each page in words for them (docs/rules.md, "Pause means pause")."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
         states.move_case(case, CaseAction.PAUSE)
+        _notify_parties(session, settings, case)
         audit.record(session, "case.paused", actor_id=actor.id, case_id=case.id)
 
 
@@ -254,6 +257,7 @@ def resume_case(session: Session, settings: ServiceSettings, actor: Actor, case_
         case = _managing_case(session, actor, case_id)
         states.move_case(case, CaseAction.RESUME)
         deliver_due_letters(session, settings, case)
+        _notify_parties(session, settings, case)
         audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
 
 
@@ -304,10 +308,19 @@ def withdraw_from_case(
         _notify_facilitators(session, settings, case)
 
 
+def _notify(session: Session, settings: ServiceSettings, people: list[CaseParticipant]) -> None:
+    for person in people:
+        if person.user_id is not None and person.withdrawn_at is None:
+            user = session.get(User, person.user_id)
+            outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
+
+
 def _notify_facilitators(session: Session, settings: ServiceSettings, case: Case) -> None:
-    for facilitator in parties(case, Role.FACILITATOR):
-        user = session.get(User, facilitator.user_id)
-        outbox.queue_notice(session, settings.outbox_key, user, settings.link("/"))
+    _notify(session, settings, parties(case, Role.FACILITATOR))
+
+
+def _notify_parties(session: Session, settings: ServiceSettings, case: Case) -> None:
+    _notify(session, settings, [p for role in PARTY_ROLES for p in parties(case, role)])
 
 
 def set_receiving(

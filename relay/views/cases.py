@@ -165,7 +165,7 @@ def activate(case_id: int):
 
 @bp.post("/<int:case_id>/pause")
 def pause(case_id: int):
-    return _case_action(case_id, cases.pause_case)
+    return _case_action(case_id, cases.pause_case, signed_in.settings())
 
 
 @bp.post("/<int:case_id>/resume")

@@ -92,7 +92,7 @@ def test_while_paused_a_letter_not_yet_opened_stays_closed(client, auth, session
     unread = letters.save_draft(session, world.offender, world.case.id, None, TEXT)
     letters.submit_letter(session, settings, world.offender, unread.id)
     letters.approve_letter(session, settings, world.facilitator, unread.id)
-    cases.pause_case(session, world.facilitator, world.case.id)
+    cases.pause_case(session, settings, world.facilitator, world.case.id)
     auth.sign_in("victim")
     waiting = client.get(f"/my/received/{unread.id}")
     assert waiting.status_code == 200
@@ -212,3 +212,42 @@ def test_choosing_to_read_with_the_facilitator_tells_them_of_a_letter_waiting(
         conditions="",
     )
     assert len(session.scalars(query).all()) == before + 1
+
+
+# --- item 6: pause means pause; a delivered letter stays the recipient's --------------
+
+
+def test_a_delivered_letter_stays_the_recipients_after_its_author_withdraws(
+    client, auth, session, settings, world
+):
+    receive_letters(session, settings, world.victim, world.case.id)
+    letter = letters.save_draft(session, world.offender, world.case.id, None, TEXT)
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    letters.approve_letter(session, settings, world.facilitator, letter.id)
+    cases.withdraw_from_case(session, settings, world.offender, world.case.id)
+    auth.sign_in("victim")
+    case_page = client.get(f"/my/cases/{world.case.id}").text
+    assert f"/my/received/{letter.id}" in case_page
+    assert "Read it now" in client.get(f"/my/received/{letter.id}").text
+    assert TEXT in client.post(f"/my/received/{letter.id}/open").text
+
+
+def test_while_paused_each_party_is_told_in_their_own_words(client, auth, session, settings, world):
+    from sqlalchemy import select
+
+    from relay.models import OutboxMessage
+
+    def notices(actor):
+        query = select(OutboxMessage).where(OutboxMessage.recipient == actor.user.email)
+        return len(session.scalars(query).all())
+
+    before = {role: notices(getattr(world, role)) for role in ("victim", "offender")}
+    cases.pause_case(session, settings, world.facilitator, world.case.id)
+    assert {role: notices(getattr(world, role)) for role in before} == {
+        role: count + 1 for role, count in before.items()
+    }
+    auth.sign_in("victim")
+    page = client.get(f"/my/cases/{world.case.id}").text
+    assert "Letters to you wait until your facilitator starts again" in page
+    assert "You can still write and save a letter" in page
+    assert "Write a letter" in page
