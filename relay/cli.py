@@ -271,7 +271,7 @@ def case_shred(reference: str) -> None:
             shredded = cases.shred_case(session, case.id)
         except DomainError as error:
             raise click.ClickException(str(error)) from None
-    click.echo(f"shredded {shredded} letter versions of case {reference}")
+    click.echo(f"shredded {shredded} letter versions and notes of case {reference}")
 
 
 def register_commands(app: Flask) -> None:

@@ -247,6 +247,20 @@ class ReceivingForm(FlaskForm):
     )
 
 
+class PauseForm(FlaskForm):
+    reason = TextAreaField(
+        "Why the exchange is paused (optional)",
+        description="Both people see this, in their own account. Keep it short and kind.",
+        validators=[Length(max=limits.NOTE_CHARACTERS)],
+    )
+
+
+class ReceivingChoiceForm(FlaskForm):
+    """Only the choice of when to receive, where something is waiting (the case page)."""
+
+    preference = ReceivingForm.preference
+
+
 class NoticesForm(FlaskForm):
     notices = RadioField(
         "E-mails about new things in your account",

@@ -17,6 +17,8 @@ Each function, what it binds, and under or to what:
 * ``case_key_to_member(case key id, member public key)``: a case key, to one staff member
 * ``content_key(version id, holder)``: a content key, to ``case_holder`` or ``user_holder``
 * ``letter_text(version id)``: a letter version's text, under its content key
+* ``note_key(note id, holder)``: a note's key, to ``case_holder`` or ``user_holder``
+* ``note_text(note id)``: a note's text, under its note key
 * ``outbox_body(message id)``: a queued e-mail body, under the outbox subkey
 * ``legacy_team_membership(team key id, public key)``: the old team key (``keys migrate``)
 
@@ -76,6 +78,14 @@ def content_key(version_id: int, holder: str) -> bytes:
 
 def letter_text(version_id: int) -> bytes:
     return f"letter-version:{version_id}".encode()
+
+
+def note_key(note_id: int, holder: str) -> bytes:
+    return f"note-key:note:{note_id}:holder:{holder}".encode()
+
+
+def note_text(note_id: int) -> bytes:
+    return f"note:{note_id}".encode()
 
 
 def outbox_body(message_id: int) -> bytes:

@@ -174,6 +174,16 @@ class LetterState(enum.StrEnum):
         }[self]
 
 
+class NoteKind(enum.StrEnum):
+    """Free text a person types for someone in a case, besides letters."""
+
+    CHANGES_REQUESTED = "changes_requested"  # facilitator to writer: what to change
+    REDACTION = "redaction"  # facilitator to writer: why they suggest a change
+    REJECTION = "rejection"  # facilitator to writer: why the letter is not passed on
+    CONDITIONS = "conditions"  # a recipient's conditions for letters to them
+    PAUSE_REASON = "pause_reason"  # facilitator to both parties
+
+
 class VersionKind(enum.StrEnum):
     AUTHOR = "author"
     REDACTION = "redaction"
@@ -409,7 +419,6 @@ class CaseParticipant(Base):
         _enum(ReceivePreference), default=ReceivePreference.RECEIVE
     )
     tell_author_when_read: Mapped[bool] = mapped_column(Boolean, default=False)
-    conditions: Mapped[str] = mapped_column(Text, default="")
     consent_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     consent_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     admission_recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
@@ -444,8 +453,6 @@ class Letter(Base):
     approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Facilitator notes to the author; not letter text.
-    review_note: Mapped[str] = mapped_column(Text, default="")
     # "Not before": an anniversary or a court date to avoid.
     deliver_not_before: Mapped[date | None] = mapped_column(Date)
     # The recipient's own choices after reading (docs/rules.md: receiving on their terms).
@@ -496,6 +503,40 @@ class ContentKeySeal(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     version: Mapped[LetterVersion] = relationship(back_populates="seals")
+
+
+class SealedNote(Base):
+    """A note a person typed, encrypted like a letter: under its own key, sealed to the
+    case key and to each person it is for (docs/security.md, "Keys")."""
+
+    __tablename__ = "sealed_notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    kind: Mapped[NoteKind] = mapped_column(_enum(NoteKind))
+    # What the note is about: a letter (a review note) or a person (their conditions).
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
+    participant_id: Mapped[int | None] = mapped_column(ForeignKey("case_participants.id"))
+    written_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # XChaCha20-Poly1305 under the note's key, bound to its id; None once shredded.
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+    seals: Mapped[list["NoteSeal"]] = relationship(back_populates="note")
+
+
+class NoteSeal(Base):
+    """A note's key sealed to one holder: a user, or the case key."""
+
+    __tablename__ = "note_seals"
+    __table_args__ = (UniqueConstraint("note_id", "holder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("sealed_notes.id"))
+    holder: Mapped[str] = mapped_column(String(40))
+    sealed_key: Mapped[bytes] = mapped_column(LargeBinary(256))
+
+    note: Mapped[SealedNote] = relationship(back_populates="seals")
 
 
 class LetterRead(Base):

@@ -18,6 +18,7 @@ from relay.models import utcnow
 from relay.services import content_keys
 from relay.services import keys
 from relay.services import limits
+from relay.services import notes
 from relay.services import outbox
 from relay.services import states
 from relay.services.actor import Actor
@@ -242,12 +243,18 @@ def activate_case(session: Session, actor: Actor, case_id: int) -> None:
         audit.record(session, "case.activated", actor_id=actor.id, case_id=case.id)
 
 
-def pause_case(session: Session, settings: ServiceSettings, actor: Actor, case_id: int) -> None:
+def pause_case(
+    session: Session, settings: ServiceSettings, actor: Actor, case_id: int, reason: str = ""
+) -> None:
     """Nothing is passed on or opened for the first time until the case resumes; both
-    parties are told, each page in words for them (docs/rules.md, "Pause means pause")."""
+    parties are told, each page in words for them (docs/rules.md, "Pause means pause").
+    The reason, if given, is for them and the case's staff, encrypted like a letter."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
         states.move_case(case, CaseAction.PAUSE)
+        notes.set_pause_reason(
+            session, case, reason[: limits.NOTE_CHARACTERS], written_by_id=actor.id
+        )
         _notify_parties(session, settings, case)
         audit.record(session, "case.paused", actor_id=actor.id, case_id=case.id)
 
@@ -256,6 +263,7 @@ def resume_case(session: Session, settings: ServiceSettings, actor: Actor, case_
     with transaction(session):
         case = _managing_case(session, actor, case_id)
         states.move_case(case, CaseAction.RESUME)
+        notes.set_pause_reason(session, case, "", written_by_id=actor.id)
         deliver_due_letters(session, settings, case)
         _notify_parties(session, settings, case)
         audit.record(session, "case.resumed", actor_id=actor.id, case_id=case.id)
@@ -349,7 +357,7 @@ def set_receiving(
         states.check_case(CaseAction.SET_RECEIVING, case)
         mine.receive_preference = choice
         mine.tell_author_when_read = tell_author_when_read
-        mine.conditions = conditions.strip()[: limits.CONDITIONS_CHARACTERS]
+        notes.set_conditions(session, case, mine, conditions[: limits.CONDITIONS_CHARACTERS])
         deliver_due_letters(session, settings, case)
         if any(states.waiting_for_reading(letter) for letter in case.letters):
             _notify_facilitators(session, settings, case)
@@ -378,6 +386,6 @@ def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> i
             "case.shredded",
             actor_id=actor_id,
             case_id=case.id,
-            details={"versions": shredded},
+            details={"texts": shredded},
         )
         return shredded

@@ -18,6 +18,8 @@ from relay.models import CaseKey
 from relay.models import ContentKeySeal
 from relay.models import Letter
 from relay.models import LetterVersion
+from relay.models import NoteSeal
+from relay.models import SealedNote
 from relay.models import User
 from relay.services.errors import NotFound
 
@@ -139,7 +141,14 @@ def reseal_to_person(
         seal.sealed_key = crypto.seal_to(
             user.public_key, content_key, keyring.content_key(seal.version_id, holder)
         )
-    return len(seals)
+    note_seals = _case_note_seals(session, case_id, holder)
+    case_holder = keyring.case_holder(case_key.id)
+    for seal in note_seals:
+        note_key = _open_note_key(session, seal.note, case_holder, case_private_key)
+        seal.sealed_key = crypto.seal_to(
+            user.public_key, note_key, keyring.note_key(seal.note_id, holder)
+        )
+    return len(seals) + len(note_seals)
 
 
 def reseal_to_new_case_key(
@@ -153,12 +162,17 @@ def reseal_to_new_case_key(
         context = keyring.content_key(seal.version_id, holder)
         content_key = crypto.open_sealed(old_private_key, seal.sealed_key, context)
         seal.sealed_key = crypto.seal_to(new_public_key, content_key, context)
-    return len(seals)
+    note_seals = _case_note_seals(session, case_key.case_id, holder)
+    for seal in note_seals:
+        context = keyring.note_key(seal.note_id, holder)
+        note_key = crypto.open_sealed(old_private_key, seal.sealed_key, context)
+        seal.sealed_key = crypto.seal_to(new_public_key, note_key, context)
+    return len(seals) + len(note_seals)
 
 
 def shred(session: Session, case: Case) -> int:
-    """Retention (crypto-shredding): delete every seal and ciphertext of the case's letters.
-    Returns how many versions lost their text."""
+    """Retention (crypto-shredding): delete every seal and ciphertext of the case's letters
+    and notes. Returns how many versions and notes lost their text."""
     shredded = 0
     for letter in case.letters:
         for version in letter.versions:
@@ -167,4 +181,73 @@ def shred(session: Session, case: Case) -> int:
             if version.ciphertext is not None:
                 version.ciphertext = None
                 shredded += 1
+    notes = session.scalars(select(SealedNote).where(SealedNote.case_id == case.id)).all()
+    for note in notes:
+        session.execute(delete(NoteSeal).where(NoteSeal.note_id == note.id))
+        if note.ciphertext is not None:
+            note.ciphertext = None
+            shredded += 1
     return shredded
+
+
+# --- notes: free text a person typed for someone in the case, besides letters ----------
+
+
+def _case_note_seals(session: Session, case_id: int, holder: str) -> list[NoteSeal]:
+    return list(
+        session.scalars(
+            select(NoteSeal)
+            .join(SealedNote, NoteSeal.note_id == SealedNote.id)
+            .where(SealedNote.case_id == case_id, NoteSeal.holder == holder)
+        ).all()
+    )
+
+
+def write_note(
+    session: Session, note: SealedNote, text: str, case_key: CaseKey, readers: list[User]
+) -> None:
+    """Encrypt a note under a fresh key sealed to the case key and to each of `readers`,
+    as a letter is (the note's id binds both, so it is flushed first)."""
+    session.flush()
+    note_key = crypto.new_symmetric_key()
+    note.ciphertext = crypto.encrypt(note_key, text.encode("utf-8"), keyring.note_text(note.id))
+    holders = [(keyring.case_holder(case_key.id), case_key.public_key)]
+    holders += [(keyring.user_holder(reader.id), reader.public_key) for reader in readers]
+    for holder, public_key in holders:
+        sealed = crypto.seal_to(public_key, note_key, keyring.note_key(note.id, holder))
+        session.add(NoteSeal(note=note, holder=holder, sealed_key=sealed))
+
+
+def _open_note_key(session: Session, note: SealedNote, holder: str, private_key: bytes) -> bytes:
+    seal = session.scalar(
+        select(NoteSeal).where(NoteSeal.note_id == note.id, NoteSeal.holder == holder)
+    )
+    if seal is None:
+        raise NotFound("note")
+    return crypto.open_sealed(private_key, seal.sealed_key, keyring.note_key(note.id, holder))
+
+
+def _decrypt_note(note: SealedNote, note_key: bytes) -> str:
+    if note.ciphertext is None:
+        raise NotFound("note")  # shredded under the retention policy
+    return crypto.decrypt(note_key, note.ciphertext, keyring.note_text(note.id)).decode()
+
+
+def open_note_through_case(
+    session: Session, note: SealedNote, case_key: CaseKey, case_private_key: bytes
+) -> str:
+    holder = keyring.case_holder(case_key.id)
+    return _decrypt_note(note, _open_note_key(session, note, holder, case_private_key))
+
+
+def open_note_own(session: Session, note: SealedNote, user: User, private_key: bytes) -> str:
+    """Raises crypto.DecryptionFailed for a seal made to a key pair the person no longer has."""
+    holder = keyring.user_holder(user.id)
+    return _decrypt_note(note, _open_note_key(session, note, holder, private_key))
+
+
+def destroy_note(session: Session, note: SealedNote) -> None:
+    """A note replaced or no longer wanted: every seal, the ciphertext and the row."""
+    session.execute(delete(NoteSeal).where(NoteSeal.note_id == note.id))
+    session.delete(note)
+    session.flush()

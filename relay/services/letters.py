@@ -20,6 +20,7 @@ from relay.models import CaseParticipant
 from relay.models import Letter
 from relay.models import LetterRead
 from relay.models import LetterVersion
+from relay.models import NoteKind
 from relay.models import Role
 from relay.models import User
 from relay.models import VersionKind
@@ -27,6 +28,7 @@ from relay.models import utcnow
 from relay.services import content_keys
 from relay.services import keys
 from relay.services import limits
+from relay.services import notes
 from relay.services import outbox
 from relay.services import states
 from relay.services import text as letter_text
@@ -468,7 +470,7 @@ def request_changes(
         states.check(A.REQUEST_CHANGES, letter, actor.id)
         if not note.strip():
             raise InvalidInput("Tell the writer what to change", "note")
-        letter.review_note = _note(note)
+        notes.set_letter_note(session, letter, NoteKind.CHANGES_REQUESTED, _note(note), actor.id)
         states.move(letter, A.REQUEST_CHANGES, actor.id)
         _audit(session, letter, "letter.changes_requested", actor.id)
         _notify_user(session, settings, letter.author.user_id)
@@ -482,7 +484,7 @@ def reject_letter(
         states.check(A.REJECT, letter, actor.id)
         if not reason.strip():
             raise InvalidInput("Give the writer a reason", "reason")
-        letter.review_note = _note(reason)
+        notes.set_letter_note(session, letter, NoteKind.REJECTION, _note(reason), actor.id)
         states.move(letter, A.REJECT, actor.id)
         _audit(session, letter, "letter.rejected", actor.id)
         _notify_user(session, settings, letter.author.user_id)
@@ -507,7 +509,7 @@ def propose_redaction(
         version = _new_version(session, letter, VersionKind.REDACTION, actor.id)
         author = session.get(User, letter.author.user_id)
         _write_text(session, letter.case_id, version, clean, author)
-        letter.review_note = _note(note)
+        notes.set_letter_note(session, letter, NoteKind.REDACTION, _note(note), actor.id)
         states.move(letter, A.PROPOSE_REDACTION, actor.id)
         _audit(
             session,

@@ -15,6 +15,7 @@ from relay.forms import CloseCaseForm
 from relay.forms import GateForm
 from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
+from relay.forms import PauseForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import access
@@ -22,6 +23,7 @@ from relay.services import cases
 from relay.services import delivery
 from relay.services import keys
 from relay.services import letters
+from relay.services import notes
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
 from relay.web import signed_in
@@ -71,6 +73,9 @@ def _case_page(case, facilitator_form: AddFacilitatorForm):
         facilitator_form=facilitator_form,
         key_holders=holders,
         holds_key=any(seal.user_id == signed_in.actor().id for seal in holders),
+        conditions=notes.conditions_in(db(), signed_in.actor(), case),
+        pause_reason=notes.pause_reason(db(), signed_in.actor(), case),
+        pause_form=PauseForm(formdata=None),
     )
 
 
@@ -165,7 +170,12 @@ def activate(case_id: int):
 
 @bp.post("/<int:case_id>/pause")
 def pause(case_id: int):
-    return _case_action(case_id, cases.pause_case, signed_in.settings())
+    form = PauseForm()
+    if form.validate_on_submit():
+        cases.pause_case(
+            db(), signed_in.settings(), signed_in.actor(), case_id, form.reason.data or ""
+        )
+    return redirect(url_for("cases.show", case_id=case_id))
 
 
 @bp.post("/<int:case_id>/resume")

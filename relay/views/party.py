@@ -17,6 +17,7 @@ from relay.models import Role
 from relay.services import cases
 from relay.services import delivery
 from relay.services import letters
+from relay.services import notes
 from relay.services import prompts
 from relay.services import states
 from relay.services import text
@@ -47,6 +48,7 @@ def case(case_id: int):
         other=letters.other_party_or_none(found, mine),
         written=letters.letters_written_by(db(), mine),
         received=letters.letters_received_by(db(), mine),
+        pause_reason=notes.pause_reason(db(), actor, found),
         state_for_author=states.shown_to_author,
         action=ActionForm(),
     )
@@ -97,13 +99,16 @@ def _write(case_id: int, letter_id: int | None):
             flash("Your draft is saved")
             return redirect(url_for("party.edit", letter_id=letter.id))
     existing = letters.letter_for_author(db(), actor, letter_id) if letter_id else None
+    other = letters.other_party_or_none(found, mine)
     return render_template(
         "party/write.html",
         form=form,
         case=found,
         mine=mine,
         letter=existing,
-        other=letters.other_party_or_none(found, mine),
+        note=notes.letter_note(db(), actor, existing) if existing else None,
+        conditions=notes.conditions_of(db(), actor, other) if other else None,
+        other=other,
         help=prompts.writing_help(mine.role),
     )
 
@@ -132,6 +137,7 @@ def letter(letter_id: int):
     return render_template(
         "party/letter.html",
         letter=found,
+        note=notes.letter_note(db(), actor, found),
         shown=shown,
         diff=diff,
         action=ActionForm(),
@@ -236,7 +242,7 @@ def receiving(case_id: int):
     form = ReceivingForm(
         preference=mine.receive_preference.value,
         tell_author=mine.tell_author_when_read,
-        conditions=mine.conditions,
+        conditions=notes.conditions_of(db(), actor, mine) or "",
     )
     if form.validate_on_submit():
         cases.set_receiving(

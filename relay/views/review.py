@@ -16,6 +16,7 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.services import flags
 from relay.services import letters
+from relay.services import notes
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
@@ -45,9 +46,12 @@ def _render(letter_id: int, **forms):
     forms.setdefault(
         "redact", RedactionForm(formdata=None, prefix="redact", text=text.for_editing(current))
     )
+    actor = signed_in.actor()
     return render_template(
         "review/show.html",
         letter=letter,
+        note=notes.letter_note(db(), actor, letter),
+        conditions=notes.conditions_of(db(), actor, letter.recipient),
         versions=versions,
         action=ActionForm(),
         reads=letters.reads_of(db(), letter),

@@ -194,7 +194,11 @@ def test_rejected_letter_tells_the_author_why_and_never_reaches_the_recipient(
     letter = _submitted(session, settings, world.offender, world.case.id)
     letters.reject_letter(session, settings, world.facilitator, letter.id, "It blames others")
     assert letter.state == LetterState.REJECTED
-    assert letter.review_note == "It blames others"
+    from relay.services import notes
+
+    assert notes.letter_note(session, world.offender, letter) == "It blames others"
+    assert notes.letter_note(session, world.facilitator, letter) == "It blames others"
+    assert notes.letter_note(session, world.victim, letter) is None  # not sealed to them
     assert _recipient_holders(session, letter) == []
     with pytest.raises(InvalidTransition):
         letters.approve_letter(session, settings, world.facilitator, letter.id)

@@ -89,13 +89,17 @@ MATRIX: dict[tuple[str, str], str] = {
     ("party.unhold", "POST"): "RAARRR",
     ("party.destroy", "GET"): "RAARRR",
     ("party.withdraw", "GET"): "RAARRR",
+    ("party.withdraw_letter", "GET"): "RAARRR",
     ("party.withdraw_letter", "POST"): "RAARRR",
+    ("party.delete_draft", "GET"): "RAARRR",
+    ("party.delete_draft", "POST"): "RAARRR",
     ("party.destroy", "POST"): "RAARRR",
     ("party.withdraw", "POST"): "RAARRR",
 }
 
 # Requests that end the session, the case or a letter run last, in this order.
 LAST = [
+    ("party.delete_draft", "POST"),
     ("party.withdraw_letter", "POST"),
     ("party.destroy", "POST"),
     ("cases.close", "POST"),

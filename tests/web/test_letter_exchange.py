@@ -233,15 +233,15 @@ def test_withdrawing_stops_letters_in_review(client, auth, world, session):
     assert "This exchange has ended" in client.get(f"/my/cases/{world.case.id}").text
 
 
-def test_database_holds_no_letter_text_after_a_full_exchange(exchange, app, session):
+def _assert_nowhere_in_the_database(app, session, texts: list[str]) -> None:
+    """Neither the SQLite file's bytes nor any PostgreSQL column holds any of `texts`."""
     url = app.config["DATABASE_URL"]
-    texts = [FIRST, EDITED, REPLY]
     if url.startswith("sqlite"):
         app.extensions["relay.engine"].dispose()
         raw = Path(url.removeprefix("sqlite:///")).read_bytes()
         for text in texts:
             for fragment in (text, text[:20], text.encode().hex()[:40]):
-                assert fragment.encode() not in raw
+                assert fragment.encode() not in raw, text
         return
     from sqlalchemy import inspect
     from sqlalchemy import text as sql
@@ -259,7 +259,69 @@ def test_database_holds_no_letter_text_after_a_full_exchange(exchange, app, sess
                     continue
                 data = bytes(value) if isinstance(value, bytes | memoryview) else value.encode()
                 for text in texts:
-                    assert text[:20].encode() not in data, (table, column["name"])
+                    assert text[:20].encode() not in data, (table, column["name"], text)
+
+
+def test_database_holds_no_letter_text_after_a_full_exchange(exchange, app, session):
+    _assert_nowhere_in_the_database(app, session, [FIRST, EDITED, REPLY])
+
+
+# Free text that people type besides letters (issue "Nothing lost, nothing leaked", item 7).
+CONDITIONS = "Never mention my daughter Ellie by name."
+CHANGES_NOTE = "Please take out the part about the court case."
+REDACTION_NOTE = "I took out where you live, for your safety."
+REJECTION = "This letter repeats the threat from last summer."
+PAUSE_REASON = "Jo is in hospital this week and cannot read anything."
+
+
+def test_database_holds_nothing_anyone_typed(app, client, auth, world, session, settings):
+    from relay.services import cases
+    from relay.services import letters
+
+    case_id = world.case.id
+    auth.sign_in("victim")
+    client.post(
+        f"/my/cases/{case_id}/receiving",
+        data={"preference": "receive", "conditions": CONDITIONS},
+    )
+    auth.sign_out()
+    one = letters.save_draft(session, world.offender, case_id, None, "Letter one.")
+    letters.submit_letter(session, settings, world.offender, one.id)
+    two = letters.save_draft(session, world.offender, case_id, None, "Letter two, 12 Elm Row.")
+    letters.submit_letter(session, settings, world.offender, two.id)
+    three = letters.save_draft(session, world.offender, case_id, None, "Letter three.")
+    letters.submit_letter(session, settings, world.offender, three.id)
+    auth.sign_in("facilitator")
+    client.post(f"/review/letters/{one.id}/changes", data={"note": CHANGES_NOTE})
+    client.post(
+        f"/review/letters/{two.id}/redact",
+        data={"redact-text": "Letter two.", "redact-note": REDACTION_NOTE},
+    )
+    client.post(f"/review/letters/{three.id}/reject", data={"reason": REJECTION})
+    client.post(f"/cases/{case_id}/pause", data={"reason": PAUSE_REASON})
+    # Each note reaches the person it is for, and the facilitator sees them all.
+    review = client.get(f"/review/letters/{one.id}").text
+    assert CHANGES_NOTE in review
+    assert CONDITIONS in review
+    assert PAUSE_REASON in client.get(f"/cases/{case_id}").text
+    auth.sign_out()
+    auth.sign_in("offender")
+    assert CHANGES_NOTE in client.get(f"/my/letters/{one.id}").text
+    assert REDACTION_NOTE in client.get(f"/my/letters/{two.id}").text
+    assert REJECTION in client.get(f"/my/letters/{three.id}").text
+    assert CONDITIONS in client.get(f"/my/letters/{one.id}/edit").text
+    assert PAUSE_REASON in client.get(f"/my/cases/{case_id}").text
+    auth.sign_out()
+    typed = [CONDITIONS, CHANGES_NOTE, REDACTION_NOTE, REJECTION, PAUSE_REASON]
+    _assert_nowhere_in_the_database(app, session, typed)
+    # And a shredded case keeps none of it, even sealed.
+    cases.close_case(session, world.facilitator, case_id, "completed")
+    cases.shred_case(session, case_id)
+    from relay.models import NoteSeal
+    from relay.models import SealedNote
+
+    assert session.scalars(select(NoteSeal)).all() == []
+    assert all(note.ciphertext is None for note in session.scalars(select(SealedNote)))
 
 
 def test_staff_reading_a_letter_is_audited(client, auth, world, session, settings):

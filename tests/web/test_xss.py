@@ -49,6 +49,9 @@ URL_ATTRIBUTES = {
 }
 
 
+OUR_SCRIPTS = {"/static/relay.js", "/static/autosave.js"}
+
+
 class ActiveMarkup(HTMLParser):
     """Collects everything in a page that could run script."""
 
@@ -59,7 +62,7 @@ class ActiveMarkup(HTMLParser):
     def handle_starttag(self, tag, attrs):
         if tag not in TEMPLATE_TAGS:
             self.found.append(f"<{tag}>")
-        if tag == "script" and dict(attrs).get("src") != "/static/relay.js":
+        if tag == "script" and dict(attrs).get("src") not in OUR_SCRIPTS:
             self.found.append("<script> not ours")
         for name, value in attrs:
             value = (value or "").strip().lower()
