@@ -338,10 +338,11 @@ def set_receiving(
     case_id: int,
     *,
     preference: str,
-    tell_author_when_read: bool,
-    conditions: str,
+    tell_author_when_read: bool | None = None,
+    conditions: str | None = None,
 ) -> None:
-    """The recipient's own terms for receiving letters (docs/rules.md: receiving on their terms)."""
+    """The recipient's own terms for receiving letters (docs/rules.md: receiving on their
+    terms). A choice given as None stays as it was."""
     with transaction(session):
         case, mine = case_for_party(session, actor, case_id)
         try:
@@ -356,8 +357,10 @@ def set_receiving(
         case = lock_case(session, case.id, exclusive=True)
         states.check_case(CaseAction.SET_RECEIVING, case)
         mine.receive_preference = choice
-        mine.tell_author_when_read = tell_author_when_read
-        notes.set_conditions(session, case, mine, conditions[: limits.CONDITIONS_CHARACTERS])
+        if tell_author_when_read is not None:
+            mine.tell_author_when_read = tell_author_when_read
+        if conditions is not None:
+            notes.set_conditions(session, case, mine, conditions[: limits.CONDITIONS_CHARACTERS])
         deliver_due_letters(session, settings, case)
         if any(states.waiting_for_reading(letter) for letter in case.letters):
             _notify_facilitators(session, settings, case)
@@ -366,7 +369,7 @@ def set_receiving(
             "party.receiving_changed",
             actor_id=actor.id,
             case_id=case.id,
-            details={"preference": preference, "tell_author": tell_author_when_read},
+            details={"preference": preference, "tell_author": mine.tell_author_when_read},
         )
 
 

@@ -21,6 +21,7 @@ from relay.models import Letter
 from relay.models import LetterRead
 from relay.models import LetterVersion
 from relay.models import NoteKind
+from relay.models import ReceivePreference
 from relay.models import Role
 from relay.models import User
 from relay.models import VersionKind
@@ -599,6 +600,17 @@ def letters_written_by(session: Session, participant: CaseParticipant) -> list[L
             select(Letter).where(Letter.author_id == participant.id).order_by(Letter.id.desc())
         )
     )
+
+
+def waiting_unseen(session: Session, participant: CaseParticipant) -> bool:
+    """Is an approved letter waiting because the recipient chose "not now"? They are told
+    that something waits, never who or what (docs/rules.md, receiving on their terms)."""
+    if participant.receive_preference != ReceivePreference.NOT_NOW:
+        return False
+    waiting = select(Letter.id).where(
+        Letter.recipient_id == participant.id, Letter.state.in_(states.WAITING)
+    )
+    return session.scalar(waiting.limit(1)) is not None
 
 
 def letters_received_by(session: Session, participant: CaseParticipant) -> list[Letter]:

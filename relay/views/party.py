@@ -11,6 +11,7 @@ from flask import url_for
 from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import LetterForm
+from relay.forms import ReceivingChoiceForm
 from relay.forms import ReceivingForm
 from relay.forms import show_error
 from relay.models import Role
@@ -49,6 +50,8 @@ def case(case_id: int):
         written=letters.letters_written_by(db(), mine),
         received=letters.letters_received_by(db(), mine),
         pause_reason=notes.pause_reason(db(), actor, found),
+        something_waiting=letters.waiting_unseen(db(), mine),
+        choice=ReceivingChoiceForm(preference=mine.receive_preference.value),
         state_for_author=states.shown_to_author,
         action=ActionForm(),
     )
@@ -257,6 +260,18 @@ def receiving(case_id: int):
         flash("Your choices are saved")
         return redirect(url_for("party.case", case_id=case_id))
     return render_template("party/receiving.html", form=form, case=found)
+
+
+@bp.post("/cases/<int:case_id>/receiving/choice")
+def receiving_choice(case_id: int):
+    """Only when to receive, from the case page where something may be waiting."""
+    form = ReceivingChoiceForm()
+    if form.validate_on_submit():
+        cases.set_receiving(
+            db(), signed_in.settings(), signed_in.actor(), case_id, preference=form.preference.data
+        )
+        flash("Your choice is saved")
+    return redirect(url_for("party.case", case_id=case_id))
 
 
 @bp.get("/stop")

@@ -78,6 +78,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("party.write", "POST"): "RAARRR",
     ("party.receiving", "GET"): "RAARRR",
     ("party.receiving", "POST"): "RAARRR",
+    ("party.receiving_choice", "POST"): "RAARRR",
     ("party.letter", "GET"): "RAARRR",
     ("party.edit", "GET"): "RAARRR",
     ("party.edit", "POST"): "RAARRR",
@@ -119,6 +120,7 @@ FORMS = {
     "party.write": {"text": "A new draft.", "save": "1"},
     "party.edit": {"text": "Changed.", "save": "1"},
     "party.receiving": {"preference": "receive"},
+    "party.receiving_choice": {"preference": "receive"},
     "admin.invite": {"name": "New", "email": "new-staff@relay.test"},
     "admin.restore_access": {"checked": "y"},
     # Complete forms, so that a decision that goes through answers 302 (allowed), not a

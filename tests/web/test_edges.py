@@ -251,3 +251,51 @@ def test_while_paused_each_party_is_told_in_their_own_words(client, auth, sessio
     assert "Letters to you wait until your facilitator starts again" in page
     assert "You can still write and save a letter" in page
     assert "Write a letter" in page
+
+
+# --- item 9: a victim on "not now" is not left guessing --------------------------------
+
+
+def test_on_not_now_the_victim_sees_something_waits_and_can_change_their_choice_there(
+    client, auth, session, settings, world
+):
+    waiting = _approved(session, settings, world, delivered=False)  # victim chose "not now"
+    auth.sign_in("victim")
+    page = client.get(f"/my/cases/{world.case.id}").text
+    assert "Something is waiting for you" in page
+    assert 'id="current-choice"' in page and "not now" in page
+    # Without who or what: no name, no letter link, nothing of the text.
+    notice = page[page.index('id="something-waiting"') :]
+    notice = notice[: notice.index("</div>")]
+    assert world.offender.user.name not in notice
+    assert "Chris" not in notice and "/my/received/" not in page
+    assert TEXT not in page
+    # The choice can be changed right there.
+    assert f'action="/my/cases/{world.case.id}/receiving/choice"' in page
+    changed = client.post(
+        f"/my/cases/{world.case.id}/receiving/choice", data={"preference": "receive"}
+    )
+    assert changed.status_code == 302
+    page = client.get(f"/my/cases/{world.case.id}").text
+    assert "Something is waiting for you" not in page
+    assert f"/my/received/{waiting}" in page
+    assert "as soon as they are approved" in page
+
+
+def test_changing_only_the_choice_keeps_the_other_choices(session, settings, world):
+    from relay.services import notes
+
+    cases.set_receiving(
+        session,
+        settings,
+        world.victim,
+        world.case.id,
+        preference="not_now",
+        tell_author_when_read=True,
+        conditions="Use my first name only.",
+    )
+    cases.set_receiving(session, settings, world.victim, world.case.id, preference="receive")
+    mine = cases.case_for_party(session, world.victim, world.case.id)[1]
+    assert mine.receive_preference == "receive"
+    assert mine.tell_author_when_read is True
+    assert notes.conditions_of(session, world.victim, mine) == "Use my first name only."
