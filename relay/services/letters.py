@@ -7,6 +7,7 @@ handled by `relay.services.content_keys`. The recipient is given a key only at a
 check gets wrong.
 """
 
+from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import select
@@ -463,32 +464,62 @@ def enter_paper_letter(
         return letter
 
 
-def request_changes(
-    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, note: str
+@dataclass(frozen=True)
+class _SendBack:
+    """A decision that returns a letter to its writer with a note saying why."""
+
+    action: LetterAction
+    note_kind: NoteKind
+    audited_as: str
+    missing_note: str  # what to say when the note is empty
+    note_field: str
+
+
+_CHANGES = _SendBack(
+    A.REQUEST_CHANGES,
+    NoteKind.CHANGES_REQUESTED,
+    "letter.changes_requested",
+    "Tell the writer what to change",
+    "note",
+)
+_REJECTION = _SendBack(
+    A.REJECT,
+    NoteKind.REJECTION,
+    "letter.rejected",
+    "Give the writer a reason",
+    "reason",
+)
+
+
+def _send_back(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    letter_id: int,
+    note: str,
+    decision: _SendBack,
 ) -> None:
     with transaction(session):
         letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
-        states.check(A.REQUEST_CHANGES, letter, actor.id)
+        states.check(decision.action, letter, actor.id)
         if not note.strip():
-            raise InvalidInput("Tell the writer what to change", "note")
-        notes.set_letter_note(session, letter, NoteKind.CHANGES_REQUESTED, _note(note), actor.id)
-        states.move(letter, A.REQUEST_CHANGES, actor.id)
-        _audit(session, letter, "letter.changes_requested", actor.id)
+            raise InvalidInput(decision.missing_note, decision.note_field)
+        notes.set_letter_note(session, letter, decision.note_kind, _note(note), actor.id)
+        states.move(letter, decision.action, actor.id)
+        _audit(session, letter, decision.audited_as, actor.id)
         _notify_user(session, settings, letter.author.user_id)
+
+
+def request_changes(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, note: str
+) -> None:
+    _send_back(session, settings, actor, letter_id, note, _CHANGES)
 
 
 def reject_letter(
     session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, reason: str
 ) -> None:
-    with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
-        states.check(A.REJECT, letter, actor.id)
-        if not reason.strip():
-            raise InvalidInput("Give the writer a reason", "reason")
-        notes.set_letter_note(session, letter, NoteKind.REJECTION, _note(reason), actor.id)
-        states.move(letter, A.REJECT, actor.id)
-        _audit(session, letter, "letter.rejected", actor.id)
-        _notify_user(session, settings, letter.author.user_id)
+    _send_back(session, settings, actor, letter_id, reason, _REJECTION)
 
 
 def propose_redaction(
