@@ -63,6 +63,29 @@ def build_account(
     return user, recovery_code, pair.private_key
 
 
+def add_account(
+    session: Session,
+    settings: ServiceSettings,
+    *,
+    email: str,
+    name: str,
+    role: Role,
+    password: str,
+    field: str,
+) -> tuple[User, str, bytes]:
+    """Build an account and add it, inside the caller's transaction. The unique index
+    decides a race for one address; the loser is told on `field`, not with a 500."""
+    user, recovery_code, private_key = build_account(
+        email=email, name=name, role=role, password=password, limits=settings.kdf_limits
+    )
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        raise InvalidInput("An account with this e-mail address already exists", field) from None
+    return user, recovery_code, private_key
+
+
 def seal_under_password(
     user: User, limits: crypto.KdfLimits, private_key: bytes, password: str
 ) -> None:
@@ -83,20 +106,15 @@ def create_administrator(
     """An administrator made on the command line; the first one also makes the escrow key."""
     with transaction(session):
         email = normalise_email(email)
-        user, recovery_code, private_key = build_account(
+        user, recovery_code, private_key = add_account(
+            session,
+            settings,
             email=email,
             name=name.strip(),
             role=Role.ADMINISTRATOR,
             password=password,
-            limits=settings.kdf_limits,
+            field="email",
         )
-        session.add(user)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise InvalidInput(
-                "An account with this e-mail address already exists", "email"
-            ) from None
         audit.record(
             session,
             "account.created",

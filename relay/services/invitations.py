@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from sqlalchemy import func
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from relay import audit
@@ -19,7 +18,7 @@ from relay.models import User
 from relay.models import utcnow
 from relay.services import outbox
 from relay.services.accounts import NewAccount
-from relay.services.accounts import build_account
+from relay.services.accounts import add_account
 from relay.services.accounts import normalise_email
 from relay.services.actor import Actor
 from relay.services.errors import InvalidInput
@@ -125,20 +124,15 @@ def accept_invitation(
 ) -> NewAccount:
     with transaction(session):
         invitation = open_invitation(session, token)
-        user, recovery_code, _private_key = build_account(
+        user, recovery_code, _private_key = add_account(
+            session,
+            settings,
             email=invitation.email,
             name=invitation.name,
             role=invitation.role,
             password=password,
-            limits=settings.kdf_limits,
+            field="token",
         )
-        session.add(user)
-        try:
-            session.flush()
-        except IntegrityError:
-            raise InvalidInput(
-                "An account with this e-mail address already exists", "token"
-            ) from None
         invitation.used_at = utcnow()
         if invitation.participant is not None:
             invitation.participant.user_id = user.id
