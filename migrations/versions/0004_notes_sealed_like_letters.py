@@ -75,10 +75,13 @@ def upgrade() -> None:
         sa.UniqueConstraint("note_id", "holder", name=op.f("uq_note_seals_note_id")),
     )
     _seal_existing_notes(op.get_bind())
-    with op.batch_alter_table("letters") as batch:
-        batch.drop_column("review_note")
-    with op.batch_alter_table("case_participants") as batch:
-        batch.drop_column("conditions")
+    for table, column in (("letters", "review_note"), ("case_participants", "conditions")):
+        if op.get_bind().dialect.name == "sqlite":
+            # SQLite's own DROP COLUMN (3.35+): a batch copy would drop and re-create the
+            # table, which its foreign keys refuse once rows refer to it.
+            op.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+        else:
+            op.drop_column(table, column)
 
 
 # Typed, so the timestamp is stored as the models store it.
