@@ -25,6 +25,8 @@ from tests.browser.pages import PartyCasePage
 from tests.browser.pages import PartyHomePage
 from tests.browser.pages import SignInPage
 
+pytestmark = pytest.mark.slow
+
 WORDS = "The night it happened I could not sleep, and I still think of it every day."
 TIMED_OUT = "You were signed out to keep you safe; your draft is saved"
 
