@@ -295,6 +295,13 @@ def demo_data(session):
     return session
 
 
+def asked_to_sign_in(response) -> bool:
+    """A gated page asked for by someone not signed in (or no longer): the sign-in page,
+    to come back to that page after (relay/views/__init__.py `require_roles`)."""
+    location = response.headers.get("Location", "")
+    return response.status_code == 302 and location.startswith("/sign-in?next=")
+
+
 class Auth:
     """Signs a test client in and out the way a person does: through the pages."""
 

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from dataclasses import field
 from email import policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -156,6 +158,37 @@ def mailbox(smtp_server: Mailbox) -> Mailbox:
     return smtp_server
 
 
+# --- the site "Leave this site" goes to ---------------------------------------------------
+
+
+class _Weather(BaseHTTPRequestHandler):
+    """An everyday site to leave for. The real one cannot load here (no internet), and the
+    browser reaches it by following /leave's redirect, which a Playwright route does not
+    catch: so a small server of its own stands in for it."""
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        body = b"<!doctype html><title>Weather</title><h1>Weather</h1>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def exit_site() -> Iterator[str]:
+    """The address of the stand-in, for QUICK_EXIT_URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Weather)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/weather"
+    server.shutdown()
+    server.server_close()
+
+
 # --- the live server -------------------------------------------------------------------
 
 
@@ -191,7 +224,7 @@ class Site:
 
 
 @pytest.fixture
-def site(smtp_server: Mailbox, app_config: dict, tmp_path: Path) -> Iterator[Site]:
+def site(smtp_server: Mailbox, exit_site: str, app_config: dict, tmp_path: Path) -> Iterator[Site]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = {
@@ -205,6 +238,7 @@ def site(smtp_server: Mailbox, app_config: dict, tmp_path: Path) -> Iterator[Sit
         # Flask-Mail suppresses sending whenever TESTING is on, unless told not to.
         "MAIL_SUPPRESS_SEND": False,
         "BASE_URL": url,
+        "QUICK_EXIT_URL": exit_site,
         **app_config,
     }
     app = create_app(config)

@@ -6,6 +6,8 @@ action does not fit) or "R" (refused: 404, or 403 for staff who may see but not 
 A route added to the app without an entry here fails `test_every_route_has_an_entry`.
 """
 
+from urllib.parse import urlsplit
+
 import pytest
 
 from tests.factories import Resources
@@ -15,7 +17,9 @@ ROLES = ("anonymous", "victim", "offender", "other_facilitator", "facilitator", 
 # endpoint, method: one letter per role, in the order of ROLES.
 MATRIX: dict[tuple[str, str], str] = {
     ("static", "GET"): "AAAAAA",
-    ("auth.home", "GET"): "AAAAAA",
+    # Someone not signed in is asked to sign in (counted as refused), here as on every
+    # gated page.
+    ("auth.home", "GET"): "RAAAAA",
     ("auth.sign_in", "GET"): "AAAAAA",
     ("auth.sign_in", "POST"): "AAAAAA",
     ("auth.signed_out", "GET"): "AAAAAA",
@@ -37,6 +41,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("auth.sign_out_everywhere", "POST"): "RAAAAA",
     ("auth.sign_out", "POST"): "AAAAAA",
     ("auth.csp_report", "POST"): "AAAAAA",
+    # Leaving the site, and the page's countdown running out, end whatever session there is.
+    ("auth.leave", "GET"): "AAAAAA",
+    ("auth.time_out", "POST"): "AAAAAA",
+    ("auth.keep_alive", "POST"): "RAAAAA",
     ("admin.home", "GET"): "RRRRRA",
     ("admin.invite", "GET"): "RRRRRA",
     ("admin.invite", "POST"): "RRRRRA",
@@ -108,6 +116,8 @@ LAST = [
     ("auth.end_session", "POST"),
     ("auth.sign_out_everywhere", "POST"),
     ("auth.sign_out", "POST"),
+    ("auth.time_out", "POST"),
+    ("auth.leave", "GET"),
 ]
 
 FORMS = {
@@ -176,7 +186,13 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
 def _outcome(response) -> str:
     response.close()
     assert response.status_code < 500, response.text
-    return "R" if response.status_code in (403, 404) else "A"
+    # Not signed in, a gated page asks to sign in: a redirect to the sign-in page, or (a
+    # letter sent after the session ended) the sign-in page itself, answered 401.
+    asked_to_sign_in = response.status_code == 401 or (
+        response.status_code in (302, 303)
+        and urlsplit(response.headers["Location"]).path == "/sign-in"
+    )
+    return "R" if response.status_code in (403, 404) or asked_to_sign_in else "A"
 
 
 def _ordered():

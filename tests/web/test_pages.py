@@ -10,6 +10,7 @@ from relay.models import Case
 from relay.models import Letter
 from relay.models import LetterState
 from relay.services import invitations
+from tests.conftest import asked_to_sign_in
 from tests.conftest import receive_letters
 
 
@@ -117,7 +118,7 @@ def test_pages_send_security_headers(client, auth, demo_data):
 def test_sign_out_ends_the_session(client, auth, demo_data):
     auth.sign_in("victim")
     client.post("/sign-out")
-    assert client.get("/my/").status_code == 404
+    assert asked_to_sign_in(client.get("/my/"))
 
 
 def test_a_post_without_a_csrf_token_is_refused(app, client, demo_data):
@@ -126,7 +127,7 @@ def test_a_post_without_a_csrf_token_is_refused(app, client, demo_data):
     refused = client.post("/sign-in", data={"email": email, "password": password})
     assert refused.status_code == 400
     assert "CSRF" in refused.text
-    assert client.get("/my/").status_code == 404
+    assert asked_to_sign_in(client.get("/my/"))
     page = client.get("/sign-in")
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page.text).group(1)
     accepted = client.post(

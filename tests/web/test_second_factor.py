@@ -9,6 +9,7 @@ import pytest
 
 from relay.models import utcnow
 from relay.services import accounts
+from tests.conftest import asked_to_sign_in
 
 EMAIL, NAME, PASSWORD = "boss@relay.test", "Bo Boss", "a long admin phrase"
 
@@ -41,7 +42,7 @@ def _enrol(client) -> tuple[str, list[str]]:
 
 def test_staff_must_set_up_a_second_step_before_anything_else(client, auth, admin):
     assert auth.sign_in_as(EMAIL, PASSWORD).headers["Location"].endswith("/sign-in/set-up")
-    assert client.get("/admin/").status_code == 404
+    assert asked_to_sign_in(client.get("/admin/"))
     assert "Show my set-up code" in client.get("/sign-in/set-up").text
     started = client.post("/sign-in/set-up/start")
     secret = re.search(r'id="totp-secret">([A-Z2-7]+)<', started.text).group(1)
@@ -63,7 +64,7 @@ def test_wrong_replayed_and_stale_codes_are_refused(client, auth, admin):
     assert "The code is not right" in client.post("/sign-in/code", data={"code": "123456"}).text
     stale = totp.at(utcnow() - timedelta(minutes=3))
     assert "The code is not right" in client.post("/sign-in/code", data={"code": stale}).text
-    assert client.get("/admin/").status_code == 404
+    assert asked_to_sign_in(client.get("/admin/"))
     fresh = totp.at(utcnow(), counter_offset=1)
     assert client.post("/sign-in/code", data={"code": fresh}).status_code == 302
     assert client.get("/admin/").status_code == 200
@@ -72,7 +73,7 @@ def test_wrong_replayed_and_stale_codes_are_refused(client, auth, admin):
     auth.sign_in_as(EMAIL, PASSWORD)
     replayed = client.post("/sign-in/code", data={"code": fresh})
     assert "already been used" in replayed.text
-    assert client.get("/admin/").status_code == 404
+    assert asked_to_sign_in(client.get("/admin/"))
 
 
 def test_a_backup_code_works_once(client, auth, admin):
@@ -86,7 +87,7 @@ def test_a_backup_code_works_once(client, auth, admin):
     auth.sign_in_as(EMAIL, PASSWORD)
     again = client.post("/sign-in/code", data={"code": codes[0]})
     assert "already been used" in again.text
-    assert client.get("/admin/").status_code == 404
+    assert asked_to_sign_in(client.get("/admin/"))
 
 
 def test_the_code_page_is_only_for_someone_halfway_through_signing_in(client, admin):
@@ -123,7 +124,7 @@ def test_a_password_alone_cannot_replace_an_enrolled_authenticator(client, auth,
     attacker = pyotp.random_base32()
     confirmed = client.post("/sign-in/set-up/confirm", data={"code": pyotp.TOTP(attacker).now()})
     assert confirmed.status_code == 404
-    assert client.get("/admin/").status_code == 404
+    assert asked_to_sign_in(client.get("/admin/"))
     session.expire_all()
     assert session.get(type(admin.user), admin.user.id).totp_sealed_secret == sealed_before
     # The real authenticator still works.
@@ -216,7 +217,7 @@ def test_codes_tried_are_counted_per_account_across_sign_ins(client, auth, admin
     right = pyotp.TOTP(secret).at(utcnow(), counter_offset=1)
     refused = client.post("/sign-in/code", data={"code": right})
     assert "Too many codes have been tried" in refused.text
-    assert client.get("/admin/").status_code == 404
+    assert asked_to_sign_in(client.get("/admin/"))
 
 
 def test_a_mistyped_code_while_changing_keeps_the_replay_guard(client, auth, admin, session):

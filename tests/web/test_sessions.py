@@ -10,6 +10,7 @@ from sqlalchemy import update
 from relay.models import UserSession
 from relay.models import utcnow
 from tests.conftest import PEOPLE
+from tests.conftest import asked_to_sign_in
 
 VICTIM_EMAIL, _NAME, VICTIM_PASSWORD = PEOPLE["victim"]
 
@@ -35,7 +36,7 @@ def test_sign_in_renews_the_session_so_a_planted_one_is_useless(app, client, wor
     )
     after = _cookie(client)
     assert before != after
-    assert _client_with(app, before).get("/my/").status_code == 404
+    assert asked_to_sign_in(_client_with(app, before).get("/my/"))
     assert _client_with(app, after).get("/my/").status_code == 200
 
 
@@ -43,7 +44,7 @@ def test_a_session_cannot_be_used_after_sign_out(app, client, auth, world):
     auth.sign_in("victim")
     stolen = _cookie(client)
     auth.sign_out()
-    assert _client_with(app, stolen).get("/my/").status_code == 404
+    assert asked_to_sign_in(_client_with(app, stolen).get("/my/"))
 
 
 def test_an_idle_party_session_ends(client, auth, world, session):
@@ -51,7 +52,7 @@ def test_an_idle_party_session_ends(client, auth, world, session):
     assert client.get("/my/").status_code == 200
     session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=16)))
     session.commit()
-    assert client.get("/my/").status_code == 404
+    assert asked_to_sign_in(client.get("/my/"))
 
 
 def test_staff_may_stay_idle_longer_than_parties(client, auth, world, session):
@@ -61,14 +62,14 @@ def test_staff_may_stay_idle_longer_than_parties(client, auth, world, session):
     assert client.get("/cases/").status_code == 200
     session.execute(update(UserSession).values(last_seen_at=utcnow() - timedelta(minutes=31)))
     session.commit()
-    assert client.get("/cases/").status_code == 404
+    assert asked_to_sign_in(client.get("/cases/"))
 
 
 def test_a_session_ends_at_its_absolute_limit_however_active(client, auth, world, session):
     auth.sign_in("victim")
     session.execute(update(UserSession).values(created_at=utcnow() - timedelta(hours=13)))
     session.commit()
-    assert client.get("/my/").status_code == 404
+    assert asked_to_sign_in(client.get("/my/"))
 
 
 def test_one_session_signs_out_another(client, auth, world, session):
@@ -81,7 +82,7 @@ def test_one_session_signs_out_another(client, auth, world, session):
     assert len(ends) == 2  # the lost phone, and the sign-in the world fixture made
     for end in ends:
         client.post(end)
-    assert lost_phone.get("/my/").status_code == 404
+    assert asked_to_sign_in(lost_phone.get("/my/"))
     assert client.get("/my/").status_code == 200
 
 
@@ -89,8 +90,8 @@ def test_sign_out_everywhere_ends_every_session(client, auth, world, session):
     auth.sign_in("victim")
     other = auth.another_client("victim")
     client.post("/account/sessions/end-all")
-    assert client.get("/my/").status_code == 404
-    assert other.get("/my/").status_code == 404
+    assert asked_to_sign_in(client.get("/my/"))
+    assert asked_to_sign_in(other.get("/my/"))
     open_sessions = session.scalars(
         select(UserSession).where(UserSession.revoked_at.is_(None))
     ).all()
