@@ -50,6 +50,10 @@ class Base:
     MAIL_DEFAULT_SENDER = "Relay <no-reply@relay.invalid>"
     MAIL_TIMEOUT = 5
     WTF_CSRF_ENABLED = True
+    # A form's token lives as long as the signed-in session (itself limited, and renewed at
+    # every sign-in), not an hour: a letter can take longer than that to write, and an
+    # expired token would refuse the Save and lose the text.
+    WTF_CSRF_TIME_LIMIT = None
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     SESSION_COOKIE_SECURE = True

@@ -189,3 +189,27 @@ def test_a_party_is_told_before_stopping_that_their_drafts_will_be_destroyed(
     assert "destroyed" in page
     client.post(f"/my/cases/{world.case.id}/withdraw")
     assert _letters_by(session, world.offender.id) == 0
+
+
+def test_a_letter_written_slowly_is_not_refused_for_an_old_form_token(
+    app, client, auth, session, world, monkeypatch
+):
+    """Writing a letter can take more than an hour on one page; the form's CSRF token must
+    not expire under it (Flask-WTF's default is an hour), or the Save loses the text."""
+    import re
+    import time
+
+    from itsdangerous.timed import TimestampSigner
+
+    auth.sign_in("offender")
+    app.config["WTF_CSRF_ENABLED"] = True
+    page = client.get(f"/my/cases/{world.case.id}/write").text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    two_hours_later = int(time.time()) + 2 * 60 * 60
+    monkeypatch.setattr(TimestampSigner, "get_timestamp", lambda _self: two_hours_later)
+    saved = client.post(
+        f"/my/cases/{world.case.id}/write",
+        data={"csrf_token": token, "text": "Written slowly.", "save": "1"},
+    )
+    assert saved.status_code == 302, saved.text[:300]
+    assert _letters_by(session, world.offender.id) == 1
