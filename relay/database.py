@@ -1,9 +1,11 @@
 """Engine and session factory. Knows nothing of Flask or HTTP."""
 
 import os
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy import create_engine
@@ -63,6 +65,7 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 _DEPTH = "relay.transaction_depth"
+T = TypeVar("T")
 
 
 @contextmanager
@@ -73,7 +76,7 @@ def transaction(session: Session) -> Iterator[Session]:
     "One commit per action"). A service called inside another's transaction joins it: only
     the outermost block commits, so composing two actions (save, then submit) is still
     one commit. A refusal that must leave a trace (a failed sign-in is counted and audited)
-    is raised after its block, never from inside it.
+    is raised after its block, never from inside it (`refused_after_commit`).
     """
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
@@ -87,3 +90,14 @@ def transaction(session: Session) -> Iterator[Session]:
         raise
     finally:
         session.info[_DEPTH] = depth
+
+
+def refused_after_commit(session: Session, work: Callable[[], T | Exception]) -> T:
+    """Run `work` as one action whose refusal must leave a trace: `work` returns the
+    refusal (an exception) instead of raising it, so the failed attempt it counted and
+    audited is committed first, and only then is the refusal raised."""
+    with transaction(session):
+        outcome = work()
+    if isinstance(outcome, Exception):
+        raise outcome
+    return outcome

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from relay import audit
 from relay import crypto
 from relay import keyring
+from relay.database import refused_after_commit
 from relay.database import transaction
 from relay.models import BackupCode
 from relay.models import CaseParticipant
@@ -116,8 +117,10 @@ def reset_password(
     recovery_code: str,
     new_password: str,
 ) -> str:
-    """Keep the same key pair under a new password; returns a new recovery code."""
-    with transaction(session):
+    """Keep the same key pair under a new password; returns a new recovery code. A wrong
+    recovery code is audited, and refused once that is committed."""
+
+    def work() -> str | InvalidInput:
         reset = open_password_reset(session, token)
         user = session.get(User, reset.user_id)
         check_new_password(new_password, email=user.email, name=user.name)
@@ -129,21 +132,19 @@ def reset_password(
                 keyring.user_private_key("recovery", user.public_key),
             )
         except crypto.CryptoError:
-            # The failure is recorded, and the refusal raised once it is committed.
             audit.record(
                 session,
                 "password_reset.failed",
                 actor_id=user.id,
                 details={"reason": "recovery code"},
             )
-            private_key = None
-        if private_key is not None:
-            # The old code has now been typed into a web form: replace it too.
-            new_code = _set_password_keys(user, settings, private_key, new_password)
-            _finish_reset(session, reset, user, "password_reset.completed")
-    if private_key is None:
-        raise InvalidInput("The recovery code is not right", "recovery_code")
-    return new_code
+            return InvalidInput("The recovery code is not right", "recovery_code")
+        # The old code has now been typed into a web form: replace it too.
+        new_code = _set_password_keys(user, settings, private_key, new_password)
+        _finish_reset(session, reset, user, "password_reset.completed")
+        return new_code
+
+    return refused_after_commit(session, work)
 
 
 KEYS_REPLACED_SUBJECT = "Your Relay password was reset without your recovery code"

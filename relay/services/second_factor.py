@@ -22,7 +22,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from relay import audit
 from relay import crypto
 from relay import keyring
-from relay.database import transaction
+from relay.database import refused_after_commit
 from relay.models import BackupCode
 from relay.models import User
 from relay.models import UserSession
@@ -119,23 +119,24 @@ def begin_enrolment(
     `secret` is for the demo data only, whose known secrets are printed.
     """
     now = utcnow()
-    refused = None
-    with transaction(session):
+
+    def work() -> str | InvalidInput:
         record = _record(session, token, now)
         if record.user.totp_sealed_secret is not None:
             if not record.second_factor_done:
                 raise NotFound("session")
             refused = _check_current_code(session, settings, record, current_code or "", now)
-        if refused is None:
-            secret = secret or pyotp.random_base32()
-            record.sealed_pending_totp_secret = crypto.encrypt(
-                settings.session_key,
-                secret.encode(),
-                keyring.pending_totp_secret(record.token_digest),
-            )
-    if refused is not None:
-        raise refused
-    return secret
+            if refused is not None:
+                return refused
+        new_secret = secret or pyotp.random_base32()
+        record.sealed_pending_totp_secret = crypto.encrypt(
+            settings.session_key,
+            new_secret.encode(),
+            keyring.pending_totp_secret(record.token_digest),
+        )
+        return new_secret
+
+    return refused_after_commit(session, work)
 
 
 def pending_secret(session: Session, settings: ServiceSettings, token: str) -> str | None:
@@ -204,11 +205,9 @@ def complete_enrolment(
 ) -> list[str]:
     """Confirm the new secret with a code from the app; returns the backup codes, shown once."""
     now = now or utcnow()
-    with transaction(session):
-        outcome = _complete_enrolment(session, settings, token, code, now)
-    if isinstance(outcome, InvalidInput):
-        raise outcome
-    return outcome
+    return refused_after_commit(
+        session, lambda: _complete_enrolment(session, settings, token, code, now)
+    )
 
 
 def _complete_enrolment(
@@ -269,23 +268,22 @@ def verify(
     """Finish signing in with a TOTP code or an unused backup code. A wrong code is
     counted and audited, and refused once that is committed."""
     now = now or utcnow()
-    refused = None
-    with transaction(session):
+
+    def work() -> User | InvalidInput:
         record = _record(session, token, now)
         user = record.user
         if record.second_factor_done or user.totp_sealed_secret is None:
             raise NotFound("session")
         _reserve_code_attempt(session, settings, user)
-        if _code_accepted(session, settings, record, code, now):
-            record.second_factor_done = True
-            signing_in.clear_attempts(session, _throttle_key(user))
-            signing_in.record_sign_in(session, user)
-        else:
+        if not _code_accepted(session, settings, record, code, now):
             audit.record(session, "second_factor.failed", actor_id=user.id)
-            refused = InvalidInput("The code is not right, or it has already been used", "code")
-    if refused is not None:
-        raise refused
-    return user
+            return InvalidInput("The code is not right, or it has already been used", "code")
+        record.second_factor_done = True
+        signing_in.clear_attempts(session, _throttle_key(user))
+        signing_in.record_sign_in(session, user)
+        return user
+
+    return refused_after_commit(session, work)
 
 
 def _code_accepted(

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from relay import audit
 from relay import crypto
 from relay import keyring
+from relay.database import refused_after_commit
 from relay.database import transaction
 from relay.models import Role
 from relay.models import SignInThrottle
@@ -196,11 +197,9 @@ def sign_in(session: Session, settings: ServiceSettings, *, email: str, password
     recorded together. A refusal is raised only once it is committed, so every failed
     guess counts and is audited."""
     email = normalise_email(email)
-    with transaction(session):
-        outcome = _sign_in(session, settings, email, password, utcnow())
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
+    return refused_after_commit(
+        session, lambda: _sign_in(session, settings, email, password, utcnow())
+    )
 
 
 def _sign_in(
@@ -298,11 +297,9 @@ def unlock_for_command(
     what the password would protect against (the database and its configuration).
     """
     email = normalise_email(email)
-    with transaction(session):
-        outcome = _unlock_for_command(session, settings, email, password, purpose)
-    if isinstance(outcome, DomainError):
-        raise outcome
-    return outcome
+    return refused_after_commit(
+        session, lambda: _unlock_for_command(session, settings, email, password, purpose)
+    )
 
 
 def _unlock_for_command(
