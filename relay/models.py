@@ -157,6 +157,9 @@ class LetterState(enum.StrEnum):
     WITHDRAWN = "withdrawn"
     # Not delivered because the case ended (a withdrawal or a close), not by its author.
     STOPPED = "stopped"
+    # Approved, perhaps delivered, not opened: held back by a facilitator, at the author's
+    # request, until they let it go on or its author withdraws it.
+    HELD = "held"
 
     @property
     def label(self) -> str:
@@ -171,6 +174,7 @@ class LetterState(enum.StrEnum):
             LetterState.REJECTED: "Not passed on",
             LetterState.WITHDRAWN: "Withdrawn",
             LetterState.STOPPED: "Not passed on: the exchange has ended",
+            LetterState.HELD: "Held back by the facilitator",
         }[self]
 
 

@@ -595,6 +595,25 @@ def approve_letter(
             _notify_facilitators(session, settings, letter.case)
 
 
+def hold_back(session: Session, actor: Actor, letter_id: int) -> None:
+    """At its author's request, a facilitator holds back a letter not yet opened: the
+    recipient no longer sees it (their seal stays, for if it goes on)."""
+    with transaction(session):
+        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        states.move(letter, A.HOLD_BACK, actor.id)
+        _audit(session, letter, "letter.held_back", actor.id)
+
+
+def let_go(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int) -> None:
+    """A held letter goes on as an approved one: delivered now if it is due."""
+    with transaction(session):
+        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        states.move(letter, A.LET_GO, actor.id)
+        _audit(session, letter, "letter.let_go", actor.id)
+        if states.due(letter):
+            deliver(session, settings, letter, actor.id)
+
+
 def release_for_reading(
     session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
 ) -> None:

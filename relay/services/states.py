@@ -60,6 +60,8 @@ class LetterAction(enum.StrEnum):
     DESTROY_COPY = "destroy_copy"
     DELETE_DRAFT = "delete_draft"
     DESTROY_DRAFT = "destroy_draft"
+    HOLD_BACK = "hold_back"
+    LET_GO = "let_go"
 
 
 # A condition beyond the states: the refusal to show, or None when it holds.
@@ -148,12 +150,15 @@ WAITING = frozenset({S.APPROVED})  # approved, not yet passed on
 DELIVERED = frozenset({S.DELIVERED, S.READ})
 # Not yet passed on: what the end of the case still stops (a draft is destroyed).
 UNDELIVERED = frozenset(
-    {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.REDACTION_PROPOSED, S.APPROVED}
+    {S.DRAFT, S.IN_REVIEW, S.CHANGES_REQUESTED, S.REDACTION_PROPOSED, S.APPROVED, S.HELD}
 )
+# Approved and not yet opened: what a facilitator can still hold back for its author.
+NOT_OPENED = frozenset({S.APPROVED, S.DELIVERED})
 NEVER_SENT = frozenset({S.DRAFT})
 # Before approval: what its author may still withdraw in the portal. After approval they
 # ask their facilitator, so the author's pages are the same for "approved, waiting" and
-# "delivered" unless the recipient chose to tell them (docs/rules.md).
+# "delivered" unless the recipient chose to tell them (docs/rules.md). Once the
+# facilitator holds it back for them, the author may withdraw it again.
 BEFORE_APPROVAL = UNDELIVERED - {S.APPROVED}
 
 _WHILE_OPEN = "Letters can be written only while the exchange is open"
@@ -225,6 +230,19 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     ),
     A.DESTROY_DRAFT: LetterTransition(
         P.SERVICE, NEVER_SENT, None, NOT_CLOSED, "The case has already ended"
+    ),
+    # After approval an author asks their facilitator, who can hold back a letter not yet
+    # opened: the recipient no longer sees it, and its author may then withdraw it.
+    A.HOLD_BACK: LetterTransition(
+        P.FACILITATOR,
+        NOT_OPENED,
+        S.HELD,
+        OPEN_CASE,
+        _NOT_OPEN,
+        state_refusal="Only a letter not yet opened can be held back",
+    ),
+    A.LET_GO: LetterTransition(
+        P.FACILITATOR, frozenset({S.HELD}), S.APPROVED, OPEN_CASE, _NOT_OPEN
     ),
     A.OPEN: LetterTransition(P.RECIPIENT, DELIVERED, S.READ, ANY_CASE, "", _may_open),
     A.HOLD: LetterTransition(P.RECIPIENT, DELIVERED, None, ANY_CASE, "", _shown),

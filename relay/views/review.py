@@ -79,6 +79,22 @@ def release(letter_id: int):
     return redirect(url_for("review.show", letter_id=letter_id))
 
 
+@bp.post("/letters/<int:letter_id>/hold")
+def hold(letter_id: int):
+    if ActionForm().validate_on_submit():
+        letters.hold_back(db(), signed_in.actor(), letter_id)
+        flash("The letter is held back. The recipient cannot see it until you let it go on")
+    return redirect(url_for("review.show", letter_id=letter_id))
+
+
+@bp.post("/letters/<int:letter_id>/let-go")
+def let_go(letter_id: int):
+    if ActionForm().validate_on_submit():
+        letters.let_go(db(), signed_in.settings(), signed_in.actor(), letter_id)
+        flash("The letter goes on again")
+    return redirect(url_for("review.show", letter_id=letter_id))
+
+
 def _decide(letter_id: int, form, name: str, service, *values):
     if form.validate_on_submit():
         try:

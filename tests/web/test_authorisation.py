@@ -79,6 +79,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.redact", "POST"): "RRRRAR",
     ("review.approve", "POST"): "RRRRAR",
     ("review.release", "POST"): "RRRRAR",
+    ("review.hold", "POST"): "RRRRAR",
+    ("review.let_go", "POST"): "RRRRAR",
     ("party.home", "GET"): "RAARRR",
     ("party.stop", "GET"): "RAARRR",
     ("party.case", "GET"): "RAARRR",

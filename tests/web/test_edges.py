@@ -299,3 +299,49 @@ def test_changing_only_the_choice_keeps_the_other_choices(session, settings, wor
     assert mine.receive_preference == "receive"
     assert mine.tell_author_when_read is True
     assert notes.conditions_of(session, world.victim, mine) == "Use my first name only."
+
+
+# --- item 3's decision: after approval, the author asks their facilitator, who can hold
+# a letter that has not been opened ---------------------------------------------------
+
+
+def test_a_facilitator_holds_an_unopened_letter_for_its_author(
+    client, auth, session, settings, world
+):
+    from relay.models import Letter
+
+    letter_id = _approved(session, settings, world, delivered=True)
+    facilitator = auth.another_client("facilitator")
+    assert "Hold this letter back" in facilitator.get(f"/review/letters/{letter_id}").text
+    assert facilitator.post(f"/review/letters/{letter_id}/hold").status_code == 302
+    session.expire_all()
+    assert session.get(Letter, letter_id).state == "held"
+    # The recipient no longer has it: not listed, not opened.
+    victim = auth.another_client("victim")
+    assert f"/my/received/{letter_id}" not in victim.get(f"/my/cases/{world.case.id}").text
+    assert victim.post(f"/my/received/{letter_id}/open").status_code == 404
+    # The author is told it is held and may now withdraw it.
+    auth.sign_in("offender")
+    page = client.get(f"/my/letters/{letter_id}").text
+    assert "Your facilitator is holding this letter" in page
+    assert f'href="/my/letters/{letter_id}/withdraw"' in page
+    client.post(f"/my/letters/{letter_id}/withdraw")
+    session.expire_all()
+    assert session.get(Letter, letter_id).state == "withdrawn"
+    assert TEXT not in victim.post(f"/my/received/{letter_id}/open").text
+
+
+def test_a_held_letter_can_go_on_again_and_a_read_one_cannot_be_held(
+    auth, session, settings, world
+):
+    from relay.models import Letter
+
+    letter_id = _approved(session, settings, world, delivered=True)
+    facilitator = auth.another_client("facilitator")
+    facilitator.post(f"/review/letters/{letter_id}/hold")
+    assert facilitator.post(f"/review/letters/{letter_id}/let-go").status_code == 302
+    session.expire_all()
+    assert session.get(Letter, letter_id).state == "delivered"
+    victim = auth.another_client("victim")
+    assert TEXT in victim.post(f"/my/received/{letter_id}/open").text
+    assert facilitator.post(f"/review/letters/{letter_id}/hold").status_code == 409
