@@ -10,8 +10,10 @@ check gets wrong.
 from dataclasses import dataclass
 from datetime import date
 
+from sqlalchemy import Select
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 
 from relay import audit
 from relay import crypto
@@ -46,6 +48,8 @@ from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
+from relay.services.paging import Page
+from relay.services.paging import page_of
 from relay.services.settings import ServiceSettings
 from relay.services.states import LetterAction
 
@@ -363,35 +367,46 @@ def last_author_version(letter: Letter) -> LetterVersion | None:
 # --- the facilitator's side ---------------------------------------------------------
 
 
-def review_queue(session: Session, actor: Actor) -> list[Letter]:
-    """Letters waiting for review in the facilitator's cases, oldest first."""
+def _in_my_cases(query: Select, actor: Actor) -> Select:
+    """Only the cases the facilitator works on (an administrator sees every case)."""
+    if actor.role == Role.ADMINISTRATOR:
+        return query
+    mine = select(CaseParticipant.case_id).where(
+        CaseParticipant.user_id == actor.id, CaseParticipant.role == Role.FACILITATOR
+    )
+    return query.where(Letter.case_id.in_(mine))
+
+
+# What the staff lists show of each letter, loaded with it rather than a query per row.
+_FOR_STAFF_LISTS = (joinedload(Letter.case), joinedload(Letter.author))
+
+
+def review_queue(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
+    """Letters waiting for review in the facilitator's cases, oldest first, a page at a time."""
     query = (
         select(Letter)
         .where(Letter.state.in_(states.IN_REVIEW))
+        .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.submitted_at, Letter.id)
     )
-    if actor.role != Role.ADMINISTRATOR:
-        mine = select(CaseParticipant.case_id).where(
-            CaseParticipant.user_id == actor.id, CaseParticipant.role == Role.FACILITATOR
-        )
-        query = query.where(Letter.case_id.in_(mine))
-    return list(session.scalars(query))
+    return page_of(session, _in_my_cases(query, actor), page)
 
 
-def readings_to_arrange(session: Session, actor: Actor) -> list[Letter]:
+def readings_to_arrange(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
     """Approved letters whose recipient reads only with their facilitator, in the cases
-    the facilitator works on, oldest first: each is a reading for them to arrange."""
+    the facilitator works on, oldest first: each is a reading for them to arrange
+    (`states.waiting_for_reading`, asked of the database)."""
     query = (
         select(Letter)
-        .where(Letter.state.in_(states.WAITING))
+        .join(CaseParticipant, Letter.recipient_id == CaseParticipant.id)
+        .where(
+            Letter.state.in_(states.WAITING),
+            CaseParticipant.receive_preference == ReceivePreference.WITH_FACILITATOR,
+        )
+        .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.approved_at, Letter.id)
     )
-    if actor.role != Role.ADMINISTRATOR:
-        mine = select(CaseParticipant.case_id).where(
-            CaseParticipant.user_id == actor.id, CaseParticipant.role == Role.FACILITATOR
-        )
-        query = query.where(Letter.case_id.in_(mine))
-    return [letter for letter in session.scalars(query) if states.waiting_for_reading(letter)]
+    return page_of(session, _in_my_cases(query, actor), page)
 
 
 def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVersion) -> str:

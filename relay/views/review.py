@@ -4,6 +4,7 @@ from flask import Blueprint
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 
 from relay.extensions import db
@@ -31,7 +32,7 @@ def queue():
     actor = signed_in.actor()
     return render_template(
         "review/queue.html",
-        letters=letters.review_queue(db(), actor),
+        letters=letters.review_queue(db(), actor, request.args.get("page", 1, type=int)),
         readings=letters.readings_to_arrange(db(), actor),
     )
 

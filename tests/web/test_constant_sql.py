@@ -1,0 +1,146 @@
+"""Every list page asks the database the same number of questions however much it lists
+(issue "Performance and scale", item 2): counted at 10 and at 1,000 rows.
+
+The rows are bulk-inserted, not made through the services: a thousand letters through
+the services (keys, seals, audit) would take most of a minute, and these pages read only
+the rows' states, dates and people, never their text.
+"""
+
+from contextlib import contextmanager
+
+import pytest
+from sqlalchemy import event
+
+from relay.models import Case
+from relay.models import CaseParticipant
+from relay.models import CaseState
+from relay.models import Letter
+from relay.models import LetterState
+from relay.models import ReceivePreference
+from relay.models import Role
+from relay.models import utcnow
+
+SMALL, LARGE = 10, 1_000
+
+
+@contextmanager
+def counted(app):
+    """How many SQL statements run inside the block."""
+    statements = []
+
+    def count(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = app.extensions["relay.engine"]
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def _cases_in_review(session, world, count: int, start: int) -> None:
+    """`count` active cases of the world's facilitator, each with a letter in review."""
+    now = utcnow()
+    for index in range(start, start + count):
+        case = Case(
+            reference=f"BULK-{index}",
+            offence_category="theft",
+            state=CaseState.ACTIVE,
+            created_by_id=world.facilitator.id,
+        )
+        facilitator = CaseParticipant(
+            case=case, user_id=world.facilitator.id, role=Role.FACILITATOR, display_name="F"
+        )
+        victim = CaseParticipant(case=case, role=Role.VICTIM, display_name=f"V{index}")
+        offender = CaseParticipant(case=case, role=Role.OFFENDER, display_name=f"O{index}")
+        letter = Letter(
+            case=case,
+            author=offender,
+            recipient=victim,
+            state=LetterState.IN_REVIEW,
+            submitted_at=now,
+        )
+        session.add_all([case, facilitator, victim, offender, letter])
+    session.commit()
+
+
+def _letters_in_the_case(session, world, count: int, state: LetterState) -> None:
+    """`count` letters from the offender to the victim in the world's case."""
+    case = session.get(Case, world.case.id)
+    author, recipient = (
+        next(p for p in case.participants if p.role == role)
+        for role in (Role.OFFENDER, Role.VICTIM)
+    )
+    recipient.receive_preference = ReceivePreference.RECEIVE
+    now = utcnow()
+    session.add_all(
+        Letter(
+            case=case,
+            author=author,
+            recipient=recipient,
+            state=state,
+            submitted_at=now,
+            approved_at=now,
+            delivered_at=now,
+        )
+        for _ in range(count)
+    )
+    session.commit()
+
+
+def _statements_for(app, client, path: str) -> int:
+    with counted(app) as statements:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return len(statements)
+
+
+@pytest.mark.parametrize("path", ["/review/", "/cases/"])
+def test_the_facilitators_lists_ask_the_same_however_many_cases(
+    app, client, auth, session, world, path
+):
+    auth.sign_in("facilitator")
+    _cases_in_review(session, world, SMALL, 0)
+    client.get(path)  # the first request of a client warms what every request reuses
+    few = _statements_for(app, client, path)
+    _cases_in_review(session, world, LARGE - SMALL, SMALL)
+    many = _statements_for(app, client, path)
+    assert many == few, f"{path}: {few} statements at {SMALL}, {many} at {LARGE}"
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "state"),
+    [
+        ("facilitator", "/cases/{case}", LetterState.IN_REVIEW),
+        ("victim", "/my/cases/{case}", LetterState.DELIVERED),
+        ("offender", "/my/cases/{case}", LetterState.DELIVERED),
+    ],
+)
+def test_a_case_page_asks_the_same_however_many_letters(
+    app, client, auth, session, world, role, path, state
+):
+    path = path.format(case=world.case.id)
+    auth.sign_in(role)
+    _letters_in_the_case(session, world, SMALL, state)
+    client.get(path)
+    few = _statements_for(app, client, path)
+    _letters_in_the_case(session, world, LARGE - SMALL, state)
+    many = _statements_for(app, client, path)
+    assert many == few, f"{path}: {few} statements at {SMALL}, {many} at {LARGE}"
+
+
+def test_the_review_queue_is_shown_a_page_at_a_time(client, auth, session, world):
+    auth.sign_in("facilitator")
+    _cases_in_review(session, world, 30, 0)
+    first = client.get("/review/").text
+    assert first.count('href="/review/letters/') == 25
+    assert "30 letters, oldest first. Page 1 of 2." in first
+    assert 'href="/review/?page=2" rel="next"' in first
+    assert 'aria-current="page">1<' in first
+    second = client.get("/review/?page=2").text
+    assert second.count('href="/review/letters/') == 5
+    assert 'href="/review/?page=1" rel="prev"' in second
+    # A page past the end shows the last one, not an empty list or an error.
+    assert client.get("/review/?page=99").text.count('href="/review/letters/') == 5
+    assert "30 letters waiting for review" in client.get("/cases/").text
