@@ -14,6 +14,7 @@ from sqlalchemy import Date
 from sqlalchemy import DateTime
 from sqlalchemy import Enum
 from sqlalchemy import ForeignKey
+from sqlalchemy import Index
 from sqlalchemy import Integer
 from sqlalchemy import LargeBinary
 from sqlalchemy import MetaData
@@ -349,7 +350,7 @@ class UserSession(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -415,7 +416,7 @@ class CaseParticipant(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     role: Mapped[Role] = mapped_column(_enum(Role))
     # The only name the other party ever sees (docs/rules.md rule 6).
     display_name: Mapped[str] = mapped_column(String(80))
@@ -440,13 +441,16 @@ class Letter(Base):
     __tablename__ = "letters"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    author_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"))
-    recipient_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"))
+    # Indexed: every list of letters filters by one of these (issue "Performance").
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"), index=True)
+    recipient_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"), index=True)
     # Set when a facilitator typed in a paper letter: a second facilitator
     # must approve it (docs/rules.md rule 4).
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    state: Mapped[LetterState] = mapped_column(_enum(LetterState), default=LetterState.DRAFT)
+    state: Mapped[LetterState] = mapped_column(
+        _enum(LetterState), default=LetterState.DRAFT, index=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -516,11 +520,13 @@ class SealedNote(Base):
     __tablename__ = "sealed_notes"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
     kind: Mapped[NoteKind] = mapped_column(_enum(NoteKind))
     # What the note is about: a letter (a review note) or a person (their conditions).
-    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"))
-    participant_id: Mapped[int | None] = mapped_column(ForeignKey("case_participants.id"))
+    letter_id: Mapped[int | None] = mapped_column(ForeignKey("letters.id"), index=True)
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("case_participants.id"), index=True
+    )
     written_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # XChaCha20-Poly1305 under the note's key, bound to its id; None once shredded.
@@ -547,7 +553,7 @@ class LetterRead(Base):
     __tablename__ = "letter_reads"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"))
+    letter_id: Mapped[int] = mapped_column(ForeignKey("letters.id"), index=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     read_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -591,6 +597,8 @@ class OutboxMessage(Base):
     """A notice committed with the action that caused it, sent after commit."""
 
     __tablename__ = "outbox_messages"
+    # The worker's question: what is unsent and due?
+    __table_args__ = (Index("ix_outbox_messages_unsent", "sent_at", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     recipient: Mapped[str] = mapped_column(String(254))
