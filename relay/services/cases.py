@@ -31,6 +31,8 @@ from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
 from relay.services.invitations import create_invitation
+from relay.services.paging import Page
+from relay.services.paging import page_of
 from relay.services.settings import ServiceSettings
 from relay.services.states import CaseAction
 
@@ -90,11 +92,21 @@ def case_for_party(session: Session, actor: Actor, case_id: int) -> tuple[Case, 
     return case, mine
 
 
-def cases_for(session: Session, actor: Actor) -> list[Case]:
-    query = select(Case).order_by(Case.created_at.desc())
+def _cases_query(actor: Actor):
+    query = select(Case).order_by(Case.created_at.desc(), Case.id.desc())
     if actor.role != Role.ADMINISTRATOR:
         query = query.join(CaseParticipant).where(CaseParticipant.user_id == actor.id)
-    return list(session.scalars(query))
+    return query
+
+
+def cases_for(session: Session, actor: Actor) -> list[Case]:
+    """A party's own cases (one or two): the whole list."""
+    return list(session.scalars(_cases_query(actor)))
+
+
+def caseload(session: Session, actor: Actor, page: int = 1) -> Page[Case]:
+    """Staff's cases, newest first, a page at a time (a service holds thousands)."""
+    return page_of(session, _cases_query(actor), page)
 
 
 def cases_to_withdraw_from(session: Session, actor: Actor) -> list[Case]:

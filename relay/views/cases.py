@@ -5,6 +5,7 @@ from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 
 from relay.extensions import db
@@ -37,7 +38,7 @@ def home():
     actor = signed_in.actor()
     return render_template(
         "cases/home.html",
-        cases=cases.cases_for(db(), actor),
+        cases=cases.caseload(db(), actor, request.args.get("page", 1, type=int)),
         queue=letters.review_queue(db(), actor),
         readings=letters.readings_to_arrange(db(), actor),
     )

@@ -144,3 +144,14 @@ def test_the_review_queue_is_shown_a_page_at_a_time(client, auth, session, world
     # A page past the end shows the last one, not an empty list or an error.
     assert client.get("/review/?page=99").text.count('href="/review/letters/') == 5
     assert "30 letters waiting for review" in client.get("/cases/").text
+
+
+def test_the_caseload_is_shown_a_page_at_a_time(client, auth, session, world):
+    auth.sign_in("facilitator")
+    _cases_in_review(session, world, 30, 0)  # and the world's own case: 31
+    first = client.get("/cases/").text
+    assert first.count('href="/cases/') - first.count('href="/cases/new') >= 25
+    assert "31 cases, newest first. Page 1 of 2." in first
+    second = client.get("/cases/?page=2").text
+    assert "BULK-0<" in second or "RJ-" in second
+    assert 'href="/cases/?page=1" rel="prev"' in second
