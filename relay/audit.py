@@ -33,6 +33,7 @@ from relay.database import transaction
 from relay.models import AuditCheckpoint
 from relay.models import AuditEntry
 from relay.models import AuditHead
+from relay.models import AuditVerification
 
 GENESIS_HASH = "0" * 64
 HEAD_ID = 1
@@ -328,6 +329,9 @@ class Verification:
     # Not tampering, but protection lapsing: a late checkpoint, an unsigned tail.
     warnings: list[str] = field(default_factory=list)
     stale: bool = False
+    # Where the chain read ended: the last entry's sequence and hash.
+    through_sequence: int = 0
+    through_hash: str = GENESIS_HASH
 
     @property
     def ok(self) -> bool:
@@ -353,8 +357,10 @@ def _checkpoint_problem(
     verify_key: crypto.VerifyKey,
     hashes: dict[int, str],
     messages: dict[str, str],
+    covered: int = 0,
 ) -> str | None:
-    """Why `checkpoint` does not hold for this chain, or None if it does."""
+    """Why `checkpoint` does not hold for this chain, or None if it does. One at or before
+    `covered` was compared with the chain by the whole-chain check; only its signature is."""
     if checkpoint.verify_key != bytes(verify_key).hex():
         return messages["key"]
     try:
@@ -364,7 +370,7 @@ def _checkpoint_problem(
     message = _checkpoint_message(checkpoint.sequence, checkpoint.entry_hash, checkpoint.at)
     if not crypto.signature_valid(verify_key, message, signature):
         return messages["signature"]
-    if checkpoint.sequence == 0:
+    if checkpoint.sequence == 0 or checkpoint.sequence <= covered:
         return None
     if checkpoint.sequence not in hashes:
         return messages["missing"]
@@ -380,6 +386,7 @@ def verify(
     kept: CheckpointFile | None = None,
     max_checkpoint_age: timedelta = CHECKPOINT_SCHEDULE,
     now: datetime | None = None,
+    after: AuditVerification | None = None,
 ) -> Verification:
     """Recompute the chain and check every checkpoint against `verify_key`.
 
@@ -397,11 +404,14 @@ def verify(
             wanted.add(kept.newest_entry[0])
     hashes: dict[int, str] = {}
     expected_sequence, prev_hash = 1, GENESIS_HASH
-    rows = session.execute(
-        select(*_HASHED_COLUMNS, AuditEntry.entry_hash)
-        .order_by(AuditEntry.sequence)
-        .execution_options(yield_per=VERIFY_BATCH)
-    )
+    covered = 0  # entries a whole-chain verification already checked
+    query = select(*_HASHED_COLUMNS, AuditEntry.entry_hash).order_by(AuditEntry.sequence)
+    if after is not None:
+        # Only what was appended since: it must follow on from where that check ended.
+        covered = after.through_sequence
+        expected_sequence, prev_hash = covered + 1, after.through_hash
+        query = query.where(AuditEntry.sequence > covered)
+    rows = session.execute(query.execution_options(yield_per=VERIFY_BATCH))
     for row in rows:
         result.entries += 1
         if row.sequence != expected_sequence:
@@ -424,6 +434,7 @@ def verify(
 
     head = session.get(AuditHead, HEAD_ID)
     last = expected_sequence - 1
+    result.through_sequence, result.through_hash = last, prev_hash
     if head is not None and (head.sequence != last or head.entry_hash != prev_hash):
         result.problems.append(
             Problem(head.sequence, f"the chain head says {head.sequence} entries, found {last}")
@@ -432,7 +443,7 @@ def verify(
     good: list[AuditCheckpoint | SignedCheckpoint] = []
     for checkpoint in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):
         result.checkpoints += 1
-        problem = _checkpoint_problem(checkpoint, verify_key, hashes, _IN_DATABASE)
+        problem = _checkpoint_problem(checkpoint, verify_key, hashes, _IN_DATABASE, covered)
         if problem:
             result.problems.append(Problem(checkpoint.sequence, problem))
         else:
@@ -441,6 +452,30 @@ def verify(
         good += _check_kept(kept, verify_key, hashes, result)
     _check_freshness(good, last, now or datetime.now(UTC), max_checkpoint_age, result)
     return result
+
+
+def record_verification(session: Session, result: Verification) -> AuditVerification:
+    """Keep the outcome of a whole-chain verification (the scheduled command's), with
+    where the chain then ended, for the administrator's page to start from."""
+    with transaction(session):
+        done = AuditVerification(
+            through_sequence=result.through_sequence,
+            through_hash=result.through_hash,
+            entries=result.entries,
+            problems=len(result.problems),
+        )
+        session.add(done)
+        return done
+
+
+def last_clean_verification(session: Session) -> AuditVerification | None:
+    """The newest whole-chain verification that found nothing wrong."""
+    return session.scalars(
+        select(AuditVerification)
+        .where(AuditVerification.problems == 0)
+        .order_by(AuditVerification.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _check_kept(

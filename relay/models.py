@@ -582,6 +582,20 @@ class AuditEntry(Base):
     entry_hash: Mapped[str] = mapped_column(String(64))
 
 
+class AuditVerification(Base):
+    """A whole-chain verification by the scheduled command: the administrator's page then
+    checks only what was appended since, linked to where this one ended."""
+
+    __tablename__ = "audit_verifications"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    through_sequence: Mapped[int] = mapped_column(Integer)
+    through_hash: Mapped[str] = mapped_column(String(64))
+    entries: Mapped[int] = mapped_column(Integer)
+    problems: Mapped[int] = mapped_column(Integer)
+
+
 class AuditCheckpoint(Base):
     __tablename__ = "audit_checkpoints"
 

@@ -88,4 +88,10 @@ def audit_status():
             show_error(form, error, "export")
     if checked is None:
         checked = trail.check_trail(db(), signed_in.actor(), path)
-    return render_template("admin/audit.html", result=checked.result, form=form, kept=checked.kept)
+    return render_template(
+        "admin/audit.html",
+        result=checked.result,
+        form=form,
+        kept=checked.kept,
+        since=checked.since,
+    )

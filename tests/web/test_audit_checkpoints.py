@@ -291,3 +291,69 @@ def test_the_upload_changes_nothing(admin_client, session, app):
     session.expire_all()
     assert session.scalar(select(AuditHead.entry_hash)) == before
     assert len(session.scalars(select(AuditEntry.sequence)).all()) == count
+
+
+# --- the page checks only what was added since the scheduled whole-chain check ----------
+# (issue "Performance and scale", item 5: it verified the whole chain on every view)
+
+
+def _entries_read_by_the_page(app, client) -> tuple[str, int]:
+    """The page, and how many audit entries its check read from the database."""
+    from tests.web.test_constant_sql import counted
+
+    with counted(app) as statements:
+        page = client.get("/admin/audit").text
+    reads = [s for s in statements if "FROM audit_entries" in s]
+    assert len(reads) == 1
+    return page, int(re.search(r"intact: (\d+) entr", page).group(1))
+
+
+def test_the_page_checks_only_what_followed_the_scheduled_check(app, runner, admin_client, session):
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    add_entries(session, 4)
+    page, read = _entries_read_by_the_page(app, admin_client)
+    assert "entries added since then" in page
+    assert "last checked on" in page
+    # Signing in as the administrator added entries too: only the new ones are read.
+    assert 4 <= read < 20
+
+
+def _change_details(session, sequence: int) -> None:
+    """A change made without re-hashing: what the chain's own check finds."""
+    from sqlalchemy import update
+
+    from relay.models import AuditEntry
+
+    session.execute(
+        update(AuditEntry).where(AuditEntry.sequence == sequence).values(details='{"x":1}')
+    )
+    session.commit()
+
+
+def test_a_change_after_the_scheduled_check_is_found_by_the_page(runner, admin_client, session):
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    added = add_entries(session, 4)
+    _change_details(session, added - 1)
+    page = admin_client.get("/admin/audit").text
+    assert "The audit trail has been changed" in page
+
+
+def test_a_rewrite_of_what_the_scheduled_check_saw_is_found_by_the_page(
+    runner, admin_client, session
+):
+    """The link: what follows must follow on from the hash where that check ended."""
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 0
+    end = session.scalar(select(AuditHead.sequence))
+    add_entries(session, 2)
+    rewrite_from(session, end)  # re-chains the checked entry and everything after it
+    assert "The audit trail has been changed" in admin_client.get("/admin/audit").text
+
+
+def test_without_a_clean_scheduled_check_the_page_checks_everything(
+    app, runner, admin_client, session
+):
+    _change_details(session, 3)
+    assert runner.invoke(args=["audit", "verify"]).exit_code == 1  # recorded, not clean
+    page = admin_client.get("/admin/audit").text
+    assert "last checked on" not in page
+    assert "The audit trail has been changed" in page
