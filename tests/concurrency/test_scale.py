@@ -94,3 +94,89 @@ def test_fifty_letters_sent_at_once_are_all_kept(server, world, session):
         read.add(versions[0][1])
     assert read == set(texts)
     assert server.unhandled_errors() == 0
+
+
+NOTICES = 90
+OUTBOX_WORKERS = 3
+
+
+def _run_outbox_worker(url: str, key: bytes, port: int, start) -> None:
+    """One `flask outbox send` pass, in its own process, sending through real SMTP."""
+    import smtplib
+    from email.message import EmailMessage
+
+    from relay.services import outbox
+
+    def send(recipient: str, subject: str, body: str, reference: str) -> None:
+        message = EmailMessage()
+        message["From"], message["To"], message["Subject"] = "relay@relay.test", recipient, subject
+        message["Message-ID"] = f"<{reference}@relay.test>"
+        message.set_content(body)
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as server:
+            server.send_message(message)
+
+    engine = make_engine(url)
+    try:
+        start.wait()
+        outbox.dispatch_due(make_session_factory(engine), key, send, send_timeout=30)
+    finally:
+        engine.dispose()
+
+
+def test_three_outbox_workers_send_each_notice_exactly_once(migrated_database, session, settings):
+    import email
+    from email import policy
+
+    from aiosmtpd.controller import Controller
+
+    from relay.models import OutboxMessage
+    from relay.services import outbox
+    from tests.conftest import free_port
+
+    class Inbox:
+        def __init__(self) -> None:
+            self.ids: list[str] = []
+
+        async def handle_DATA(self, _server, _session, envelope):  # noqa: N802 - aiosmtpd's name
+            parsed = email.message_from_bytes(envelope.content, policy=policy.default)
+            self.ids.append(parsed["Message-ID"])
+            return "250 Message accepted for delivery"
+
+    with transaction(session):
+        for number in range(NOTICES):
+            outbox.queue_mail(
+                session,
+                settings.outbox_key,
+                recipient=f"person{number}@relay.test",
+                subject="Something new",
+                body=f"Notice {number}",
+            )
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        context = multiprocessing.get_context("spawn")
+        start = context.Event()
+        workers = [
+            context.Process(
+                target=_run_outbox_worker,
+                args=(migrated_database, settings.outbox_key, port, start),
+            )
+            for _ in range(OUTBOX_WORKERS)
+        ]
+        for worker in workers:
+            worker.start()
+        start.set()
+        for worker in workers:
+            worker.join(timeout=300)
+    finally:
+        controller.stop()
+    assert [worker.exitcode for worker in workers] == [0] * OUTBOX_WORKERS
+    assert len(inbox.ids) == NOTICES
+    assert len(set(inbox.ids)) == NOTICES  # none sent twice
+    session.expire_all()
+    unsent = session.scalar(
+        select(func.count()).select_from(OutboxMessage).where(OutboxMessage.sent_at.is_(None))
+    )
+    assert unsent == 0
