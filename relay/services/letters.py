@@ -14,6 +14,7 @@ from sqlalchemy import Select
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from relay import audit
 from relay import crypto
@@ -146,6 +147,8 @@ def _new_version(session: Session, letter: Letter, kind: VersionKind, by: int) -
     version = LetterVersion(letter=letter, number=number, kind=kind, created_by_id=by)
     session.add(version)
     session.flush()
+    # A new version has no seals yet: say so, rather than have the first seal ask.
+    set_committed_value(version, "seals", [])
     return version
 
 
@@ -250,7 +253,19 @@ def save_draft(
         return letter
 
 
+def _submit(session: Session, settings: ServiceSettings, actor: Actor, letter: Letter) -> None:
+    """Send the current version for review. The caller holds the letter's lock and knows
+    the version has words in it."""
+    states.check(A.SUBMIT, letter, actor.id)
+    version = _current_version(letter)
+    version.submitted_at = letter.submitted_at = utcnow()
+    states.move(letter, A.SUBMIT, actor.id)
+    _audit(session, letter, "letter.submitted", actor.id, details={"version": version.number})
+    _notify_facilitators(session, settings, letter.case)
+
+
 def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
+    """Send a saved draft for review (a draft saved empty by an older release is refused)."""
     with transaction(session):
         letter = lock_letter(session, letter_for_author(session, actor, letter_id))
         states.check(A.SUBMIT, letter, actor.id)
@@ -258,10 +273,7 @@ def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, let
         text = content_keys.decrypt_text(version, _own_content_key(session, actor, version))
         if not text.strip():
             raise InvalidInput("Write your letter before you send it", "text")
-        version.submitted_at = letter.submitted_at = utcnow()
-        states.move(letter, A.SUBMIT, actor.id)
-        _audit(session, letter, "letter.submitted", actor.id, details={"version": version.number})
-        _notify_facilitators(session, settings, letter.case)
+        _submit(session, settings, actor, letter)
 
 
 def send_letter(
@@ -273,10 +285,11 @@ def send_letter(
     text: str,
 ) -> Letter:
     """Save what the author typed and send it for review: both happen, or neither, so a
-    refused send leaves no half-done draft behind (the page keeps the text)."""
+    refused send leaves no half-done draft behind (the page keeps the text). The save has
+    locked the letter and refused an empty text, so nothing is read back or decrypted."""
     with transaction(session):
         letter = save_draft(session, actor, case_id, letter_id, text)
-        submit_letter(session, settings, actor, letter.id)
+        _submit(session, settings, actor, letter)
         return letter
 
 
