@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import StaticPool
 
+POOL_RECYCLE_SECONDS = 300
+
 
 def make_engine(url: str) -> Engine:
     # hide_parameters: a database error's message (and so a logged traceback) names the
@@ -32,7 +34,10 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, hide_parameters=True, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # No ping before every checkout (a round trip per request): connections are recycled
+    # before PostgreSQL or a proxy would drop them idle, and one that still broke fails
+    # its request, which the pool then replaces.
+    return create_engine(url, pool_recycle=POOL_RECYCLE_SECONDS, hide_parameters=True)
 
 
 def _create_private_file(path: Path) -> None:

@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session
 
 from relay.models import Role
 from relay.models import User
+from relay.models import UserSession
 from relay.services import keys
 
 
@@ -16,6 +17,8 @@ class Actor:
 
     user: User
     private_key: bytes
+    # The sign-in this request came through (None for a command run on the server).
+    sign_in: UserSession | None = None
 
     @property
     def id(self) -> int:

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 
 from relay import audit
 from relay import crypto
@@ -130,7 +131,7 @@ def actor_of(settings: ServiceSettings, record: UserSession) -> Actor:
         record.sealed_private_key,
         keyring.session_private_key(record.token_digest),
     )
-    return Actor(record.user, private_key)
+    return Actor(record.user, private_key, record)
 
 
 def record_sign_in(session: Session, user: User) -> None:
@@ -331,7 +332,12 @@ def resume_session(
     now = now or utcnow()
     digest = crypto.token_digest(token)
     with transaction(session):
-        record = session.scalar(select(UserSession).where(UserSession.token_digest == digest))
+        # One query: the session with its person, on every request.
+        record = session.scalar(
+            select(UserSession)
+            .where(UserSession.token_digest == digest)
+            .options(joinedload(UserSession.user))
+        )
         if record is None or record.revoked_at is not None or record.user.disabled:
             return None
         if not record.second_factor_done or not hmac.compare_digest(record.token_digest, digest):

@@ -18,3 +18,13 @@ def test_sending_a_letter_reads_nothing_back(app, client, auth, world):
     assert not [s for s in selects if "FROM content_key_seals" in s]
     assert not [s for s in selects if "FROM letters" in s]
     assert len(statements) <= 30, len(statements)
+
+
+def test_a_signed_in_page_resumes_the_session_in_one_query(app, client, auth, world):
+    auth.sign_in("victim")
+    client.get("/my/")
+    with counted(app) as statements:
+        assert client.get("/my/").status_code == 200
+    resumed = [s for s in statements if "FROM user_sessions" in s or "FROM users" in s]
+    assert len(resumed) == 1, resumed
+    assert "JOIN users" in resumed[0]
