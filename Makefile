@@ -66,6 +66,7 @@ test-fast: install
 bench: install
 	$(BIN)/python -m bench.bench_kdf
 	$(BIN)/python -m bench.bench_flags
+	$(BIN)/python -m bench.run
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache node_modules

@@ -1,0 +1,205 @@
+"""Relay's steps and lists through Flask's test client against a real app: a migrated
+database, the tests' world (an active case with a facilitator, a victim and an offender,
+built through the services by tests/factories.py), each person signed in through the
+sign-in page in a client of their own.
+
+Steps: submit a letter (the offender), approve and deliver it (the facilitator; the victim
+chose to receive), open it (the victim). Each round's submitted letters are the next
+step's work, so every step acts on letters made the way a person makes them.
+Lists: the review queue and the staff home at 100, 1,000 and 10,000 letters in review.
+"""
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bench.baseline import Baseline
+from bench.harness import ROUNDS
+from bench.harness import Counter
+from bench.harness import Paired
+from bench.harness import interleaved
+from bench.harness import mean_seconds
+from relay import create_app
+from relay import schema
+from relay.cli import initialise
+from relay.models import Case
+from relay.models import CaseParticipant
+from relay.models import CaseState
+from relay.models import Letter
+from relay.models import LetterState
+from relay.models import Role
+from relay.models import utcnow
+from tests import factories
+
+LETTER = (
+    "I have thought about that night every day since. I am sorry for the fear I caused "
+    "you and your family, and for the things I took that I cannot give back. " * 3
+)
+STEP_CALLS = 5  # letters per step per round
+LIST_CALLS = 3  # page views per list per round
+SCALES = (100, 1_000, 10_000)
+LIST_PAGES = {"review queue /review/": "/review/", "staff home /cases/": "/cases/"}
+
+
+@dataclass
+class Measured:
+    """A Relay figure with its baseline, and the SQL the Relay side ran for one call."""
+
+    timing: Paired
+    statements: int
+    commits: int
+
+
+class RelayApp:
+    """A real Relay app on `url` with the tests' world, each person signed in."""
+
+    def __init__(self, url: str, folder: Path) -> None:
+        schema.upgrade(url)
+        self.app = create_app(
+            {
+                "RELAY_ENV": "test",
+                "DATABASE_URL": url,
+                "AUDIT_SIGNING_KEY_PATH": str(folder / "audit-signing.key"),
+                "WTF_CSRF_ENABLED": False,
+            }
+        )
+        initialise(self.app)
+        self.key_path = folder / "audit-signing.key"
+        self.engine = self.app.extensions["relay.engine"]
+        self.sessionmaker = self.app.extensions["relay.sessionmaker"]
+        settings = self.app.extensions["relay.settings"]
+        with self.sessionmaker() as session:
+            built = factories.build_world(session, settings)
+            world = factories.world_of(session, settings, built)
+            factories.receive_letters(session, settings, world.victim, built.case_id)
+            self.facilitator_id = world.facilitator.id
+        self.case_id = built.case_id
+        self.clients = {}
+        for role in ("facilitator", "victim", "offender"):
+            client = self.app.test_client()
+            email, _name, password = built.people[role]
+            response = client.post("/sign-in", data={"email": email, "password": password})
+            assert response.status_code == 302, response.text
+            self.clients[role] = client
+        self.counter = Counter().attach(self.engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # The three steps. Each returns what the next step needs.
+    def submit(self) -> int:
+        response = self.clients["offender"].post(
+            f"/my/cases/{self.case_id}/write", data={"text": LETTER, "send": "1"}
+        )
+        assert response.status_code == 302, response.text
+        return int(re.search(r"/my/letters/(\d+)", response.headers["Location"]).group(1))
+
+    def approve(self, letter_id: int) -> None:
+        response = self.clients["facilitator"].post(
+            f"/review/letters/{letter_id}/approve", data={"not_before": ""}
+        )
+        assert response.status_code == 302, response.text
+
+    def open(self, letter_id: int) -> None:
+        response = self.clients["victim"].post(f"/my/received/{letter_id}/open")
+        assert response.status_code == 200, response.text
+        assert "I have thought about that night" in response.text
+
+    def get(self, path: str) -> None:
+        response = self.clients["facilitator"].get(path)
+        assert response.status_code == 200, response.text
+
+    def counted(self, call) -> tuple[int, int]:
+        with self.counter.counting() as counter:
+            call()
+        return counter.statements, counter.commits
+
+    def add_cases_in_review(self, count: int, start: int) -> None:
+        """`count` active cases of the facilitator, each with a letter in review.
+
+        Bulk-inserted rows (as tests/web/test_constant_sql.py does), not the services:
+        10,000 letters through the services (keys, seals, audit entries) would take most
+        of the bench's time, and these pages read the rows' states, dates and people,
+        never their text.
+        """
+        now = utcnow()
+        with self.sessionmaker() as session:
+            for index in range(start, start + count):
+                case = Case(
+                    reference=f"BULK-{index}",
+                    offence_category="theft",
+                    state=CaseState.ACTIVE,
+                    created_by_id=self.facilitator_id,
+                )
+                facilitator = CaseParticipant(
+                    case=case, user_id=self.facilitator_id, role=Role.FACILITATOR, display_name="F"
+                )
+                victim = CaseParticipant(case=case, role=Role.VICTIM, display_name=f"V{index}")
+                offender = CaseParticipant(case=case, role=Role.OFFENDER, display_name=f"O{index}")
+                letter = Letter(
+                    case=case,
+                    author=offender,
+                    recipient=victim,
+                    state=LetterState.IN_REVIEW,
+                    submitted_at=now,
+                )
+                session.add_all([case, facilitator, victim, offender, letter])
+                if (index - start) % 1_000 == 999:
+                    session.commit()
+            session.commit()
+        if self.engine.dialect.name == "postgresql":
+            # Autovacuum would analyse tables grown this much in a live database; without
+            # it the planner plans for the near-empty tables the world left.
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+                c.execute(text("ANALYZE"))
+
+
+def steps(relay: RelayApp, baseline: Baseline) -> dict[str, Measured]:
+    """Submit, approve, open: each interleaved with the bare request, round by round."""
+    submitted: list[int] = []
+    approved: list[int] = []
+
+    def submit() -> None:
+        submitted.append(relay.submit())
+
+    def approve() -> None:
+        letter_id = submitted.pop()
+        relay.approve(letter_id)
+        approved.append(letter_id)
+
+    def open_one() -> None:
+        relay.open(approved.pop())
+
+    # One of each to warm what every request reuses, then one of each counted.
+    for call in (submit, approve, open_one):
+        call()
+    counts = {
+        "submit": relay.counted(submit),
+        "approve": relay.counted(approve),
+        "open": relay.counted(open_one),
+    }
+    timings = {name: Paired() for name in counts}
+    for _ in range(ROUNDS):
+        for name, call in (("submit", submit), ("approve", approve), ("open", open_one)):
+            timings[name].relay.append(mean_seconds(call, STEP_CALLS))
+            timings[name].baseline.append(mean_seconds(baseline.request, STEP_CALLS))
+    return {name: Measured(timings[name], *counts[name]) for name in counts}
+
+
+def lists(relay: RelayApp, baseline: Baseline) -> dict[tuple[str, int], Measured]:
+    """Each list page at each scale, beside the bare request."""
+    found = {}
+    made = 0
+    for scale in SCALES:
+        relay.add_cases_in_review(scale - made, made)
+        made = scale
+        for name, path in LIST_PAGES.items():
+            relay.get(path)  # warm: the first view at a new scale fills the caches
+            statements, commits = relay.counted(lambda path=path: relay.get(path))
+            timing = interleaved(
+                lambda path=path: relay.get(path), baseline.request, per_round=LIST_CALLS
+            )
+            found[(name, scale)] = Measured(timing, statements, commits)
+    return found
