@@ -36,15 +36,16 @@ class Item(_Base):
 class Baseline:
     """The bare app, its engine and its SQL counter; `request()` is one insert + select."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, create: bool = True) -> None:
         self.engine = create_engine(url)
-        _Base.metadata.create_all(self.engine)
+        if create:  # once, before any server's workers start
+            _Base.metadata.create_all(self.engine)
+            with Session(self.engine) as session:
+                session.add(Owner(id=1))
+                session.commit()
         self.counter = Counter().attach(self.engine)
         make_session = sessionmaker(self.engine, expire_on_commit=False)
-        with Session(self.engine) as session:
-            session.add(Owner(id=1))
-            session.commit()
-        app = Flask("bare")
+        app = self.app = Flask("bare")
 
         @app.post("/items")
         def add():

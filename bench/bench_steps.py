@@ -76,6 +76,7 @@ class RelayApp:
             factories.receive_letters(session, settings, world.victim, built.case_id)
             self.facilitator_id = world.facilitator.id
         self.case_id = built.case_id
+        self.people = built.people
         self.clients = {}
         for role in ("facilitator", "victim", "offender"):
             client = self.app.test_client()

@@ -1,9 +1,11 @@
-"""`make bench`: Relay's steps, lists and `audit verify`, each beside a baseline measured in
-the same run, as one table; the same figures as JSON in bench/results/latest.json.
+"""`make bench`: Relay's steps, lists, `audit verify` and gunicorn under load, each beside
+a baseline measured in the same run, as one table; the same figures as JSON in
+bench/results/latest.json.
 
 SQLite in a temporary file by default; PostgreSQL when DATABASE_URL names a server (the
 bench makes and drops its own databases there, never the tests'). BENCH_FULL=1 adds the
-1M-entry audit chain; BENCH_ROUNDS sets the rounds (7).
+1M-entry audit chain; BENCH_ROUNDS sets the rounds (7); BENCH_LOAD_SECONDS the load
+test's length (30 s for Relay, then 30 s for the bare app).
 Targets are those of issue 12 ("Performance and scale").
 """
 
@@ -13,6 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench import bench_audit
+from bench import bench_load
 from bench import bench_steps
 from bench.baseline import Baseline
 from bench.harness import ROUNDS
@@ -31,6 +34,7 @@ STEP_NAMES = {
 STEP_TARGET = 2.0  # at most twice the bare request
 LIST_TARGET = 0.050  # seconds, at 1,000 letters in review
 VERIFY_TARGET = 300_000  # entries a second
+LOAD_TARGET = 0.5  # at least half the bare app's requests a second
 
 
 def _step_rows(measured: dict[str, bench_steps.Measured]) -> list[Row]:
@@ -127,6 +131,32 @@ def _audit_rows(short_peak: int, verified: list[bench_audit.Verified]) -> list[R
     return rows
 
 
+def _served(load: bench_load.Load) -> str:
+    return (
+        f"{load.per_second:,.0f} req/s, p50/p95/p99 {load.median * 1000:.0f}/"
+        f"{load.percentile(0.95) * 1000:.0f}/{load.percentile(0.99) * 1000:.0f} ms, "
+        f"{load.errors} errors, worker peak {load.worker_peak_bytes / 2**20:.0f} MiB"
+    )
+
+
+def _load_row(relay: bench_load.Load, bare: bench_load.Load) -> Row:
+    share = relay.per_second / bare.per_second
+    return Row(
+        what=f"gunicorn {bench_load.WORKERS} workers, {bench_load.USERS} users opening a letter",
+        relay=_served(relay),
+        baseline=_served(bare),
+        ratio=f"{share:.2f}x",
+        target=f">= {LOAD_TARGET:g}x the bare app's req/s, 0 errors",
+        met=share >= LOAD_TARGET and relay.errors == 0,
+        data={
+            "seconds": bench_load.SECONDS,
+            "relay": {**asdict(relay), "latencies": None, "per_second": relay.per_second},
+            "baseline": {**asdict(bare), "latencies": None, "per_second": bare.per_second},
+            "relay_first_error": relay.first_error,
+        },
+    )
+
+
 def main() -> None:
     started = time.perf_counter()
     databases = Databases()
@@ -149,6 +179,8 @@ def main() -> None:
         finally:
             relay.close()
             baseline.close()
+        print(f"load, {bench_load.SECONDS:g} s each ...", flush=True)
+        rows.append(_load_row(bench_load.relay_load(databases), bench_load.bare_load(databases)))
     finally:
         databases.close()
     about["seconds"] = round(time.perf_counter() - started, 1)
