@@ -316,7 +316,7 @@ class CasesPage(Screen):
         return CasePage(self.person)
 
     def letters_to_review(self) -> "ReviewQueuePage":
-        self.ui.follow(self.link(re.compile(r"letter\(s\) waiting for review")))
+        self.ui.follow(self.link(re.compile(r"letters? waiting for review")))
         return ReviewQueuePage(self.person)
 
 
