@@ -69,9 +69,7 @@ def deliver(
     reading they arranged); the caller holds the letter's row lock."""
     states.move(letter, action, actor_id)
     letter.delivered_at = letter.updated_at
-    audit.record(
-        session, "letter.delivered", actor_id=actor_id, case_id=letter.case_id, letter_id=letter.id
-    )
+    audit_letter(session, letter, "letter.delivered", actor_id)
     recipient = session.get(User, letter.recipient.user_id)
     outbox.queue_notice(session, settings.outbox_key, recipient, settings.link("/"))
 
@@ -97,7 +95,7 @@ def stop_letters(session: Session, case: Case, outcome: CaseOutcome, actor_id: i
         details = {"reason": str(outcome)}
         if letter.state in never_sent:
             states.move(letter, LetterAction.DESTROY_DRAFT, actor_id)
-            _audit(session, letter, "letter.draft_destroyed", actor_id, details)
+            audit_letter(session, letter, "letter.draft_destroyed", actor_id, details)
             content_keys.destroy_letter(session, letter)
             continue
         unsent = states.unsent_drafts(letter)
@@ -107,12 +105,15 @@ def stop_letters(session: Session, case: Case, outcome: CaseOutcome, actor_id: i
         if letter.state in stopping:
             states.move(letter, LetterAction.STOP, actor_id)
             content_keys.remove_recipient_seals(session, letter)
-            _audit(session, letter, "letter.stopped", actor_id, details)
+            audit_letter(session, letter, "letter.stopped", actor_id, details)
         elif unsent:
-            _audit(session, letter, "letter.draft_destroyed", actor_id, details)
+            audit_letter(session, letter, "letter.draft_destroyed", actor_id, details)
 
 
-def _audit(session: Session, letter: Letter, action: str, actor_id: int | None, details) -> None:
+def audit_letter(
+    session: Session, letter: Letter, action: str, actor_id: int | None, details: dict | None = None
+) -> None:
+    """The one audit call for a letter's transitions, in the transition's transaction."""
     audit.record(
         session,
         action,

@@ -16,7 +16,6 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from relay import audit
 from relay import crypto
 from relay.database import transaction
 from relay.models import Case
@@ -42,6 +41,7 @@ from relay.services.cases import PARTY_ROLES
 from relay.services.cases import case_for_party
 from relay.services.cases import case_for_staff
 from relay.services.cases import parties
+from relay.services.delivery import audit_letter as _audit
 from relay.services.delivery import deliver
 from relay.services.delivery import lock_case
 from relay.services.errors import AccessPending
@@ -55,20 +55,6 @@ from relay.services.settings import ServiceSettings
 from relay.services.states import LetterAction
 
 A = LetterAction
-
-
-def _audit(
-    session: Session, letter: Letter, action: str, actor_id: int | None, details: dict | None = None
-) -> None:
-    """The one audit call for a letter's transitions, in the transition's transaction."""
-    audit.record(
-        session,
-        action,
-        actor_id=actor_id,
-        case_id=letter.case_id,
-        letter_id=letter.id,
-        details=details,
-    )
 
 
 def lock_letter(session: Session, letter: Letter) -> Letter:

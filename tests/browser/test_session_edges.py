@@ -2,11 +2,7 @@
 leaving the site leaves nothing behind it, and the warning before the idle limit."""
 
 import re
-import threading
-from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler
-from http.server import ThreadingHTTPServer
 
 import pytest
 from playwright.sync_api import expect
@@ -29,37 +25,6 @@ pytestmark = pytest.mark.slow
 
 WORDS = "The night it happened I could not sleep, and I still think of it every day."
 TIMED_OUT = "You were signed out to keep you safe; your draft is saved"
-
-
-class _Weather(BaseHTTPRequestHandler):
-    """An everyday site to leave for: the real one cannot load here (no internet), and the
-    browser follows the server's redirect to it, which a Playwright route does not catch."""
-
-    def do_GET(self):  # noqa: N802 - http.server's name
-        body = b"<!doctype html><title>Weather</title><h1>Weather</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def weather() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Weather)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/weather"
-    server.shutdown()
-    server.server_close()
-
-
-@pytest.fixture
-def app_config(weather: str) -> dict:
-    return {"QUICK_EXIT_URL": weather}
 
 
 def _victim_sessions(site) -> list[UserSession]:
