@@ -70,6 +70,31 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 _DEPTH = "relay.transaction_depth"
+_WROTE = "relay.wrote"
+
+
+def _wrote(session: Session, *_args) -> None:
+    session.info[_WROTE] = True
+
+
+def _wrote_if_changed(state) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
+
+
+def _written_away(session: Session, transaction) -> None:
+    if transaction.parent is None:
+        session.info.pop(_WROTE, None)
+
+
+def _has_written(session: Session) -> bool:
+    return bool(session.new or session.dirty or session.deleted or session.info.get(_WROTE))
+
+
+# On every session, however made: `transaction` commits only what these saw written.
+event.listen(Session, "after_flush", _wrote)
+event.listen(Session, "do_orm_execute", _wrote_if_changed)
+event.listen(Session, "after_transaction_end", _written_away)
 T = TypeVar("T")
 
 
@@ -78,16 +103,19 @@ def transaction(session: Session) -> Iterator[Session]:
     """One action, one commit: everything inside commits together or rolls back whole.
 
     Every service function that changes state wraps its work in this (docs/architecture.md,
-    "One commit per action"). A service called inside another's transaction joins it: only
-    the outermost block commits, so composing two actions (save, then submit) is still
-    one commit. A refusal that must leave a trace (a failed sign-in is counted and audited)
-    is raised after its block, never from inside it (`refused_after_commit`).
+    "One commit per action"); a block that wrote nothing does not commit. A service
+    called inside another's transaction joins it: only the outermost block commits, so
+    composing two actions (save, then submit) is still one commit. A refusal that must
+    leave a trace (a failed sign-in is counted and audited) is raised after its block,
+    never from inside it (`refused_after_commit`).
     """
     depth = session.info.get(_DEPTH, 0)
     session.info[_DEPTH] = depth + 1
     try:
         yield session
-        if depth == 0:
+        # An action that only read (a session resumed, a refusal checked) has nothing to
+        # commit: its reads join the next action's transaction, or end at teardown.
+        if depth == 0 and _has_written(session):
             session.commit()
     except BaseException:
         if depth == 0:

@@ -83,8 +83,11 @@ def _managing_case(session: Session, actor: Actor, case_id: int) -> Case:
     return lock_case(session, case.id, exclusive=True)
 
 
-def case_for_party(session: Session, actor: Actor, case_id: int) -> tuple[Case, CaseParticipant]:
-    case = session.get(Case, case_id)
+def case_for_party(
+    session: Session, actor: Actor, case_id: int, *, lock: bool = False
+) -> tuple[Case, CaseParticipant]:
+    """The case of a party in it, with their place in it; locked when they will act on it."""
+    case = lock_case(session, case_id, exclusive=False) if lock else session.get(Case, case_id)
     mine = participant_of(case, actor.id) if case is not None else None
     if mine is None or mine.role not in PARTY_ROLES:
         raise NotFound("case")

@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import selectinload
 
 from relay import audit
 from relay.database import transaction
@@ -18,6 +19,7 @@ from relay.models import User
 from relay.services import content_keys
 from relay.services import outbox
 from relay.services import states
+from relay.services.errors import NotFound
 from relay.services.settings import ServiceSettings
 from relay.services.states import LetterAction
 
@@ -30,18 +32,17 @@ def lock_case(session: Session, case_id: int, *, exclusive: bool) -> Case:
     takes it exclusively (FOR NO KEY UPDATE, which still lets rows that refer to the case
     be written), so it waits for every letter transition in flight, and they for it.
     """
-    query = select(Case).where(Case.id == case_id)
-    if exclusive:
-        query = query.with_for_update(key_share=True)
-    else:
-        query = query.with_for_update(read=True)
-    case = session.execute(query.execution_options(populate_existing=True)).scalar_one()
-    # The people's choices (receiving, withdrawal) are read fresh under the lock too.
-    session.execute(
-        select(CaseParticipant)
-        .where(CaseParticipant.case_id == case_id)
-        .execution_options(populate_existing=True)
-    ).all()
+    lock = {"key_share": True} if exclusive else {"read": True}
+    case = session.get(
+        Case,
+        case_id,
+        with_for_update=lock,
+        populate_existing=True,
+        # The people's choices (receiving, withdrawal) are read fresh under the lock too.
+        options=[selectinload(Case.participants)],
+    )
+    if case is None:
+        raise NotFound("case")
     return case
 
 

@@ -226,13 +226,13 @@ def case_key_holders(session: Session, case_id: int) -> list[CaseKeySeal]:
 
 def case_private_key(session: Session, user: User, private_key: bytes, case_id: int) -> bytes:
     """The case's private key through the person's own seal; refused without one."""
-    case_key = case_key_of(session, case_id)
     seal = session.scalar(
-        select(CaseKeySeal).where(
-            CaseKeySeal.case_key_id == case_key.id, CaseKeySeal.user_id == user.id
-        )
+        select(CaseKeySeal)
+        .join(CaseKey, CaseKeySeal.case_key_id == CaseKey.id)
+        .where(CaseKey.case_id == case_id, CaseKeySeal.user_id == user.id)
     )
     if seal is None:
+        case_key_of(session, case_id)  # a case from before case keys is refused as such
         if user.keys_replaced_at is not None:
             raise AccessPending(
                 "Your password was reset without your recovery code, so an administrator "
@@ -248,7 +248,7 @@ def case_private_key(session: Session, user: User, private_key: bytes, case_id: 
     return crypto.open_sealed(
         private_key,
         seal.sealed_private_key,
-        keyring.case_key_to_member(case_key.id, user.public_key),
+        keyring.case_key_to_member(seal.case_key_id, user.public_key),
     )
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from relay import crypto
 from relay.database import transaction
@@ -57,8 +58,8 @@ from relay.services.states import LetterAction
 A = LetterAction
 
 
-def lock_letter(session: Session, letter: Letter) -> Letter:
-    """Re-read the letter, its case and its people under row locks, before any decision.
+def lock_letter(session: Session, letter_id: int) -> Letter:
+    """Read the letter, its case and its people under row locks, before any decision.
 
     Every transition reads and changes state atomically (docs/security.md): the case is
     locked FOR SHARE (a case-wide change such as a withdrawal takes it exclusively), then
@@ -67,15 +68,35 @@ def lock_letter(session: Session, letter: Letter) -> Letter:
     then sees the winner's committed state and gets InvalidTransition (409). SQLite has
     no row locks; its single writer serialises the writes instead.
     """
-    lock_case(session, letter.case_id, exclusive=False)
-    locked = session.execute(
-        select(Letter)
-        .where(Letter.id == letter.id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
+    # Only the case's id before the lock: a letter never moves to another case.
+    case_id = session.scalar(select(Letter.case_id).where(Letter.id == letter_id))
+    if case_id is None:
+        raise NotFound("letter")
+    case = lock_case(session, case_id, exclusive=False)
+    # One read before the lock (a page's own check) is expired and read again under it,
+    # rather than with populate_existing: that option would follow the letter to its
+    # case and people and ask for them again, when they are the ones just locked and read.
+    earlier = session.identity_map.get(identity_key(Letter, letter_id))
+    if earlier is not None:
+        session.expire(earlier)
+    letter = session.execute(
+        select(Letter).where(Letter.id == letter_id).with_for_update()
     ).scalar_one()
-    session.expire(locked, ["versions"])
-    return locked
+    # The session keeps only what something refers to: the letter holds its locked case,
+    # and the case its people, for every check that follows to read.
+    set_committed_value(letter, "case", case)
+    return letter
+
+
+def _letter(session: Session, letter_id: int, lock: bool) -> Letter:
+    """The letter, locked (with its case) when the caller will act on it. The lock comes
+    before the audience's check, so the check reads what the action will act on."""
+    if lock:
+        return lock_letter(session, letter_id)
+    letter = session.get(Letter, letter_id)
+    if letter is None:
+        raise NotFound("letter")
+    return letter
 
 
 def _write_text(
@@ -152,17 +173,19 @@ def _notify_facilitators(session: Session, settings: ServiceSettings, case: Case
 # --- who may see which letter: one function per audience ------------------------
 
 
-def letter_for_author(session: Session, actor: Actor, letter_id: int) -> Letter:
-    letter = session.get(Letter, letter_id)
-    if letter is None or letter.author.user_id != actor.id:
+def letter_for_author(
+    session: Session, actor: Actor, letter_id: int, *, lock: bool = False
+) -> Letter:
+    letter = _letter(session, letter_id, lock)
+    if letter.author.user_id != actor.id:
         raise NotFound("letter")
     return letter
 
 
-def letter_for_staff(session: Session, actor: Actor, letter_id: int) -> Letter:
-    letter = session.get(Letter, letter_id)
-    if letter is None:
-        raise NotFound("letter")
+def letter_for_staff(
+    session: Session, actor: Actor, letter_id: int, *, lock: bool = False
+) -> Letter:
+    letter = _letter(session, letter_id, lock)
     case_for_staff(session, actor, letter.case_id)
     if states.private_to_author(letter):
         raise NotFound("letter")
@@ -173,19 +196,22 @@ def letters_for_staff(case: Case) -> list[Letter]:
     return [letter for letter in case.letters if not states.private_to_author(letter)]
 
 
-def letter_to_pass_on(session: Session, actor: Actor, letter_id: int) -> Letter:
+def letter_to_pass_on(
+    session: Session, actor: Actor, letter_id: int, *, lock: bool = False
+) -> Letter:
     """A letter that only a facilitator of its case may pass on (docs/rules.md rule 3)."""
-    letter = letter_for_staff(session, actor, letter_id)
+    letter = letter_for_staff(session, actor, letter_id, lock=lock)
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only a facilitator of the case can pass a letter on")
     return letter
 
 
-def letter_for_recipient(session: Session, actor: Actor, letter_id: int) -> Letter:
-    letter = session.get(Letter, letter_id)
+def letter_for_recipient(
+    session: Session, actor: Actor, letter_id: int, *, lock: bool = False
+) -> Letter:
+    letter = _letter(session, letter_id, lock)
     if (
-        letter is None
-        or letter.recipient.user_id != actor.id
+        letter.recipient.user_id != actor.id
         or letter.state not in states.DELIVERED
         or letter.recipient_copy_destroyed_at is not None
     ):
@@ -204,36 +230,45 @@ def _other_party(case: Case, mine: CaseParticipant) -> CaseParticipant:
 # --- the author's side ------------------------------------------------------------
 
 
+def _save(
+    session: Session, actor: Actor, case_id: int, letter_id: int | None, text: str
+) -> tuple[Letter, LetterVersion]:
+    """Write the author's working version, under the letter's locks; the caller audits."""
+    clean = _clean(text)
+    if not clean:
+        # An empty save or send makes nothing: no blank drafts to fill the list.
+        raise InvalidInput("Write something in your letter first", "text")
+    if letter_id is None:
+        case, mine = case_for_party(session, actor, case_id, lock=True)
+        states.check_new(A.START, case)
+        letter = Letter(case=case, author=mine, recipient=_other_party(case, mine))
+        session.add(letter)
+        session.flush()
+        # A new letter has no versions yet: say so, rather than have the first one ask.
+        set_committed_value(letter, "versions", [])
+        _audit(session, letter, "letter.started", actor.id)
+    else:
+        letter = letter_for_author(session, actor, letter_id, lock=True)
+        case, _mine = case_for_party(session, actor, case_id)
+        if letter.case_id != case.id:
+            raise NotFound("letter")
+        states.move(letter, A.SAVE_DRAFT, actor.id)
+    # Every version stays as written: the author's working version is the only one
+    # that changes, so after a sent version or a facilitator's suggestion a new one
+    # begins (docs/rules.md, "Every version stays as written").
+    version = letter.versions[-1] if letter.versions else None
+    if version not in states.unsent_drafts(letter):
+        version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
+    _write_text(session, case.id, version, clean, actor.user)
+    return letter, version
+
+
 def save_draft(
     session: Session, actor: Actor, case_id: int, letter_id: int | None, text: str
 ) -> Letter:
     """Create or update the author's working version; it stays private to them."""
     with transaction(session):
-        case, mine = case_for_party(session, actor, case_id)
-        clean = _clean(text)
-        if not clean:
-            # An empty save or send makes nothing: no blank drafts to fill the list.
-            raise InvalidInput("Write something in your letter first", "text")
-        case = lock_case(session, case.id, exclusive=False)
-        if letter_id is None:
-            states.check_new(A.START, case)
-            letter = Letter(case=case, author=mine, recipient=_other_party(case, mine))
-            session.add(letter)
-            session.flush()
-            _audit(session, letter, "letter.started", actor.id)
-        else:
-            letter = letter_for_author(session, actor, letter_id)
-            if letter.case_id != case.id:
-                raise NotFound("letter")
-            letter = lock_letter(session, letter)
-            states.move(letter, A.SAVE_DRAFT, actor.id)
-        # Every version stays as written: the author's working version is the only one
-        # that changes, so after a sent version or a facilitator's suggestion a new one
-        # begins (docs/rules.md, "Every version stays as written").
-        version = letter.versions[-1] if letter.versions else None
-        if version not in states.unsent_drafts(letter):
-            version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
-        _write_text(session, case.id, version, clean, actor.user)
+        letter, version = _save(session, actor, case_id, letter_id, text)
         letter.updated_at = utcnow()
         _audit(session, letter, "letter.draft_saved", actor.id, details={"version": version.number})
         return letter
@@ -253,7 +288,7 @@ def _submit(session: Session, settings: ServiceSettings, actor: Actor, letter: L
 def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
     """Send a saved draft for review (a draft saved empty by an older release is refused)."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_author(session, actor, letter_id))
+        letter = letter_for_author(session, actor, letter_id, lock=True)
         states.check(A.SUBMIT, letter, actor.id)
         version = _current_version(letter)
         text = content_keys.decrypt_text(version, _own_content_key(session, actor, version))
@@ -272,9 +307,10 @@ def send_letter(
 ) -> Letter:
     """Save what the author typed and send it for review: both happen, or neither, so a
     refused send leaves no half-done draft behind (the page keeps the text). The save has
-    locked the letter and refused an empty text, so nothing is read back or decrypted."""
+    locked the letter and refused an empty text, so nothing is read back or decrypted.
+    One entry says what was sent (its version); a save on the way is not one of its own."""
     with transaction(session):
-        letter = save_draft(session, actor, case_id, letter_id, text)
+        letter, _version = _save(session, actor, case_id, letter_id, text)
         _submit(session, settings, actor, letter)
         return letter
 
@@ -291,7 +327,7 @@ def delete_draft(session: Session, actor: Actor, letter_id: int) -> int:
     """The author deletes a letter they never sent: it is destroyed, not hidden. Returns
     the case's id, for the page to go back to."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_author(session, actor, letter_id))
+        letter = letter_for_author(session, actor, letter_id, lock=True)
         states.move(letter, A.DELETE_DRAFT, actor.id)
         _audit(session, letter, "letter.draft_deleted", actor.id)
         content_keys.destroy_letter(session, letter)
@@ -300,7 +336,7 @@ def delete_draft(session: Session, actor: Actor, letter_id: int) -> int:
 
 def withdraw_letter(session: Session, actor: Actor, letter_id: int) -> None:
     with transaction(session):
-        letter = lock_letter(session, letter_for_author(session, actor, letter_id))
+        letter = letter_for_author(session, actor, letter_id, lock=True)
         states.move(letter, A.WITHDRAW, actor.id)
         content_keys.remove_recipient_seals(session, letter)
         _audit(session, letter, "letter.withdrawn", actor.id)
@@ -309,7 +345,7 @@ def withdraw_letter(session: Session, actor: Actor, letter_id: int) -> None:
 def accept_redaction(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int):
     """The author agrees to the facilitator's version; it goes back for approval."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_author(session, actor, letter_id))
+        letter = letter_for_author(session, actor, letter_id, lock=True)
         states.move(letter, A.ACCEPT_REDACTION, actor.id)
         version = _current_version(letter)
         version.submitted_at = letter.submitted_at = utcnow()
@@ -326,7 +362,7 @@ def accept_redaction(session: Session, settings: ServiceSettings, actor: Actor, 
 def decline_redaction(session: Session, actor: Actor, letter_id: int) -> None:
     """The author does not agree; they can edit their own text instead."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_author(session, actor, letter_id))
+        letter = letter_for_author(session, actor, letter_id, lock=True)
         states.move(letter, A.DECLINE_REDACTION, actor.id)
         _audit(session, letter, "letter.redaction_declined", actor.id)
 
@@ -514,7 +550,7 @@ def _send_back(
     decision: _SendBack,
 ) -> None:
     with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.check(decision.action, letter, actor.id)
         if not note.strip():
             raise InvalidInput(decision.missing_note, decision.note_field)
@@ -545,7 +581,7 @@ def propose_redaction(
     note: str,
 ) -> None:
     with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.check(A.PROPOSE_REDACTION, letter, actor.id)
         if letter.author.user_id is None:
             raise InvalidTransition("The writer has no account to accept a change; enter it again")
@@ -576,7 +612,7 @@ def approve_letter(
 ) -> None:
     """Approve the version under review: only now is the recipient given its key."""
     with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         if letter.entered_by_id == actor.id:
             # Four eyes (docs/rules.md rule 4): refused as not allowed, whatever the state.
             raise NotAllowed(states.LETTER_TRANSITIONS[A.APPROVE].condition(letter, actor.id))
@@ -613,7 +649,7 @@ def hold_back(session: Session, actor: Actor, letter_id: int) -> None:
     """At its author's request, a facilitator holds back a letter not yet opened: the
     recipient no longer sees it (their seal stays, for if it goes on)."""
     with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.move(letter, A.HOLD_BACK, actor.id)
         _audit(session, letter, "letter.held_back", actor.id)
 
@@ -621,7 +657,7 @@ def hold_back(session: Session, actor: Actor, letter_id: int) -> None:
 def let_go(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int) -> None:
     """A held letter goes on as an approved one: delivered now if it is due."""
     with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.move(letter, A.LET_GO, actor.id)
         _audit(session, letter, "letter.let_go", actor.id)
         if states.due(letter):
@@ -633,17 +669,20 @@ def release_for_reading(
 ) -> None:
     """For a recipient who reads only with their facilitator: the reading is arranged."""
     with transaction(session):
-        letter = lock_letter(session, letter_to_pass_on(session, actor, letter_id))
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         deliver(session, settings, letter, actor.id, action=A.RELEASE)
 
 
 # --- the recipient's side --------------------------------------------------------------
 
 
-def open_letter(session: Session, settings: ServiceSettings, actor: Actor, letter_id: int) -> str:
-    """The recipient's deliberate act of opening a letter; every read is recorded."""
+def open_letter(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int
+) -> tuple[Letter, str]:
+    """The recipient's deliberate act of opening a letter; every read is recorded.
+    Returns the letter and its text."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_recipient(session, actor, letter_id))
+        letter = letter_for_recipient(session, actor, letter_id, lock=True)
         states.check(A.OPEN, letter, actor.id)
         version = session.get(LetterVersion, letter.approved_version_id)
         body = content_keys.decrypt_text(version, _own_content_key(session, actor, version))
@@ -655,7 +694,7 @@ def open_letter(session: Session, settings: ServiceSettings, actor: Actor, lette
         _audit(session, letter, "letter.read", actor.id, details={"first": first_read})
         if first_read and letter.recipient.tell_author_when_read:
             _notify_user(session, settings, letter.author.user_id)
-        return body
+        return letter, body
 
 
 def letters_written_by(session: Session, participant: CaseParticipant) -> list[Letter]:
@@ -711,7 +750,7 @@ def other_party_or_none(case: Case, mine: CaseParticipant) -> CaseParticipant | 
 def set_held_out_of_sight(session: Session, actor: Actor, letter_id: int, held: bool) -> None:
     """After reading, the recipient may ask for a letter to be kept out of sight, and back."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_recipient(session, actor, letter_id))
+        letter = letter_for_recipient(session, actor, letter_id, lock=True)
         states.move(letter, A.HOLD if held else A.UNHOLD, actor.id)
         letter.hidden_by_recipient = held
         _audit(session, letter, "letter.held" if held else "letter.unheld", actor.id)
@@ -720,7 +759,7 @@ def set_held_out_of_sight(session: Session, actor: Actor, letter_id: int, held: 
 def destroy_my_copy(session: Session, actor: Actor, letter_id: int) -> None:
     """The recipient's seal is deleted: they can never open this letter again."""
     with transaction(session):
-        letter = lock_letter(session, letter_for_recipient(session, actor, letter_id))
+        letter = letter_for_recipient(session, actor, letter_id, lock=True)
         states.move(letter, A.DESTROY_COPY, actor.id)
         content_keys.remove_recipient_seals(session, letter)
         letter.recipient_copy_destroyed_at = utcnow()

@@ -78,10 +78,11 @@ def _autosave(form: LetterForm, case_id: int, letter_id: int | None):
 
 def _write(case_id: int, letter_id: int | None):
     actor = signed_in.actor()
-    found, mine = cases.case_for_party(db(), actor, case_id)
     form = LetterForm()
+    # The services check the case is theirs before they save or send: the page's own
+    # reading of it waits until there is a page to show.
     if request.form.get("autosave"):
-        return _autosave(form, found.id, letter_id)
+        return _autosave(form, case_id, letter_id)
     if letter_id is not None and not form.is_submitted():
         letter, texts = letters.read_own_letter(db(), actor, letter_id)
         form.text.data = text.for_editing(texts[letter.versions[-1].id])
@@ -101,6 +102,7 @@ def _write(case_id: int, letter_id: int | None):
         else:
             flash("Your draft is saved")
             return redirect(url_for("party.edit", letter_id=letter.id))
+    found, mine = cases.case_for_party(db(), actor, case_id)
     existing = letters.letter_for_author(db(), actor, letter_id) if letter_id else None
     other = letters.other_party_or_none(found, mine)
     return render_template(
@@ -203,8 +205,7 @@ def before_opening(letter_id: int):
 def open_letter(letter_id: int):
     if not ActionForm().validate_on_submit():
         return redirect(url_for("party.before_opening", letter_id=letter_id))
-    found = letters.letter_for_recipient(db(), signed_in.actor(), letter_id)
-    body = letters.open_letter(db(), signed_in.settings(), signed_in.actor(), letter_id)
+    found, body = letters.open_letter(db(), signed_in.settings(), signed_in.actor(), letter_id)
     return render_template(
         "party/read.html", letter=found, shown=text.render(body), action=ActionForm()
     )

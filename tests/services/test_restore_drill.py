@@ -79,6 +79,6 @@ def test_a_restored_backup_verifies_and_its_letters_open(app, session, settings,
             assert result.problems == [] and result.entries > 0
             email, _name, password = PEOPLE["victim"]
             victim = actor_for(restored, settings, email, password)
-            assert letters.open_letter(restored, settings, victim, letter_id) == TEXT
+            assert letters.open_letter(restored, settings, victim, letter_id)[1] == TEXT
     finally:
         engine.dispose()

@@ -183,7 +183,7 @@ def test_redaction_is_accepted_by_its_author_before_it_goes_on(session, settings
     letters.accept_redaction(session, settings, world.offender, letter.id)
     letters.approve_letter(session, settings, world.facilitator, letter.id)
     receive_letters(session, settings, world.victim, world.case.id)
-    body = letters.open_letter(session, settings, world.victim, letter.id)
+    _letter, body = letters.open_letter(session, settings, world.victim, letter.id)
     assert "somewhere else" in body
     assert "Mill Lane" not in body
 

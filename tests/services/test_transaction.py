@@ -100,3 +100,14 @@ def _server_error_rollback_line(path) -> int:
     lines = path.read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("def _server_error("))
     return next(i for i in range(start, len(lines)) if "rollback()" in lines[i]) + 1
+
+
+def test_an_action_that_only_read_does_not_commit_and_the_next_one_does(session):
+    with transaction(session):
+        _count(session)
+    assert session.info["commits"] == [], "nothing was written: nothing to commit"
+    _add(session)
+    assert session.info["commits"] == [1]
+    with transaction(session):
+        session.execute(notes.update().values(id=notes.c.id + 10))
+    assert session.info["commits"] == [1, 1], "a Core UPDATE is a write too"
