@@ -3,6 +3,10 @@ never a side effect of someone signing in (docs/security.md, "Keys")."""
 
 from dataclasses import dataclass
 
+from sqlalchemy import and_
+from sqlalchemy import desc
+from sqlalchemy import func
+from sqlalchemy import or_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -24,37 +28,24 @@ from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
+from relay.services.paging import Page
+from relay.services.paging import page_of
 from relay.services.states import CaseAction
 
-
-def administrators_without_escrow(session: Session) -> list[User]:
-    """Administrators who cannot yet reassign cases: waiting for an explicit grant."""
-    holders = select(EscrowSeal.user_id)
-    return list(
-        session.scalars(
-            select(User)
-            .where(
-                User.role == Role.ADMINISTRATOR,
-                User.disabled.is_(False),
-                User.id.not_in(holders),
-            )
-            .order_by(User.id)
-        )
-    )
+_STAFF = [role for role in Role if role.is_staff]
 
 
-def staff_reset_without_code(session: Session) -> list[User]:
-    """Staff whose keys were replaced by a reset: their access waits for an administrator."""
-    return list(
-        session.scalars(
-            select(User)
-            .where(
-                User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR]),
-                User.keys_replaced_at.is_not(None),
-                User.disabled.is_(False),
-            )
-            .order_by(User.keys_replaced_at)
-        )
+def _waiting_for_access():
+    """Staff whose access to letters waits for an administrator: an administrator not yet
+    given the escrow key, or anyone whose password was reset without their recovery code
+    (docs/security.md, "Keys"). A condition, so the database counts and orders by it."""
+    return and_(
+        User.role.in_(_STAFF),
+        User.disabled.is_(False),
+        or_(
+            and_(User.role == Role.ADMINISTRATOR, User.id.not_in(select(EscrowSeal.user_id))),
+            User.keys_replaced_at.is_not(None),
+        ),
     )
 
 
@@ -210,18 +201,24 @@ def restore_party_access(session: Session, actor: Actor, case_id: int, user_id: 
 
 @dataclass(frozen=True)
 class StaffOverview:
-    staff: list[User]
-    waiting: set[int]  # ids of staff whose access waits for an administrator
+    staff: Page[User]
+    waiting: set[int]  # ids of the staff on this page whose access waits for an administrator
+    waiting_count: int  # how many wait, on every page
     escrow_holders: int
 
 
-def staff_overview(session: Session, actor: Actor) -> StaffOverview:
-    """The administrator's list of staff, and who waits for access to be given back."""
+def staff_overview(session: Session, actor: Actor, page: int = 1) -> StaffOverview:
+    """The administrator's list of staff, a page at a time, those waiting for access first
+    (an administrator acts on them), then in the order they joined."""
     if actor.role != Role.ADMINISTRATOR:
         raise NotAllowed("Only an administrator can do this")
-    staff = session.scalars(
-        select(User).where(User.role.in_([Role.ADMINISTRATOR, Role.FACILITATOR])).order_by(User.id)
-    ).all()
-    waiting = {user.id for user in administrators_without_escrow(session)}
-    waiting |= {user.id for user in staff_reset_without_code(session)}
-    return StaffOverview(list(staff), waiting, keys.escrow_holders(session))
+    waiting = _waiting_for_access()
+    staff = page_of(
+        session,
+        select(User).where(User.role.in_(_STAFF)).order_by(desc(waiting), User.id),
+        page,
+    )
+    shown = [user.id for user in staff.items]
+    waiting_here = set(session.scalars(select(User.id).where(User.id.in_(shown), waiting)))
+    waiting_count = session.scalar(select(func.count()).select_from(User).where(waiting))
+    return StaffOverview(staff, waiting_here, waiting_count, keys.escrow_holders(session))

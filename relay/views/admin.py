@@ -7,6 +7,7 @@ from flask import current_app
 from flask import flash
 from flask import redirect
 from flask import render_template
+from flask import request
 from flask import url_for
 
 from relay.extensions import db
@@ -28,11 +29,12 @@ require_roles(bp, [Role.ADMINISTRATOR])
 
 @bp.get("/")
 def home():
-    overview = access.staff_overview(db(), signed_in.actor())
+    overview = access.staff_overview(db(), signed_in.actor(), request.args.get("page", 1, type=int))
     return render_template(
         "admin/home.html",
         staff=overview.staff,
         waiting=overview.waiting,
+        waiting_count=overview.waiting_count,
         escrow_holders=overview.escrow_holders,
     )
 
