@@ -3,7 +3,8 @@
 Every entry is written in the transaction of the action it records (the
 caller commits both or neither). Appends bump the single `audit_head` row
 first; that row lock (PostgreSQL) or the database write lock (SQLite)
-serialises appends so concurrent requests never fork the chain.
+serialises appends so concurrent requests never fork the chain. The head holds
+only the newest sequence number: the newest entry's hash is that entry's own.
 
 Details never carry letter text, passwords, keys or codes: only ids, states
 and short reasons chosen from fixed lists.
@@ -24,6 +25,8 @@ from datetime import datetime
 from datetime import timedelta
 from pathlib import Path
 
+from sqlalchemy import Integer
+from sqlalchemy import literal_column
 from sqlalchemy import select
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -116,7 +119,32 @@ def ensure_head(session: Session) -> None:
     """Start the chain (at `flask init`); nothing if it has started."""
     with transaction(session):
         if session.get(AuditHead, HEAD_ID) is None:
-            session.add(AuditHead(id=HEAD_ID, sequence=0, entry_hash=GENESIS_HASH))
+            session.add(AuditHead(id=HEAD_ID, sequence=0))
+
+
+def head(session: Session) -> tuple[int, str | None]:
+    """The chain's head: its sequence and the hash of the entry there (GENESIS_HASH
+    before the first entry; None if that entry is missing). One statement, so on
+    PostgreSQL both come from the same snapshot: the head and its entry commit together."""
+    found = session.execute(
+        select(AuditHead.sequence, AuditEntry.entry_hash)
+        .outerjoin(AuditEntry, AuditEntry.sequence == AuditHead.sequence)
+        .where(AuditHead.id == HEAD_ID)
+    ).one_or_none()
+    if found is None:
+        raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
+    sequence, entry_hash = found
+    return sequence, GENESIS_HASH if sequence == 0 else entry_hash
+
+
+# The previous entry's hash, read by the statement that bumps the head. The head's column
+# is named in full: SQLAlchemy writes RETURNING's columns without their table on SQLite,
+# subqueries included, and a bare `sequence` there would be audit_entries' own.
+_PREVIOUS_HASH = (
+    select(AuditEntry.entry_hash)
+    .where(AuditEntry.sequence == literal_column("audit_head.sequence", Integer) - 1)
+    .scalar_subquery()
+)
 
 
 def record(
@@ -128,17 +156,30 @@ def record(
     letter_id: int | None = None,
     details: dict | None = None,
 ) -> AuditEntry:
-    """Append one entry to the chain inside the caller's transaction."""
-    # The UPDATE comes first so that the lock is held before the head is read.
+    """Append one entry to the chain inside the caller's transaction: two statements."""
+    # The UPDATE comes first so that the lock is held before the chain is read; it returns
+    # the new sequence and the hash of the entry before it.
     bumped = session.execute(
         update(AuditHead)
         .where(AuditHead.id == HEAD_ID)
         .values(sequence=AuditHead.sequence + 1)
-        .returning(AuditHead.sequence, AuditHead.entry_hash)
+        .returning(AuditHead.sequence, _PREVIOUS_HASH)
     ).one_or_none()
     if bumped is None:
         raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
     sequence, prev_hash = bumped
+    if prev_hash is None and sequence > 1:
+        # On PostgreSQL an UPDATE that waited for another append's lock goes on with the
+        # head as that append committed it, but its subquery still reads the snapshot taken
+        # before the wait, where that append's entry is not yet. Read it again, with the
+        # lock held: a statement of its own sees it. Only an append that waited pays this.
+        prev_hash = session.scalar(
+            select(AuditEntry.entry_hash).where(AuditEntry.sequence == sequence - 1)
+        )
+    if prev_hash is None:
+        # The first entry, or the entry before was removed (verify names it): the chain
+        # goes on from the start, and cannot be made to look whole.
+        prev_hash = GENESIS_HASH
     entry = AuditEntry(
         sequence=sequence,
         at=_timestamp(),
@@ -151,9 +192,6 @@ def record(
     )
     entry.entry_hash = entry_hash_of(**_fields(entry))
     session.add(entry)
-    session.execute(
-        update(AuditHead).where(AuditHead.id == HEAD_ID).values(entry_hash=entry.entry_hash)
-    )
     session.flush()
     return entry
 
@@ -191,16 +229,17 @@ def sign_checkpoint(
     session: Session, signing_key: crypto.SigningKey, *, now: datetime | None = None
 ) -> AuditCheckpoint:
     with transaction(session):
-        head = session.get(AuditHead, HEAD_ID)
-        if head is None:
-            raise RuntimeError("the audit chain has no head; run `flask --app wsgi init`")
+        sequence, entry_hash = head(session)
+        if entry_hash is None:
+            # A checkpoint vouches for an entry: never sign one that is not there.
+            raise RuntimeError(
+                f"the audit chain's newest entry ({sequence}) is missing; run `audit verify`"
+            )
         at = _timestamp(now)
-        signature = crypto.sign(
-            signing_key, _checkpoint_message(head.sequence, head.entry_hash, at)
-        )
+        signature = crypto.sign(signing_key, _checkpoint_message(sequence, entry_hash, at))
         checkpoint = AuditCheckpoint(
-            sequence=head.sequence,
-            entry_hash=head.entry_hash,
+            sequence=sequence,
+            entry_hash=entry_hash,
             at=at,
             verify_key=bytes(signing_key.verify_key).hex(),
             signature=signature.hex(),
@@ -432,13 +471,13 @@ def verify(
             hashes[row.sequence] = row.entry_hash
         expected_sequence, prev_hash = row.sequence + 1, row.entry_hash
 
-    head = session.get(AuditHead, HEAD_ID)
+    # The newest entry's hash was checked with the rest: the head adds only its length,
+    # which a cut tail (or entries added behind its back) no longer matches.
+    said = session.scalar(select(AuditHead.sequence).where(AuditHead.id == HEAD_ID))
     last = expected_sequence - 1
     result.through_sequence, result.through_hash = last, prev_hash
-    if head is not None and (head.sequence != last or head.entry_hash != prev_hash):
-        result.problems.append(
-            Problem(head.sequence, f"the chain head says {head.sequence} entries, found {last}")
-        )
+    if said is not None and said != last:
+        result.problems.append(Problem(said, f"the chain head says {said} entries, found {last}"))
 
     good: list[AuditCheckpoint | SignedCheckpoint] = []
     for checkpoint in session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)):

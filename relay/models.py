@@ -559,13 +559,13 @@ class LetterRead(Base):
 
 
 class AuditHead(Base):
-    """One row: the chain's head. Updating it first serialises appends."""
+    """One row: the chain's newest sequence. Updating it first serialises appends; the
+    newest entry's hash is that entry's (`audit.head`)."""
 
     __tablename__ = "audit_head"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     sequence: Mapped[int] = mapped_column(Integer, default=0)
-    entry_hash: Mapped[str] = mapped_column(String(64))
 
 
 class AuditEntry(Base):

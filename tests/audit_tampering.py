@@ -1,7 +1,8 @@
 """What an attacker with write access to the database does to the audit trail.
 
 Each helper leaves a chain that the plain `audit verify` accepts: hashes recomputed,
-the head row moved to match. Only checkpoints kept off the server can tell.
+the head row (only the newest sequence) moved to match. Only checkpoints kept off the
+server can tell.
 """
 
 from sqlalchemy import delete
@@ -27,11 +28,8 @@ def roll_back_to(session: Session, sequence: int) -> None:
     """Restore the chain as it was at `sequence`: later entries and checkpoints go."""
     session.execute(delete(AuditEntry).where(AuditEntry.sequence > sequence))
     session.execute(delete(AuditCheckpoint).where(AuditCheckpoint.sequence > sequence))
-    kept = session.get(AuditEntry, sequence)
     session.execute(
-        update(AuditHead)
-        .where(AuditHead.id == audit.HEAD_ID)
-        .values(sequence=sequence, entry_hash=kept.entry_hash if kept else audit.GENESIS_HASH)
+        update(AuditHead).where(AuditHead.id == audit.HEAD_ID).values(sequence=sequence)
     )
     session.commit()
     session.expire_all()
@@ -68,9 +66,6 @@ def rewrite_from(session: Session, first: int) -> None:
             prev_hash=entry.prev_hash,
         )
         prev_hash = entry.entry_hash
-    session.execute(
-        update(AuditHead).where(AuditHead.id == audit.HEAD_ID).values(entry_hash=prev_hash)
-    )
     session.commit()
     session.expire_all()
 

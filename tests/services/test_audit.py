@@ -2,6 +2,8 @@
 
 import dataclasses
 import json
+import threading
+import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
@@ -9,6 +11,7 @@ from datetime import timedelta
 import pytest
 from nacl.signing import SigningKey
 from sqlalchemy import delete
+from sqlalchemy import event
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -126,12 +129,34 @@ def test_verify_catches_a_truncated_tail_behind_a_checkpoint(demo_trail, signing
     last = demo_trail.scalar(select(AuditHead.sequence))
     demo_trail.execute(delete(AuditEntry).where(AuditEntry.sequence >= last - 2))
     # A careful attacker also rewinds the head; the signed checkpoint still knows.
-    kept = demo_trail.get(AuditEntry, last - 3)
-    demo_trail.execute(update(AuditHead).values(sequence=kept.sequence, entry_hash=kept.entry_hash))
+    demo_trail.execute(update(AuditHead).values(sequence=last - 3))
     demo_trail.commit()
     result = _verify(demo_trail, signing_key)
     assert not result.ok
     assert last in {p.sequence for p in result.problems}
+
+
+def test_verify_catches_the_newest_entry_cut_with_the_head_left_alone(demo_trail, signing_key):
+    last = demo_trail.scalar(select(AuditHead.sequence))
+    demo_trail.execute(delete(AuditEntry).where(AuditEntry.sequence == last))
+    demo_trail.commit()
+    result = _verify(demo_trail, signing_key)
+    assert f"entry {last}: the chain head says {last} entries, found {last - 1}" in [
+        str(problem) for problem in result.problems
+    ]
+
+
+def test_verify_names_the_newest_entry_changed(demo_trail, signing_key):
+    """The head keeps no hash: the newest entry is checked against its own hash."""
+    last = demo_trail.scalar(select(AuditHead.sequence))
+    demo_trail.execute(
+        update(AuditEntry).where(AuditEntry.sequence == last).values(action="forged.action")
+    )
+    demo_trail.commit()
+    result = _verify(demo_trail, signing_key)
+    assert [str(problem) for problem in result.problems] == [
+        f"entry {last}: changed since it was written"
+    ]
 
 
 def test_verify_refuses_a_checkpoint_signed_with_another_key(demo_trail, signing_key):
@@ -139,6 +164,59 @@ def test_verify_refuses_a_checkpoint_signed_with_another_key(demo_trail, signing
     demo_trail.commit()
     result = _verify(demo_trail, signing_key)
     assert any("another key" in p.message for p in result.problems)
+
+
+def _statements_of(session, work) -> list[str]:
+    statements = []
+
+    def count(_connection, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = session.get_bind()
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        work()
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    return statements
+
+
+def test_an_append_is_two_statements(session):
+    """Issue "Performance and scale", item 4: the head update that takes the lock also
+    reads the previous entry's hash, then the entry is inserted; nothing else."""
+    add_entries(session, 2)
+    statements = _statements_of(session, lambda: audit.record(session, "test.action"))
+    session.commit()
+    assert len(statements) == 2, statements
+    assert statements[0].lstrip().startswith("UPDATE audit_head")
+    assert statements[1].lstrip().startswith("INSERT INTO audit_entries")
+    newest = session.scalars(select(AuditEntry).order_by(AuditEntry.sequence.desc())).first()
+    assert newest.prev_hash == session.get(AuditEntry, newest.sequence - 1).entry_hash
+
+
+def test_an_append_that_waited_for_another_follows_it(app, session):
+    """The second append waits on the head's lock while the first is uncommitted; once it
+    goes on, it must link to the entry the first committed (on PostgreSQL that entry is
+    newer than the waiting statement's snapshot)."""
+    add_entries(session, 1)
+    sessions = app.extensions["relay.sessionmaker"]
+    with sessions() as first, sessions() as second:
+        audit.record(first, "test.first")
+        waiting = threading.Thread(
+            target=lambda: (audit.record(second, "test.second"), second.commit())
+        )
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive(), "the second append should wait for the first's lock"
+        first.commit()
+        waiting.join(timeout=30)
+        assert not waiting.is_alive()
+    session.expire_all()
+    first_entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "test.first"))
+    second_entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "test.second"))
+    assert second_entry.sequence == first_entry.sequence + 1
+    assert second_entry.prev_hash == first_entry.entry_hash
+    assert audit.verify(session, SigningKey.generate().verify_key).problems == []
 
 
 def test_an_entry_without_its_action_cannot_be_committed(session, settings):

@@ -10,6 +10,7 @@ import tracemalloc
 
 from sqlalchemy import insert
 from sqlalchemy import select
+from sqlalchemy import update
 
 from relay import audit
 from relay import crypto
@@ -18,8 +19,7 @@ from relay.models import AuditHead
 
 
 def _append(session, count: int) -> None:
-    head = session.get(AuditHead, audit.HEAD_ID)
-    sequence, prev_hash = head.sequence, head.entry_hash
+    sequence, prev_hash = audit.head(session)
     rows = []
     for _ in range(count):
         sequence += 1
@@ -36,7 +36,7 @@ def _append(session, count: int) -> None:
         prev_hash = audit.entry_hash_of(**fields)
         rows.append({**fields, "entry_hash": prev_hash})
     session.execute(insert(AuditEntry), rows)
-    head.sequence, head.entry_hash = sequence, prev_hash
+    session.execute(update(AuditHead).values(sequence=sequence))
     session.commit()
 
 
