@@ -108,7 +108,8 @@ def cases_for(session: Session, actor: Actor) -> list[Case]:
 
 
 def caseload(session: Session, actor: Actor, page: int = 1) -> Page[Case]:
-    """Staff's cases, newest first, a page at a time (a service holds thousands)."""
+    """A person's cases, newest first, a page at a time: a facilitator's (a service holds
+    thousands), every case for an administrator, a party's own one or two."""
     return page_of(session, _cases_query(actor), page)
 
 

@@ -21,6 +21,11 @@ class Page(Generic[T]):
     total: int  # rows in every page together
 
     @property
+    def first(self) -> int:
+        """The place of this page's first row in the whole list, from 1."""
+        return (self.number - 1) * PAGE_SIZE + 1
+
+    @property
     def pages(self) -> int:
         return max(1, -(-self.total // PAGE_SIZE))
 
@@ -33,10 +38,15 @@ class Page(Generic[T]):
         return self.number + 1 if self.number < self.pages else None
 
 
+def count_of(session: Session, query: Select) -> int:
+    """How many rows `query` gives, counted by the database, not loaded to be counted."""
+    return session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+
+
 def page_of(session: Session, query: Select, number: int) -> Page:
     """Page `number` of `query` (ordered, with its eager loads), and how many rows in all.
     A number past the end gives the last page, one before the start the first."""
-    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    total = count_of(session, query)
     last = max(1, -(-total // PAGE_SIZE))
     number = min(max(1, number), last)
     items = session.scalars(query.limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)).unique()

@@ -34,8 +34,8 @@ require_roles(bp, [Role.VICTIM, Role.OFFENDER])
 
 @bp.get("/")
 def home():
-    actor = signed_in.actor()
-    return render_template("party/home.html", cases=cases.cases_for(db(), actor))
+    page = request.args.get("page", 1, type=int)
+    return render_template("party/home.html", cases=cases.caseload(db(), signed_in.actor(), page))
 
 
 @bp.get("/cases/<int:case_id>")

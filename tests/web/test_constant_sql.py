@@ -261,3 +261,16 @@ def test_the_staff_are_shown_a_page_at_a_time_those_waiting_first(client, auth, 
     assert second.count("<tr><td>") == 7
     assert "Staff 0028" in second and "Check and restore access" not in second
     assert 'href="/admin/?page=1" rel="prev"' in second
+
+
+def test_a_partys_cases_are_shown_a_page_at_a_time(client, auth, session, world):
+    auth.sign_in("victim")
+    _cases_of_the_victim(session, world, 30, 0)  # and the world's own case: 31
+    first = client.get("/my/").text
+    assert first.count("Open your letters (") == 25
+    assert "Open your letters (1)<" in first
+    assert 'href="/my/?page=2" rel="next"' in first
+    second = client.get("/my/?page=2").text
+    assert second.count("Open your letters (") == 6
+    assert "Open your letters (31)<" in second
+    assert 'href="/my/?page=1" rel="prev"' in second
