@@ -43,10 +43,11 @@ def count_of(session: Session, query: Select) -> int:
     return session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
 
 
-def page_of(session: Session, query: Select, number: int) -> Page:
-    """Page `number` of `query` (ordered, with its eager loads), and how many rows in all.
-    A number past the end gives the last page, one before the start the first."""
-    total = count_of(session, query)
+def page_of(session: Session, query: Select, number: int, count: Select | None = None) -> Page:
+    """Page `number` of `query` (ordered, with its eager loads), and how many rows in all:
+    `query` counted, or `count` where a statement of its own counts the same rows with less
+    work. A number past the end gives the last page, one before the start the first."""
+    total = count_of(session, query) if count is None else session.scalar(count)
     last = max(1, -(-total // PAGE_SIZE))
     number = min(max(1, number), last)
     items = session.scalars(query.limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)).unique()

@@ -221,6 +221,9 @@ def test_the_caseload_is_shown_a_page_at_a_time(client, auth, session, world):
     second = client.get("/cases/?page=2").text
     assert "BULK-0<" in second or "RJ-" in second
     assert 'href="/cases/?page=1" rel="prev"' in second
+    # An administrator sees every case, counted the same way.
+    administrator = auth.another_client("administrator")
+    assert "31 cases, newest first. Page 1 of 2." in administrator.get("/cases/").text
 
 
 @pytest.mark.parametrize(
