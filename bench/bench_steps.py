@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import insert
 from sqlalchemy import text
 
 from bench.baseline import Baseline
@@ -21,6 +22,7 @@ from bench.harness import Counter
 from bench.harness import Paired
 from bench.harness import interleaved
 from bench.harness import mean_seconds
+from relay import audit
 from relay import create_app
 from relay import schema
 from relay.cli import initialise
@@ -29,6 +31,7 @@ from relay.models import CaseParticipant
 from relay.models import CaseState
 from relay.models import Letter
 from relay.models import LetterState
+from relay.models import OutboxMessage
 from relay.models import Role
 from relay.models import utcnow
 from tests import factories
@@ -203,4 +206,73 @@ def lists(relay: RelayApp, baseline: Baseline) -> dict[tuple[str, int], Measured
                 lambda path=path: relay.get(path), baseline.request, per_round=LIST_CALLS
             )
             found[(name, scale)] = Measured(timing, statements, commits)
+    return found
+
+
+AUDIT_PAGE_SCALES = (10_000, 100_000)  # entries on the chain
+SINCE_LAST_RUN = 100  # entries appended after the scheduled verification
+SENT_MAIL_SCALES = (0, 100_000)  # outbox rows already sent
+
+
+def audit_page(relay: RelayApp, baseline: Baseline) -> dict[int, Measured]:
+    """The administrator's audit page as the chain grows: the scheduled `audit verify`
+    has run (and recorded its result) and SINCE_LAST_RUN entries came after it, as in a
+    live service between two nightly runs. The chain is bulk-appended (as bench_audit
+    does): valid entries with their real hashes."""
+    from bench import bench_audit  # the chain's bulk append lives with the audit bench
+
+    key = audit.load_signing_key(relay.key_path).verify_key
+    admin = relay.app.test_client()
+    email, _name, password = relay.people["administrator"]
+    response = admin.post("/sign-in", data={"email": email, "password": password})
+    assert response.status_code == 302, response.text
+
+    def view() -> None:
+        response = admin.get("/admin/audit")
+        assert response.status_code == 200, response.text
+
+    found = {}
+    for scale in AUDIT_PAGE_SCALES:
+        with relay.sessionmaker() as session:
+            grow = scale - bench_audit.chain_length(session)
+            bench_audit.append(session, grow)
+            audit.record_verification(session, audit.verify(session, key))
+            bench_audit.append(session, SINCE_LAST_RUN)
+        view()
+        statements, commits = relay.counted(view)
+        found[scale] = Measured(
+            interleaved(view, baseline.request, per_round=LIST_CALLS), statements, commits
+        )
+    return found
+
+
+def mail_after_posts(relay: RelayApp, baseline: Baseline) -> dict[int, Measured]:
+    """Submitting a letter (which queues a notice) with no sent mail and with many sent
+    outbox rows: a request only adds its message; sending is the outbox worker's."""
+    found = {}
+    made = 0
+    for scale in SENT_MAIL_SCALES:
+        with relay.sessionmaker() as session:
+            now = utcnow()
+            for start in range(made, scale, 10_000):
+                session.execute(
+                    insert(OutboxMessage),
+                    [
+                        {
+                            "recipient": f"sent-{index}@relay.test",
+                            "subject": "Relay: something new",
+                            "sealed_body": b"",
+                            "created_at": now,
+                            "attempts": 1,
+                            "next_attempt_at": now,
+                            "sent_at": now,
+                        }
+                        for index in range(start, min(scale, start + 10_000))
+                    ],
+                )
+            session.commit()
+        made = scale
+        statements, commits = relay.counted(relay.submit)
+        timing = interleaved(relay.submit, baseline.request, per_round=STEP_CALLS)
+        found[scale] = Measured(timing, statements, commits)
     return found

@@ -131,6 +131,57 @@ def _audit_rows(short_peak: int, verified: list[bench_audit.Verified]) -> list[R
     return rows
 
 
+def _audit_page_rows(measured: dict[int, bench_steps.Measured]) -> list[Row]:
+    scales = bench_steps.AUDIT_PAGE_SCALES
+    first = measured[scales[0]].timing.relay_median
+    constant = len({found.statements for found in measured.values()}) == 1
+    rows = []
+    for scale in scales:
+        found = measured[scale]
+        timing = found.timing
+        last = scale == scales[-1]
+        rows.append(
+            Row(
+                what=f"administrator's audit page, {scale:,} entries "
+                f"({bench_steps.SINCE_LAST_RUN} since the scheduled verify)",
+                relay=f"{ms(timing.relay_median)}, {found.statements} SQL",
+                baseline=ms(timing.baseline_median),
+                ratio=f"{timing.ratio:.1f}x",
+                target=f"constant (<= 2x the {scales[0]:,} figure), SQL constant" if last else "",
+                met=(timing.relay_median <= 2 * first and constant) if last else None,
+                data={
+                    "relay_s": timing.relay,
+                    "baseline_s": timing.baseline,
+                    "statements": found.statements,
+                },
+            )
+        )
+    return rows
+
+
+def _mail_rows(measured: dict[int, bench_steps.Measured]) -> list[Row]:
+    none, many = (measured[scale] for scale in bench_steps.SENT_MAIL_SCALES)
+    growth = many.timing.relay_median / none.timing.relay_median
+    return [
+        Row(
+            what=f"submit a letter with {bench_steps.SENT_MAIL_SCALES[-1]:,} sent outbox rows "
+            "(the mail check)",
+            relay=f"{ms(many.timing.relay_median)}, {many.statements} SQL "
+            f"(with none sent: {ms(none.timing.relay_median)}, {none.statements} SQL)",
+            baseline=ms(many.timing.baseline_median),
+            ratio=f"{growth:.2f}x the time with none sent",
+            target="off the request path: no growth (<= 1.5x), same SQL",
+            met=growth <= 1.5 and many.statements == none.statements,
+            data={
+                "relay_s": many.timing.relay,
+                "relay_none_sent_s": none.timing.relay,
+                "baseline_s": many.timing.baseline,
+                "statements": many.statements,
+            },
+        )
+    ]
+
+
 def _served(load: bench_load.Load) -> str:
     return (
         f"{load.per_second:,.0f} req/s, p50/p95/p99 {load.median * 1000:.0f}/"
@@ -174,6 +225,9 @@ def main() -> None:
             rows = _step_rows(bench_steps.steps(relay, baseline))
             print("lists ...", flush=True)
             rows += _list_rows(bench_steps.lists(relay, baseline))
+            print("the administrator's audit page, the mail check ...", flush=True)
+            rows += _audit_page_rows(bench_steps.audit_page(relay, baseline))
+            rows += _mail_rows(bench_steps.mail_after_posts(relay, baseline))
             print("audit verify ...", flush=True)
             rows += _audit_rows(*bench_audit.verify_at_scales(relay))
         finally:
