@@ -466,10 +466,17 @@ class Letter(Base):
     # The recipient's own choices after reading (docs/rules.md: receiving on their terms).
     hidden_by_recipient: Mapped[bool] = mapped_column(Boolean, default=False)
     recipient_copy_destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The facilitator reviewing the letter, since when and until when
+    # (relay/services/claims.py). On the letter's own row, so the row lock every decision
+    # takes also guards the claim, and a letter has one claim at most.
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="letters")
     author: Mapped[CaseParticipant] = relationship(foreign_keys=[author_id])
     recipient: Mapped[CaseParticipant] = relationship(foreign_keys=[recipient_id])
+    claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
     versions: Mapped[list["LetterVersion"]] = relationship(
         back_populates="letter",
         foreign_keys="LetterVersion.letter_id",
