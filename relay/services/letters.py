@@ -30,6 +30,7 @@ from relay.models import Role
 from relay.models import User
 from relay.models import VersionKind
 from relay.models import utcnow
+from relay.services import claims
 from relay.services import content_keys
 from relay.services import keys
 from relay.services import limits
@@ -552,6 +553,7 @@ def _send_back(
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.check(decision.action, letter, actor.id)
+        claims.require_claim(session, actor, letter)
         if not note.strip():
             raise InvalidInput(decision.missing_note, decision.note_field)
         notes.set_letter_note(session, letter, decision.note_kind, _note(note), actor.id)
@@ -583,6 +585,7 @@ def propose_redaction(
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.check(A.PROPOSE_REDACTION, letter, actor.id)
+        claims.require_claim(session, actor, letter)
         if letter.author.user_id is None:
             raise InvalidTransition("The writer has no account to accept a change; enter it again")
         clean = _clean(text)
@@ -617,6 +620,7 @@ def approve_letter(
             # Four eyes (docs/rules.md rule 4): refused as not allowed, whatever the state.
             raise NotAllowed(states.LETTER_TRANSITIONS[A.APPROVE].condition(letter, actor.id))
         states.check(A.APPROVE, letter, actor.id)
+        claims.require_claim(session, actor, letter)
         if not_before is not None and not_before <= utcnow().date():
             raise InvalidInput("The date must be in the future", "not_before")
         recipient_id = letter.recipient.user_id
@@ -650,6 +654,7 @@ def hold_back(session: Session, actor: Actor, letter_id: int) -> None:
     recipient no longer sees it (their seal stays, for if it goes on)."""
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
+        claims.require_claim(session, actor, letter)
         states.move(letter, A.HOLD_BACK, actor.id)
         _audit(session, letter, "letter.held_back", actor.id)
 
@@ -658,6 +663,7 @@ def let_go(session: Session, settings: ServiceSettings, actor: Actor, letter_id:
     """A held letter goes on as an approved one: delivered now if it is due."""
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
+        claims.require_claim(session, actor, letter)
         states.move(letter, A.LET_GO, actor.id)
         _audit(session, letter, "letter.let_go", actor.id)
         if states.due(letter):
@@ -670,6 +676,7 @@ def release_for_reading(
     """For a recipient who reads only with their facilitator: the reading is arranged."""
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
+        claims.require_claim(session, actor, letter)
         deliver(session, settings, letter, actor.id, action=A.RELEASE)
 
 
