@@ -15,6 +15,7 @@ from relay.forms import RedactionForm
 from relay.forms import RejectForm
 from relay.forms import show_error
 from relay.models import Role
+from relay.services import claims
 from relay.services import flags
 from relay.services import letters
 from relay.services import notes
@@ -38,7 +39,7 @@ def queue():
 
 
 def _render(letter_id: int, **forms):
-    letter, texts = letters.read_for_review(db(), signed_in.actor(), letter_id)
+    letter, texts, claim = claims.open_for_review(db(), signed_in.actor(), letter_id)
     versions = [(version, text.render(body)) for version, body in texts]
     current = texts[-1][1]
     forms.setdefault("approve", ApproveForm(formdata=None))
@@ -57,6 +58,7 @@ def _render(letter_id: int, **forms):
         action=ActionForm(),
         reads=letters.reads_of(db(), letter),
         flags=flags.review_flags(current),
+        claim=claim,
         **forms,
     )
 
@@ -64,6 +66,21 @@ def _render(letter_id: int, **forms):
 @bp.get("/letters/<int:letter_id>")
 def show(letter_id: int):
     return _render(letter_id)
+
+
+@bp.route("/letters/<int:letter_id>/take-over", methods=["GET", "POST"])
+def take_over(letter_id: int):
+    """Asks first: whoever holds the letter may be writing their decision now."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        claim = claims.take_over(db(), signed_in.actor(), letter_id)
+        flash(f"You are reviewing this letter until {claim.until:%H:%M} UTC")
+        return redirect(url_for("review.show", letter_id=letter_id))
+    claim = claims.claim_to_take_over(db(), signed_in.actor(), letter_id)
+    if claim is None or not claim.can_take_over:
+        # Nobody else holds it any more (or it is yours): the letter's page says where it is.
+        return redirect(url_for("review.show", letter_id=letter_id))
+    return render_template("review/take_over.html", letter_id=letter_id, claim=claim, form=form)
 
 
 @bp.post("/letters/<int:letter_id>/approve")

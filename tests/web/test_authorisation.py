@@ -81,6 +81,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.release", "POST"): "RRRRAR",
     ("review.hold", "POST"): "RRRRAR",
     ("review.let_go", "POST"): "RRRRAR",
+    ("review.take_over", "GET"): "RRRRAR",
+    ("review.take_over", "POST"): "RRRRAR",
     ("party.home", "GET"): "RAARRR",
     ("party.stop", "GET"): "RAARRR",
     ("party.case", "GET"): "RAARRR",
