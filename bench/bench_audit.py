@@ -1,15 +1,25 @@
-"""`audit verify` at 100k entries (and 1M with BENCH_FULL=1): entries a second, and the
-peak memory Python allocates while verifying (tracemalloc, timed apart from the speed,
-since tracing slows every allocation).
+"""`audit verify` at 100k and 300k entries (and 1M with BENCH_FULL=1), run as
+`flask audit verify` runs it: with `audit.default_workers()` processes (the CPUs, capped),
+which it starts only for a chain of `audit.PARALLEL_FROM` entries or more. So the 100k
+figure is one process's, and the 300k and 1M figures are the processes' together, each
+verify paying for starting its workers as the command does.
 
-The baseline is reading the same rows, the same way (plain rows in batches), and doing
-nothing with them: the floor a verify on one core cannot go under.
+Memory: the peak Python allocates (tracemalloc) while one process verifies the whole chain,
+timed apart from the speed, since tracing slows every allocation. Each worker walks its
+chunks of the chain the same way, so this bounds every process; the workers' own peak
+(their whole resident memory: interpreter, imports and all) is printed beside it when
+there were workers.
+
+The baseline is reading the same rows, the same way (plain rows in batches), in one process
+and doing nothing with them: the floor a verify on one core cannot go under.
 
 The entries are bulk-inserted with their real hashes, as tests/services/test_audit_scale.py
 does: a valid chain, as `audit.record` would write it, without a transaction per entry
 (100k audited actions through the services would take far longer than the bench).
 """
 
+import multiprocessing
+import resource
 import time
 import tracemalloc
 from dataclasses import dataclass
@@ -24,7 +34,8 @@ from relay import audit
 from relay.models import AuditEntry
 from relay.models import AuditHead
 
-SCALES = (100_000, 1_000_000) if FULL else (100_000,)
+SCALES = (100_000, 300_000, 1_000_000) if FULL else (100_000, 300_000)
+WORKERS = audit.default_workers()  # as `flask audit verify` takes by default
 # A shorter chain, still three batches long, to see whether the peak grows with the chain.
 MEMORY_BELOW = 3 * audit.VERIFY_BATCH
 ROUNDS = 3  # a verify of 100k entries takes seconds, not milliseconds
@@ -35,7 +46,9 @@ INSERT_BATCH = 20_000
 class Verified:
     entries: int
     timing: Paired  # seconds per whole verify, Relay's and the plain read's
-    peak_bytes: int
+    peak_bytes: int  # Python's allocations in one process verifying the whole chain
+    processes: int = 1  # that verified it in the timed runs
+    worker_peak_rss: int | None = None  # bytes, the largest worker's; None without workers
 
 
 def append(session, count: int) -> None:
@@ -69,11 +82,20 @@ def chain_length(session) -> int:
     return audit.head(session)[0]
 
 
-def _verify(sessionmaker, key) -> int:
+def _verify(sessionmaker, key, workers: int = WORKERS) -> audit.Verification:
     with sessionmaker() as session:
-        result = audit.verify(session, key)
+        result = audit.verify(session, key, workers=workers)
     assert result.problems == [], result.problems[:3]
-    return result.entries
+    return result
+
+
+def _largest_worker_rss() -> int:
+    """The peak resident memory of the largest child process ended so far, in bytes."""
+    deadline = time.monotonic() + 30
+    # The workers end on their own after verify returns: wait until they have.
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
 
 
 def _plain_read(sessionmaker) -> int:
@@ -90,7 +112,7 @@ def _plain_read(sessionmaker) -> int:
 def peak_while_verifying(sessionmaker, key) -> int:
     tracemalloc.start()
     try:
-        _verify(sessionmaker, key)
+        _verify(sessionmaker, key, workers=1)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -109,10 +131,26 @@ def verify_at_scales(relay) -> tuple[int, list[Verified]]:
         timing = Paired()
         for _ in range(ROUNDS):
             start = time.perf_counter()
-            entries = _verify(relay.sessionmaker, key)
+            result = _verify(relay.sessionmaker, key)
             timing.relay.append(time.perf_counter() - start)
             start = time.perf_counter()
-            assert _plain_read(relay.sessionmaker) == entries
+            assert _plain_read(relay.sessionmaker) == result.entries
             timing.baseline.append(time.perf_counter() - start)
-        found.append(Verified(entries, timing, peak_while_verifying(relay.sessionmaker, key)))
+        verified = Verified(
+            result.entries,
+            timing,
+            peak_while_verifying(relay.sessionmaker, key),
+            result.processes,
+            _largest_worker_rss() if result.processes > 1 else None,
+        )
+        print(f"  {_described(verified)}", flush=True)
+        found.append(verified)
     return short_peak, found
+
+
+def _described(verified: Verified) -> str:
+    rate = verified.entries / verified.timing.relay_median
+    said = f"{verified.entries:,} entries: {rate:,.0f} entries/s in {verified.processes} process"
+    if verified.worker_peak_rss is None:
+        return said
+    return f"{said}es, largest worker {verified.worker_peak_rss / 2**20:.0f} MiB peak resident"

@@ -17,18 +17,27 @@ the database's chain still extends each checkpoint in such a file.
 
 import hashlib
 import json
+import multiprocessing
 import os
+from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Sequence
 from collections.abc import Set
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import AbstractContextManager
+from contextlib import contextmanager
+from contextlib import nullcontext
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from json.encoder import encode_basestring_ascii as _json_string
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 
+from sqlalchemy import URL
 from sqlalchemy import Connection
 from sqlalchemy import Integer
 from sqlalchemy import literal_column
@@ -37,6 +46,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from relay import crypto
+from relay.database import make_engine
 from relay.database import transaction
 from relay.models import AuditCheckpoint
 from relay.models import AuditEntry
@@ -155,6 +165,14 @@ _HASHED_COLUMNS = (
 )
 # Rows fetched at a time while verifying: a server-side cursor on PostgreSQL.
 VERIFY_BATCH = 10_000
+# A long chain is verified by several processes (`verify(..., workers=N)`), each taking the
+# next chunk of this many sequence numbers until none is left; this one takes chunks too.
+VERIFY_CHUNK = 25_000
+# Below this many entries, verify stays in one process: starting another Python costs
+# about 0.6 s here (most of it importing Flask through relay/__init__.py), which a shorter
+# chain would not win back (bench/bench_audit.py measures both).
+PARALLEL_FROM = 200_000
+MAX_WORKERS = 8
 
 
 def _fields(entry: AuditEntry) -> dict:
@@ -426,6 +444,7 @@ class Verification:
     # Where the chain read ended: the last entry's sequence and hash.
     through_sequence: int = 0
     through_hash: str = GENESIS_HASH
+    processes: int = 1  # that read the chain: this one, and any workers
 
     @property
     def ok(self) -> bool:
@@ -567,6 +586,132 @@ def _join(
     return hashes
 
 
+def chain_chunks(after: int, through: int, size: int) -> list[tuple[int, int | None]]:
+    """The sequence numbers after `after` up to `through`, as (after, through) ranges of
+    `size`; the last has no end, so that entries past `through` are read too."""
+    starts = list(range(after, through, size)) or [after]
+    return [(start, start + size) for start in starts[:-1]] + [(starts[-1], None)]
+
+
+def default_workers() -> int:
+    """The processes `audit verify` uses unless told: one per CPU it may run on, capped."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, MAX_WORKERS))
+
+
+def _claim(counter: Synchronized, count: int) -> int | None:
+    """The next chunk no process has taken, or None when all are taken."""
+    with counter.get_lock():
+        index = counter.value
+        if index >= count:
+            return None
+        counter.value = index + 1
+        return index
+
+
+def _check_claimed(
+    connect: Callable[[], AbstractContextManager[Connection]],
+    chunks: list[tuple[int, int | None]],
+    counter: Synchronized,
+    wanted: Set[int],
+    batch: int,
+) -> list[tuple[int, _Stretch]]:
+    """Check chunks as long as there are some left; connect only if one is."""
+    done: list[tuple[int, _Stretch]] = []
+    index = _claim(counter, len(chunks))
+    if index is None:
+        return done
+    with connect() as connection:
+        while index is not None:
+            done.append((index, _read_stretch(connection, *chunks[index], wanted, batch)))
+            index = _claim(counter, len(chunks))
+    return done
+
+
+# In a worker process: the count of chunks taken, shared with the other processes.
+_counter: Synchronized | None = None
+
+
+def _share_counter(counter: Synchronized) -> None:
+    global _counter  # noqa: PLW0603 - set once, as the worker process starts
+    _counter = counter
+
+
+@contextmanager
+def _connection_to(url: str) -> Iterator[Connection]:
+    # A connection of this process's own: none is ever shared across processes.
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _check_claimed_apart(
+    url: str, chunks: list[tuple[int, int | None]], wanted: Set[int], batch: int
+) -> list[tuple[int, _Stretch]]:
+    return _check_claimed(lambda: _connection_to(url), chunks, _counter, wanted, batch)
+
+
+def _can_be_opened_elsewhere(url: URL) -> bool:
+    return url.get_backend_name() != "sqlite" or url.database not in (None, "", ":memory:")
+
+
+def _read_chain(
+    session: Session, covered: int, said: int | None, wanted: Set[int], workers: int
+) -> tuple[list[_Stretch], int]:
+    """The chain after `covered`, checked in stretches, in order, and how many processes
+    checked it: this one alone, or with `workers` - 1 more when it is long enough."""
+    url = session.get_bind().url
+    if (
+        workers < 2
+        or said is None
+        or said - covered < PARALLEL_FROM
+        or not _can_be_opened_elsewhere(url)
+    ):
+        return [_read_stretch(session.connection(), covered, None, wanted, VERIFY_BATCH)], 1
+    return _read_in_processes(session, url, covered, said, wanted, workers), workers
+
+
+def _read_in_processes(
+    session: Session, url: URL, covered: int, said: int, wanted: Set[int], workers: int
+) -> list[_Stretch]:
+    chunks = chain_chunks(covered, said, VERIFY_CHUNK)
+    # 'spawn': each worker is a fresh Python that opens its own engine from the URL.
+    context = multiprocessing.get_context("spawn")
+    counter = context.Value("q", 0)
+    wanted = frozenset(wanted)
+    pool = ProcessPoolExecutor(
+        max_workers=workers - 1,
+        mp_context=context,
+        initializer=_share_counter,
+        initargs=(counter,),
+    )
+    try:
+        address = url.render_as_string(hide_password=False)
+        helping = [
+            pool.submit(_check_claimed_apart, address, chunks, wanted, VERIFY_BATCH)
+            for _ in range(workers - 1)
+        ]
+        # This process checks chunks too while the workers start, which takes a while:
+        # a worker that starts after every chunk is taken returns at once, unconnected.
+        done = _check_claimed(
+            lambda: nullcontext(session.connection()), chunks, counter, wanted, VERIFY_BATCH
+        )
+        for future in helping:
+            done += future.result()
+    except BaseException:
+        pool.shutdown(cancel_futures=True)
+        raise
+    # Every result is in: the workers end on their own, without this process waiting.
+    pool.shutdown(wait=False)
+    return [stretch for _index, stretch in sorted(done, key=lambda pair: pair[0])]
+
+
 def verify(
     session: Session,
     verify_key: crypto.VerifyKey,
@@ -575,6 +720,7 @@ def verify(
     max_checkpoint_age: timedelta = CHECKPOINT_SCHEDULE,
     now: datetime | None = None,
     after: AuditVerification | None = None,
+    workers: int = 1,
 ) -> Verification:
     """Recompute the chain and check every checkpoint against `verify_key`.
 
@@ -582,7 +728,9 @@ def verify(
     of those: they count even when the checkpoint table has been emptied. A newest
     checkpoint older than `max_checkpoint_age`, and entries after it, are warnings.
     With `after` (an earlier whole-chain verification), only the entries appended since,
-    which must follow on from where that one ended.
+    which must follow on from where that one ended. With `workers` above 1, a chain of
+    PARALLEL_FROM entries or more is checked by that many processes, this one included;
+    the problems found, and their order, are the same.
     """
     result = Verification()
     stored = session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()
@@ -596,8 +744,8 @@ def verify(
     start = (0, GENESIS_HASH) if after is None else (after.through_sequence, after.through_hash)
     covered = start[0]  # entries a whole-chain verification already checked
     said_before = _head_sequence(session)
-    stretch = _read_stretch(session.connection(), covered, None, wanted, VERIFY_BATCH)
-    hashes = _join(start, [stretch], result)
+    stretches, result.processes = _read_chain(session, covered, said_before, wanted, workers)
+    hashes = _join(start, stretches, result)
 
     # The newest entry's hash was checked with the rest: the head adds the chain's length,
     # which a cut tail (or entries added behind its back) no longer matches. Entries

@@ -115,7 +115,17 @@ def audit_group() -> None:
     help="Warn when the newest checkpoint is older than this (the checkpoint schedule).",
 )
 @click.option("--strict", is_flag=True, help="Fail, not only warn, on a late checkpoint.")
-def audit_verify(checkpoints_file: str | None, max_age_hours: float, strict: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=audit.default_workers,
+    show_default=f"the number of CPUs, at most {audit.MAX_WORKERS}",
+    help=f"Processes that check a chain of {audit.PARALLEL_FROM:,} entries or more, each "
+    "with a database connection of its own; 1 checks it in this process alone.",
+)
+def audit_verify(
+    checkpoints_file: str | None, max_age_hours: float, strict: bool, workers: int
+) -> None:
     """Recompute the chain and check every checkpoint, in the database and in a file."""
     kept = None
     if checkpoints_file is not None:
@@ -126,7 +136,11 @@ def audit_verify(checkpoints_file: str | None, max_age_hours: float, strict: boo
     key = audit.load_signing_key(_signing_key_path()).verify_key
     with _sessions()() as session:
         result = audit.verify(
-            session, key, kept=kept, max_checkpoint_age=timedelta(hours=max_age_hours)
+            session,
+            key,
+            kept=kept,
+            max_checkpoint_age=timedelta(hours=max_age_hours),
+            workers=workers,
         )
         # The administrator's page starts from here and checks only what follows.
         audit.record_verification(session, result)

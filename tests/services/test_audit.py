@@ -1,6 +1,7 @@
 """The audit chain: known answers, verification, and tampering caught by name."""
 
 import dataclasses
+import itertools
 import json
 import threading
 import time
@@ -417,3 +418,143 @@ def test_a_chain_with_no_checkpoint_at_all_is_stale(demo_trail, signing_key):
     assert f"no signed checkpoint: none of the {result.entries} entries is covered" in (
         result.warnings
     )
+
+
+# --- verifying in several processes ------------------------------------------------------
+# (issue "Performance and scale", item 5: verify uses both cores)
+
+CHUNK = 10  # entries per chunk here, so that the demo's chain is several chunks long
+
+
+@pytest.fixture
+def in_processes(monkeypatch):
+    """verify(..., workers=N) splits even the demo's chain into chunks of CHUNK, and this
+    process, after its first chunk, waits until a worker has taken one: chunks are surely
+    checked in other processes, not all by this one while the workers start."""
+    monkeypatch.setattr(audit, "PARALLEL_FROM", 0)
+    monkeypatch.setattr(audit, "VERIFY_CHUNK", CHUNK)
+    claim = audit._claim
+
+    def claim_then_let_a_worker_take_one(counter, count):
+        index = claim(counter, count)
+        deadline = time.monotonic() + 60
+        while index == 0 and count > 1 and counter.value == 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return index
+
+    monkeypatch.setattr(audit, "_claim", claim_then_let_a_worker_take_one)
+
+
+def _swap(session, first: int, second: int) -> None:
+    columns = ["at", "actor_id", "action", "case_id", "letter_id", "details"]
+    columns += ["prev_hash", "entry_hash"]
+    a, b = session.get(AuditEntry, first), session.get(AuditEntry, second)
+    values = {c: getattr(a, c) for c in columns}, {c: getattr(b, c) for c in columns}
+    session.execute(update(AuditEntry).where(AuditEntry.sequence == first).values(values[1]))
+    session.execute(update(AuditEntry).where(AuditEntry.sequence == second).values(values[0]))
+
+
+def _remove(session, *sequences: int) -> None:
+    session.execute(delete(AuditEntry).where(AuditEntry.sequence.in_(sequences)))
+
+
+def _change(session, sequence: int, **values) -> None:
+    session.execute(update(AuditEntry).where(AuditEntry.sequence == sequence).values(values))
+
+
+def _add_past_the_head(session, last: int) -> None:
+    """An entry no append wrote: past the head, which is left alone."""
+    newest = session.get(AuditEntry, last)
+    fields = {key: value for key, value in audit._fields(newest).items() if key != "sequence"}
+    fields.update(sequence=last + 1, prev_hash=newest.entry_hash, action="forged.action")
+    session.add(AuditEntry(**fields, entry_hash=audit.entry_hash_of(**fields)))
+
+
+# Each tampers with a chain `last` entries long and says which entries must be named.
+# Chunks end at 10, 20, 30 and so on.
+TAMPERING = {
+    "nothing": lambda session, last: set(),
+    "an entry changed": lambda session, last: _change(session, 15, action="forged") or {15},
+    "an entry removed": lambda session, last: _remove(session, 5) or {5, 6},
+    "a pair reordered": lambda session, last: _swap(session, 7, 8) or {7, 8},
+    "the last entry of a chunk removed": lambda session, last: _remove(session, 20) or {20, 21},
+    "the first entry of a chunk removed": lambda session, last: _remove(session, 21) or {21, 22},
+    "a pair across a chunk boundary reordered": lambda s, last: _swap(s, 20, 21) or {20, 21},
+    "a whole chunk removed": lambda s, last: _remove(s, *range(21, 31)) or {21, 31},
+    "a chunk's first entry linked elsewhere": (
+        lambda session, last: _change(session, 31, prev_hash="e" * 64) or {31}
+    ),
+    "the newest entry removed": lambda session, last: _remove(session, last) or {last},
+    "an entry added past the head": lambda s, last: _add_past_the_head(s, last) or {last},
+}
+
+
+@pytest.mark.parametrize("tampering", list(TAMPERING))
+def test_several_processes_find_what_one_finds(demo_trail, signing_key, in_processes, tampering):
+    last = demo_trail.scalar(select(AuditHead.sequence))
+    assert last > 4 * CHUNK, "the demo's chain spans several chunks"
+    named = TAMPERING[tampering](demo_trail, last)
+    demo_trail.commit()
+
+    one = audit.verify(demo_trail, signing_key.verify_key)
+    two = audit.verify(demo_trail, signing_key.verify_key, workers=2)
+    assert two.problems == one.problems
+    assert (two.entries, two.through_sequence, two.through_hash) == (
+        one.entries,
+        one.through_sequence,
+        one.through_hash,
+    )
+    assert (two.checkpoints, two.warnings) == (one.checkpoints, one.warnings)
+    assert named <= _problems(one)
+    assert one.ok == (tampering == "nothing")
+
+
+@pytest.mark.parametrize("attack", ["rolled back", "rewritten"])
+def test_several_processes_hold_the_chain_to_a_kept_export_as_one_does(
+    two_checkpoints, demo_trail, signing_key, in_processes, attack
+):
+    first, second, tail, kept = two_checkpoints
+    if attack == "rolled back":
+        roll_back_to(demo_trail, first)
+    else:
+        delete_every_checkpoint(demo_trail)
+        rewrite_from(demo_trail, 3)
+
+    one = audit.verify(demo_trail, signing_key.verify_key, kept=kept)
+    three = audit.verify(demo_trail, signing_key.verify_key, kept=kept, workers=3)
+    assert three.problems == one.problems
+    assert _problems(one) == ({second, tail} if attack == "rolled back" else {first, second, tail})
+
+
+def test_audit_verify_takes_the_number_of_processes(app, demo_trail, in_processes):
+    runner = app.test_cli_runner()
+    passed = runner.invoke(args=["audit", "verify", "--workers", "2"])
+    assert passed.exit_code == 0, passed.output
+    assert "OK: " in passed.output
+
+    _remove(demo_trail, 2 * CHUNK + 1)
+    demo_trail.commit()
+    failed = runner.invoke(args=["audit", "verify", "--workers", "2"])
+    assert failed.exit_code == 1
+    assert f"FAIL entry {2 * CHUNK + 1}: missing (next entry found is {2 * CHUNK + 2})" in (
+        failed.output
+    )
+    refused = runner.invoke(args=["audit", "verify", "--workers", "0"])
+    assert refused.exit_code == 2
+
+
+@pytest.mark.parametrize(("after", "through"), [(0, 0), (0, 1), (0, 10), (0, 25), (7, 30)])
+def test_the_chunks_cover_the_chain_once_and_run_on_past_its_head(after, through):
+    chunks = audit.chain_chunks(after, through, 10)
+    assert chunks[0][0] == after and chunks[-1][1] is None
+    for (_start, end), (start, _end) in itertools.pairwise(chunks):
+        assert end == start and end - _start == 10
+    assert len(chunks) == max(1, -(-(through - after) // 10))
+
+
+def test_a_short_chain_is_verified_in_this_process(demo_trail, signing_key, monkeypatch):
+    def no_processes(*_args):
+        raise AssertionError("no worker process for a short chain")
+
+    monkeypatch.setattr(audit, "_read_in_processes", no_processes)
+    assert audit.verify(demo_trail, signing_key.verify_key, workers=8).ok
