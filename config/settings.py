@@ -24,6 +24,10 @@ SECRETS = ("SECRET_KEY", "SESSION_KEY")
 ARGON2_INTERACTIVE = {"ARGON2_OPSLIMIT": 2, "ARGON2_MEMLIMIT": 67108864}
 ARGON2_MODERATE = {"ARGON2_OPSLIMIT": 3, "ARGON2_MEMLIMIT": 268435456}
 
+# The UK's parts whose bank holidays differ, by the `holidays` library's codes (England,
+# Northern Ireland, Scotland, Wales), written out for the same reason.
+UK_SUBDIVISIONS = ("ENG", "NIR", "SCT", "WLS")
+
 
 class ConfigError(RuntimeError):
     """The configuration cannot be used; the message says which setting."""
@@ -83,6 +87,12 @@ class Base:
     # Per e-mail address, known or not: failures before a pause, and the longest pause.
     LOCKOUT_AFTER_FAILURES = 5
     LOCKOUT_MAX_MINUTES = 15
+    # The service's target for deciding on a letter sent for review, in working days
+    # (relay/services/working_days.py): past it, a letter is marked overdue and counted in
+    # the facilitators' daily digest.
+    REVIEW_TARGET_WORKING_DAYS = 5
+    # Whose bank holidays are not working days: one of UK_SUBDIVISIONS.
+    BANK_HOLIDAYS_SUBDIVISION = "ENG"
     ARGON2_OPSLIMIT = ARGON2_MODERATE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_MODERATE["ARGON2_MEMLIMIT"]
 
@@ -128,9 +138,10 @@ _INT_SETTINGS = {
     "LOCKOUT_MAX_MINUTES",
     "WEB_CONCURRENCY",
     "TRUSTED_PROXY_HOPS",
+    "REVIEW_TARGET_WORKING_DAYS",
 }
 # Counts: the smallest value each may take.
-_COUNT_MINIMUM = {"WEB_CONCURRENCY": 1, "TRUSTED_PROXY_HOPS": 0}
+_COUNT_MINIMUM = {"WEB_CONCURRENCY": 1, "TRUSTED_PROXY_HOPS": 0, "REVIEW_TARGET_WORKING_DAYS": 1}
 _BOOL_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL", "STAFF_SECOND_FACTOR"}
 _ENV_SETTINGS = {
     "DATABASE_URL",
@@ -146,6 +157,7 @@ _ENV_SETTINGS = {
     "SIGN_IN_RATE_LIMIT",
     "ACCOUNT_LINK_RATE_LIMIT",
     "QUICK_EXIT_URL",
+    "BANK_HOLIDAYS_SUBDIVISION",
     *_INT_SETTINGS,
     *_BOOL_SETTINGS,
 }
@@ -162,6 +174,8 @@ def _convert(name: str, raw: str) -> object:
         return number
     if name in _BOOL_SETTINGS:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if name == "BANK_HOLIDAYS_SUBDIVISION":
+        return raw.strip().upper()
     return raw
 
 
@@ -183,6 +197,7 @@ def load_settings(name: str | None = None, environ: Mapping[str, str] | None = N
             settings["RATELIMIT_STORAGE_URI"] = environ["REDIS_URL"]
         _refuse_unsafe_production(settings)
     _check_quick_exit(settings["QUICK_EXIT_URL"])
+    _check_subdivision(settings["BANK_HOLIDAYS_SUBDIVISION"])
     _check_session_key(settings["SESSION_KEY"])
     return settings
 
@@ -214,6 +229,12 @@ def _check_quick_exit(value: str) -> None:
     # An absolute address of another site: a path would keep the person on Relay.
     if not value.startswith(("https://", "http://")):
         raise ConfigError("QUICK_EXIT_URL must be a full https:// address of another site")
+
+
+def _check_subdivision(value: str) -> None:
+    # A wrong code would not fail until the first working day is counted, in a request.
+    if value not in UK_SUBDIVISIONS:
+        raise ConfigError(f"BANK_HOLIDAYS_SUBDIVISION must be one of {', '.join(UK_SUBDIVISIONS)}")
 
 
 def _check_session_key(value: str | None) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from relay import crypto
 from relay import keyring
+from relay.services.working_days import Calendar
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,8 @@ class ServiceSettings:
     staff_second_factor: bool = True
     lockout_after_failures: int = 5
     lockout_max_minutes: int = 15
+    review_target_working_days: int = 5
+    bank_holidays_subdivision: str = "ENG"
 
     @property
     def outbox_key(self) -> bytes:
@@ -33,6 +36,11 @@ class ServiceSettings:
         # Backup codes are stored as keyed digests: a database copy without the
         # configured key gives nothing to search offline.
         return crypto.derive_subkey(self.session_key, keyring.BACKUP_CODES_PURPOSE)
+
+    @property
+    def calendar(self) -> Calendar:
+        """The working days the review target counts."""
+        return Calendar(self.bank_holidays_subdivision)
 
     def link(self, path: str) -> str:
         return self.base_url.rstrip("/") + path
@@ -52,4 +60,6 @@ def settings_from_config(config: Mapping) -> ServiceSettings:
         staff_second_factor=config["STAFF_SECOND_FACTOR"],
         lockout_after_failures=config["LOCKOUT_AFTER_FAILURES"],
         lockout_max_minutes=config["LOCKOUT_MAX_MINUTES"],
+        review_target_working_days=config["REVIEW_TARGET_WORKING_DAYS"],
+        bank_holidays_subdivision=config["BANK_HOLIDAYS_SUBDIVISION"],
     )

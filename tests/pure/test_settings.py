@@ -2,7 +2,9 @@
 
 import base64
 import secrets
+from datetime import date
 
+import holidays
 import pytest
 from nacl.pwhash import argon2id
 
@@ -10,8 +12,10 @@ from config.settings import ARGON2_INTERACTIVE
 from config.settings import ARGON2_MODERATE
 from config.settings import DEV_SECRET_KEY
 from config.settings import DEV_SESSION_KEY
+from config.settings import UK_SUBDIVISIONS
 from config.settings import ConfigError
 from config.settings import load_settings
+from relay.services.settings import settings_from_config
 
 
 def production_environ(**overrides: str) -> dict[str, str]:
@@ -303,3 +307,49 @@ def test_the_staff_second_factor_can_be_turned_off_outside_production_only():
     assert load_settings("test", {"STAFF_SECOND_FACTOR": "true"})["STAFF_SECOND_FACTOR"] is True
     with pytest.raises(ConfigError, match="STAFF_SECOND_FACTOR"):
         load_settings("production", production_environ(STAFF_SECOND_FACTOR="off"))
+
+
+# --- the review target and its calendar -----------------------------------------------
+
+
+def test_the_review_target_is_five_working_days_in_england_unless_configured():
+    for name in ("development", "test"):
+        settings = load_settings(name, environ={})
+        assert settings["REVIEW_TARGET_WORKING_DAYS"] == 5
+        assert settings["BANK_HOLIDAYS_SUBDIVISION"] == "ENG"
+    production = load_settings("production", environ=production_environ())
+    assert production["REVIEW_TARGET_WORKING_DAYS"] == 5
+    assert production["BANK_HOLIDAYS_SUBDIVISION"] == "ENG"
+
+
+def test_the_review_target_and_subdivision_reach_the_services():
+    config = load_settings(
+        "test", environ={"REVIEW_TARGET_WORKING_DAYS": "10", "BANK_HOLIDAYS_SUBDIVISION": "sct"}
+    )
+    assert config["REVIEW_TARGET_WORKING_DAYS"] == 10
+    services = settings_from_config(config)
+    assert services.review_target_working_days == 10
+    assert services.bank_holidays_subdivision == "SCT"
+    # Scotland keeps 2 January (Monday 4 January in 2027, the 2nd being a Saturday).
+    assert not services.calendar.is_working_day(date(2027, 1, 4))
+    assert settings_from_config(load_settings("test", environ={})).calendar.is_working_day(
+        date(2027, 1, 4)
+    )
+
+
+@pytest.mark.parametrize("value", ["five", "0", "-3"])
+def test_a_review_target_that_is_not_a_positive_number_is_refused_by_name(value):
+    with pytest.raises(ConfigError, match="REVIEW_TARGET_WORKING_DAYS"):
+        load_settings("test", environ={"REVIEW_TARGET_WORKING_DAYS": value})
+
+
+@pytest.mark.parametrize("value", ["UK", "GB", "Yorkshire", ""])
+def test_an_unknown_bank_holiday_subdivision_is_refused_naming_the_choices(value):
+    with pytest.raises(ConfigError) as caught:
+        load_settings("production", environ=production_environ(BANK_HOLIDAYS_SUBDIVISION=value))
+    assert "BANK_HOLIDAYS_SUBDIVISION" in str(caught.value)
+    assert "ENG, NIR, SCT, WLS" in str(caught.value)
+
+
+def test_the_written_out_subdivisions_are_the_holidays_librarys():
+    assert UK_SUBDIVISIONS == holidays.UnitedKingdom.subdivisions
