@@ -21,6 +21,7 @@ from relay.services import accounts
 from relay.services import cases
 from relay.services import delivery
 from relay.services import keys
+from relay.services import reminders
 from relay.services import signing_in
 from relay.services.errors import DomainError
 
@@ -269,6 +270,23 @@ def letters_deliver_due() -> None:
     click.echo(f"delivered {delivered}")
 
 
+@click.group("reminders", cls=AppGroup)
+def reminders_group() -> None:
+    """The facilitators' daily digest."""
+
+
+@reminders_group.command("send")
+def reminders_send() -> None:
+    """Queue each facilitator's digest of what waits in their cases, counts only (run
+    daily; nothing on weekends and bank holidays, nothing twice the same day)."""
+    with _sessions()() as session:
+        run = reminders.send_digests(session, _settings())
+    if run.skipped:
+        click.echo(f"{run.day:%Y-%m-%d}: {run.skipped}; nothing sent")
+    else:
+        click.echo(f"{run.day:%Y-%m-%d}: queued {run.digests} digests for the outbox")
+
+
 @click.group("case", cls=AppGroup)
 def case_group() -> None:
     """Retention of closed cases."""
@@ -298,6 +316,7 @@ def register_commands(app: Flask) -> None:
         audit_group,
         outbox_group,
         letters_group,
+        reminders_group,
         case_group,
         sessions_group,
         keys_group,
