@@ -7,7 +7,7 @@ the letter's row lock (`letters.lock_letter`: the case, then the letter, then th
 head), the same lock every decision takes, so a claim and a decision never interleave.
 
 - Opening the review page claims a letter that waits for a decision the facilitator can
-  make, when nobody holds it, its claim has run out, or it is already theirs (then the
+  make (`AWAITED`), when nobody holds it, its claim has run out, or it is already theirs (then the
   claim is extended). It shows who holds it and until when.
 - Someone else's live claim can be taken over, after a confirmation page; the take-over
   is audited with the previous holder's id.
@@ -57,6 +57,10 @@ DECISIONS = frozenset(
         A.RELEASE,
     }
 )
+# The decisions a letter waits for: opening it claims it when one of these is open to the
+# person. A facilitator holds a letter back only when its author asks, so a letter that
+# allows nothing else (delivered, not yet opened) waits for nobody and is not claimed.
+AWAITED = DECISIONS - {A.HOLD_BACK}
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ def _may_claim(letter: Letter, actor: Actor) -> bool:
     waits for a second facilitator, so its typist looking at it does not claim it."""
     if letter.entered_by_id == actor.id and letter.state in states.IN_REVIEW:
         return False
-    return bool(states.allowed_actions(letter, actor) & DECISIONS)
+    return bool(states.allowed_actions(letter, actor) & AWAITED)
 
 
 def _claim(letter: Letter, actor: Actor, now: datetime) -> None:

@@ -282,21 +282,8 @@ def test_a_paper_letter_is_claimed_by_the_second_facilitator_not_its_typist(
     assert session.get(Letter, paper.id).approved_by_id == sam.id
 
 
-def test_holding_back_and_letting_go_check_the_claim(session, settings, world, sam, letter):
-    receive_letters(session, settings, world.victim, world.case.id)
-    letters.approve_letter(session, settings, world.facilitator, letter.id)
-    assert claims.claim_for_review(session, sam, letter.id).mine  # delivered, not opened
-    with pytest.raises(InvalidTransition, match="Sam Jones took this letter over"):
-        letters.hold_back(session, world.facilitator, letter.id)
-    letters.hold_back(session, sam, letter.id)
-    assert claims.claim_for_review(session, world.facilitator, letter.id).mine
-    with pytest.raises(InvalidTransition, match="Fran Facilitator took this letter over"):
-        letters.let_go(session, settings, sam, letter.id)
-    letters.let_go(session, settings, world.facilitator, letter.id)
-    assert _entries(session, letter.id, "letter.let_go")[0].actor_id == world.facilitator.id
-
-
-def test_releasing_for_a_reading_checks_the_claim(session, settings, world, sam, letter):
+def _reading_to_arrange(session, settings, world, letter) -> None:
+    """The recipient reads only with their facilitator: the approved letter waits for them."""
     cases.set_receiving(
         session,
         settings,
@@ -307,6 +294,33 @@ def test_releasing_for_a_reading_checks_the_claim(session, settings, world, sam,
         conditions="",
     )
     letters.approve_letter(session, settings, world.facilitator, letter.id)
+
+
+def test_a_delivered_letter_that_waits_for_nobody_is_not_claimed(
+    session, settings, world, sam, letter
+):
+    receive_letters(session, settings, world.victim, world.case.id)
+    letters.approve_letter(session, settings, world.facilitator, letter.id)
+    assert session.get(Letter, letter.id).state == LetterState.DELIVERED
+    assert claims.claim_for_review(session, sam, letter.id) is None
+    letters.hold_back(session, world.facilitator, letter.id)
+
+
+def test_holding_back_and_letting_go_check_the_claim(session, settings, world, sam, letter):
+    _reading_to_arrange(session, settings, world, letter)
+    assert claims.claim_for_review(session, sam, letter.id).mine  # a reading to arrange
+    with pytest.raises(InvalidTransition, match="Sam Jones took this letter over"):
+        letters.hold_back(session, world.facilitator, letter.id)
+    letters.hold_back(session, sam, letter.id)
+    assert claims.claim_for_review(session, world.facilitator, letter.id).mine  # to let go
+    with pytest.raises(InvalidTransition, match="Fran Facilitator took this letter over"):
+        letters.let_go(session, settings, sam, letter.id)
+    letters.let_go(session, settings, world.facilitator, letter.id)
+    assert _entries(session, letter.id, "letter.let_go")[0].actor_id == world.facilitator.id
+
+
+def test_releasing_for_a_reading_checks_the_claim(session, settings, world, sam, letter):
+    _reading_to_arrange(session, settings, world, letter)
     assert claims.claim_for_review(session, world.facilitator, letter.id).mine
     with pytest.raises(InvalidTransition, match="Fran Facilitator took this letter over"):
         letters.release_for_reading(session, settings, sam, letter.id)
