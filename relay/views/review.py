@@ -73,8 +73,8 @@ def take_over(letter_id: int):
     """Asks first: whoever holds the letter may be writing their decision now."""
     form = ActionForm()
     if form.validate_on_submit():
-        claim = claims.take_over(db(), signed_in.actor(), letter_id)
-        flash(f"You are reviewing this letter until {claim.until:%H:%M} UTC")
+        claims.take_over(db(), signed_in.actor(), letter_id)
+        flash("You have taken this letter over")
         return redirect(url_for("review.show", letter_id=letter_id))
     claim = claims.claim_to_take_over(db(), signed_in.actor(), letter_id)
     if claim is None or not claim.can_take_over:

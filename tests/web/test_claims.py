@@ -107,9 +107,9 @@ def test_taking_over_asks_first_and_only_the_answer_moves_the_claim(
     assert answer.headers["Location"] == f"/review/letters/{letter_id}"
     holder = _holder(session, letter_id)
     assert holder not in (None, world.facilitator.id)
-    assert _claim_notice(sam.get(f"/review/letters/{letter_id}").text).startswith(
-        "You are reviewing this letter until"
-    )
+    page = sam.get(f"/review/letters/{letter_id}").text
+    assert "You have taken this letter over" in page
+    assert _claim_notice(page).startswith("You are reviewing this letter until")
     assert _claim_notice(client.get(f"/review/letters/{letter_id}").text).startswith(
         "Sam Jones is reviewing this letter until"
     )
