@@ -276,9 +276,13 @@ def _starts_sentence(plain: str, start: int) -> bool:
 
 
 def _alone_on_line(plain: str, start: int, end: int) -> bool:
-    line_start = plain.rfind("\n", 0, start) + 1
-    line_end = plain.find("\n", end)
-    words = plain[line_start : len(plain) if line_end < 0 else line_end].split()
+    # Only the few characters around the word are read: a signature's line is short, and
+    # reading a whole 20,000-character line for every word would be quadratic.
+    before = plain[max(0, start - 8) : start]
+    after = plain[end : end + 8]
+    if "\n" not in before and start > 8 or "\n" not in after and end + 8 < len(plain):
+        return False
+    words = (before.rsplit("\n", 1)[-1] + plain[start:end] + after.split("\n", 1)[0]).split()
     while words and words[-1].strip(".,!").lower() in {"", "x", "xx", "xxx"}:
         words.pop()  # a signature's kisses
     return [word.strip(".,!-–—") for word in words] == [plain[start:end]]
