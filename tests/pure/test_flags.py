@@ -265,6 +265,7 @@ EXAMPLES: dict[str, tuple[list[tuple[str, str]], list[str]]] = {
             "Mark my words",
             "with joy",
             "Grace is what I don't deserve",
+            "It cost a few bob",
         ],
     ),
     "forgiveness": (
