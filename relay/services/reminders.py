@@ -224,8 +224,9 @@ def send_digests(
     try:
         with transaction(session):
             waiting = waiting_in_cases(session, settings, now)
-            facilitators = session.scalars(
-                select(User)
+            # The address and the choice of subject only: no key material is read.
+            facilitators = session.execute(
+                select(User.id, User.email, User.notice_preference)
                 .where(
                     User.id.in_(list(waiting)),
                     User.role == Role.FACILITATOR,
