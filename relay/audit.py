@@ -19,12 +19,12 @@ import hashlib
 import json
 import multiprocessing
 import os
+import queue
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from collections.abc import Set
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import AbstractContextManager
 from contextlib import contextmanager
 from contextlib import nullcontext
@@ -618,26 +618,15 @@ def _check_claimed(
     counter: Synchronized,
     wanted: Set[int],
     batch: int,
-) -> list[tuple[int, _Stretch]]:
-    """Check chunks as long as there are some left; connect only if one is."""
-    done: list[tuple[int, _Stretch]] = []
+) -> Iterator[tuple[int, _Stretch]]:
+    """Check chunks, each as it is claimed, while some are left; connect only if one is."""
     index = _claim(counter, len(chunks))
     if index is None:
-        return done
+        return
     with connect() as connection:
         while index is not None:
-            done.append((index, _read_stretch(connection, *chunks[index], wanted, batch)))
+            yield index, _read_stretch(connection, *chunks[index], wanted, batch)
             index = _claim(counter, len(chunks))
-    return done
-
-
-# In a worker process: the count of chunks taken, shared with the other processes.
-_counter: Synchronized | None = None
-
-
-def _share_counter(counter: Synchronized) -> None:
-    global _counter  # noqa: PLW0603 - set once, as the worker process starts
-    _counter = counter
 
 
 @contextmanager
@@ -652,9 +641,35 @@ def _connection_to(url: str) -> Iterator[Connection]:
 
 
 def _check_claimed_apart(
-    url: str, chunks: list[tuple[int, int | None]], wanted: Set[int], batch: int
-) -> list[tuple[int, _Stretch]]:
-    return _check_claimed(lambda: _connection_to(url), chunks, _counter, wanted, batch)
+    url: str,
+    chunks: list[tuple[int, int | None]],
+    counter: Synchronized,
+    wanted: Set[int],
+    batch: int,
+    results: multiprocessing.Queue,
+) -> None:
+    """A worker process: each chunk's result is sent as it is done; a failure is sent too,
+    for the process that waits for the results to raise rather than wait on."""
+    try:
+        for done in _check_claimed(lambda: _connection_to(url), chunks, counter, wanted, batch):
+            results.put(done)
+    except Exception as error:  # noqa: BLE001 - sent on, and raised there
+        results.put((None, f"{type(error).__name__}: {error}"))
+
+
+def _next_result(
+    results: multiprocessing.Queue, workers: list[multiprocessing.Process]
+) -> tuple[int, _Stretch]:
+    while True:
+        try:
+            index, found = results.get(timeout=1)
+        except queue.Empty:
+            if any(worker.exitcode not in (None, 0) for worker in workers):
+                raise RuntimeError("a process verifying the audit chain ended abruptly") from None
+            continue
+        if index is None:
+            raise RuntimeError(f"a process verifying the audit chain failed: {found}")
+        return index, found
 
 
 def _can_be_opened_elsewhere(url: URL) -> bool:
@@ -683,33 +698,37 @@ def _read_in_processes(
     chunks = chain_chunks(covered, said, VERIFY_CHUNK)
     # 'spawn': each worker is a fresh Python that opens its own engine from the URL.
     context = multiprocessing.get_context("spawn")
-    counter = context.Value("q", 0)
-    wanted = frozenset(wanted)
-    pool = ProcessPoolExecutor(
-        max_workers=workers - 1,
-        mp_context=context,
-        initializer=_share_counter,
-        initargs=(counter,),
-    )
-    try:
-        address = url.render_as_string(hide_password=False)
-        helping = [
-            pool.submit(_check_claimed_apart, address, chunks, wanted, VERIFY_BATCH)
-            for _ in range(workers - 1)
-        ]
-        # This process checks chunks too while the workers start, which takes a while:
-        # a worker that starts after every chunk is taken returns at once, unconnected.
-        done = _check_claimed(
-            lambda: nullcontext(session.connection()), chunks, counter, wanted, VERIFY_BATCH
+    counter = context.Value("q", 0)  # the chunks claimed so far, by any process
+    results = context.Queue()
+    address = url.render_as_string(hide_password=False)
+    helping = [
+        context.Process(
+            target=_check_claimed_apart,
+            args=(address, chunks, counter, frozenset(wanted), VERIFY_BATCH, results),
+            daemon=True,
         )
-        for future in helping:
-            done += future.result()
-    except BaseException:
-        pool.shutdown(cancel_futures=True)
-        raise
-    # Every result is in: the workers end on their own, without this process waiting.
-    pool.shutdown(wait=False)
-    return [stretch for _index, stretch in sorted(done, key=lambda pair: pair[0])]
+        for _ in range(workers - 1)
+    ]
+    for worker in helping:
+        worker.start()
+    try:
+        # This process checks chunks too while the workers start, which takes a while.
+        done = dict(
+            _check_claimed(
+                lambda: nullcontext(session.connection()), chunks, counter, wanted, VERIFY_BATCH
+            )
+        )
+        while len(done) < len(chunks):
+            index, stretch = _next_result(results, helping)
+            done[index] = stretch
+    finally:
+        # Every chunk is checked (or verify failed): a worker still starting would find
+        # none left, and one still running has nothing left to tell.
+        for worker in helping:
+            worker.terminate()
+        for worker in helping:
+            worker.join()
+    return [done[index] for index in range(len(chunks))]
 
 
 def verify(

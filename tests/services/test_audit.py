@@ -3,16 +3,19 @@
 import dataclasses
 import itertools
 import json
+import multiprocessing
 import threading
 import time
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from nacl.signing import SigningKey
 from sqlalchemy import delete
 from sqlalchemy import event
+from sqlalchemy import make_url
 from sqlalchemy import select
 from sqlalchemy import update
 
@@ -23,6 +26,7 @@ from tests.audit_tampering import add_entries
 from tests.audit_tampering import delete_every_checkpoint
 from tests.audit_tampering import rewrite_from
 from tests.audit_tampering import roll_back_to
+from tests.conftest import POSTGRES
 
 
 def test_canonical_encoding_is_pinned_by_a_known_answer():
@@ -558,3 +562,17 @@ def test_a_short_chain_is_verified_in_this_process(demo_trail, signing_key, monk
 
     monkeypatch.setattr(audit, "_read_in_processes", no_processes)
     assert audit.verify(demo_trail, signing_key.verify_key, workers=8).ok
+
+
+@pytest.mark.skipif(POSTGRES, reason="takes the SQLite file away from the workers")
+def test_a_worker_that_fails_fails_verify_and_leaves_no_process(
+    app, demo_trail, signing_key, in_processes
+):
+    # This process keeps its open connection; a worker opening the database by its name
+    # finds a new, empty file.
+    demo_trail.scalar(select(AuditHead.sequence))
+    Path(make_url(app.config["DATABASE_URL"]).database).unlink()
+
+    with pytest.raises(RuntimeError, match="a process verifying the audit chain failed: "):
+        audit.verify(demo_trail, signing_key.verify_key, workers=2)
+    assert multiprocessing.active_children() == []
