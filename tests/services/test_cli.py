@@ -516,3 +516,74 @@ def test_sessions_sweep_wipes_the_keys_of_expired_sessions(cli, session, world):
         ).all()
         == []
     )
+
+
+# --- reminders send ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server (aiosmtpd, as tests/web/test_mail.py runs it) on a free port."""
+    from tests.web.test_mail import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_app(database_url, tmp_path, smtp_server, two_cases):
+    """The app on a copy of `two_cases` (a letter in review in each of two facilitators'
+    cases), sending to the SMTP server."""
+    from tests.web.test_mail import build_mail_app
+
+    app = build_mail_app(database_url, tmp_path, smtp_server)
+    yield app
+    app.extensions["relay.engine"].dispose()
+
+
+@pytest.mark.slow
+def test_reminders_send_mails_each_facilitator_a_digest_once_through_the_worker(
+    mail_app, smtp_server, monkeypatch
+):
+    from datetime import datetime
+
+    from relay.services import reminders
+    from relay.services.working_days import UK_TIME
+    from relay.services.working_days import uk_date
+    from tests.factories import OTHER
+    from tests.factories import PEOPLE
+
+    # Eight working days on, before work: each case's letter in review is past the target.
+    calendar = mail_app.extensions["relay.settings"].calendar
+    day = uk_date(datetime.now(UK_TIME))
+    for _ in range(8):
+        day = calendar.next_working_day(day)
+    monkeypatch.setattr(
+        reminders, "utcnow", lambda: datetime(day.year, day.month, day.day, 7, 30, tzinfo=UK_TIME)
+    )
+    cli = Cli(mail_app, mail_app.test_cli_runner())
+
+    queued = cli.ok("reminders", "send")
+    assert f"{day:%Y-%m-%d}: queued 2 digests for the outbox" in queued.output
+    assert "sent" in cli.ok("outbox", "send").output
+    again = cli.ok("reminders", "send")
+    assert "today's digests were sent already; nothing sent" in again.output
+    cli.ok("outbox", "send")
+
+    digests = [
+        received
+        for received in smtp_server.messages
+        if received.subject in reminders.DIGEST_SUBJECTS.values()
+    ]
+    facilitators = {PEOPLE["facilitator"][0], OTHER["other_facilitator"][0]}
+    assert sorted(address for d in digests for address in d.rcpt_tos) == sorted(facilitators)
+    names = [name for _email, name, _password in {**PEOPLE, **OTHER}.values()]
+    for received in digests:
+        assert "Letters waiting for review longer than 5 working days: 1" in received.body
+        assert "Other letters waiting for review: 0" in received.body
+        assert f"{day:%A %-d %B %Y}" in received.body
+        assert mail_app.extensions["relay.settings"].link("/review/") in received.body
+        for word in [*names, "In review.", "RJ-2026-001", "RJ-B", "burglary", "robbery"]:
+            assert word not in received.body and word not in received.subject, word
