@@ -41,3 +41,16 @@ def test_gunicorn_reads_its_workers_and_address_from_the_environment(monkeypatch
     assert settings["accesslog"] is None  # paths name letters and cases
     web = (ROOT / "deploy" / "relay-web.service").read_text()
     assert "-c config/gunicorn.conf.py wsgi:app" in web
+
+
+def test_the_reminders_digest_runs_daily_in_uk_time_and_docs_deploy_enables_it():
+    service = (ROOT / "deploy" / "relay-reminders.service").read_text()
+    assert "flask --app wsgi reminders send" in service
+    timer = (ROOT / "deploy" / "relay-reminders.timer").read_text()
+    # The start of the UK working day even on a server kept in UTC, and caught up after
+    # the machine was off (the command sends nothing twice the same day).
+    assert re.search(r"^OnCalendar=\*-\*-\* 07:30 Europe/London$", timer, re.M)
+    assert re.search(r"^Persistent=true$", timer, re.M)
+    deploy = (ROOT / "docs" / "deploy.md").read_text()
+    assert "relay-reminders.timer" in deploy
+    assert "`reminders send` daily" in deploy
