@@ -8,7 +8,10 @@ Memory: the peak Python allocates (tracemalloc) while one process verifies the w
 timed apart from the speed, since tracing slows every allocation. Each worker walks its
 chunks of the chain the same way, so this bounds every process; the workers' own peak
 (their whole resident memory: interpreter, imports and all) is printed beside it when
-there were workers.
+there were workers. A worker started here also imports the bench's own modules ('spawn'
+imports the main module again: about 0.9 s and 80 MiB for bench.run against 0.55 s and
+60 MiB for the `flask` command's), so the figures with workers are a little low and their
+memory a little high beside the command's.
 
 The baseline is reading the same rows, the same way (plain rows in batches), in one process
 and doing nothing with them: the floor a verify on one core cannot go under.
@@ -18,7 +21,6 @@ does: a valid chain, as `audit.record` would write it, without a transaction per
 (100k audited actions through the services would take far longer than the bench).
 """
 
-import multiprocessing
 import resource
 import time
 import tracemalloc
@@ -90,11 +92,8 @@ def _verify(sessionmaker, key, workers: int = WORKERS) -> audit.Verification:
 
 
 def _largest_worker_rss() -> int:
-    """The peak resident memory of the largest child process ended so far, in bytes."""
-    deadline = time.monotonic() + 30
-    # The workers end on their own after verify returns: wait until they have.
-    while multiprocessing.active_children() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    """The peak resident memory of the largest child process ended so far, in bytes: verify
+    has ended its workers before it returns."""
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024  # KiB on Linux
 
 
