@@ -202,7 +202,9 @@ class _SentAlready(Exception):
 
 
 def _sent_already(session: Session, day: date, before: int) -> bool:
-    # The run before this one, found from the newest end of the chain: the runs are daily.
+    # The run before this one. No index serves `action`, so PostgreSQL reads the audit table
+    # through (28 ms at 300,000 entries): once a day, beside the nightly verify that reads
+    # all of it.
     details = session.scalar(
         select(AuditEntry.details)
         .where(AuditEntry.action == REMINDERS_SENT, AuditEntry.sequence < before)
