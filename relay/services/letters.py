@@ -32,6 +32,7 @@ from relay.models import VersionKind
 from relay.models import utcnow
 from relay.services import claims
 from relay.services import content_keys
+from relay.services import flags
 from relay.services import keys
 from relay.services import limits
 from relay.services import notes
@@ -475,6 +476,18 @@ def read_for_review(
             details={"versions": [version.number for version in shown]},
         )
         return letter, texts
+
+
+def flags_for_review(letter: Letter, text: str) -> list[flags.Flag]:
+    """The review flags of a letter's text, with every name Relay holds for the case's
+    people (display names, and account names whole and in parts) among them."""
+    held: set[str] = set()
+    for person in letter.case.participants:
+        held.add(person.display_name)
+        if person.user is not None:
+            held.add(person.user.name)
+            held.update(part for part in person.user.name.split() if len(part) >= 2)
+    return flags.review_flags(text, flags.CaseNames(tuple(sorted(held))))
 
 
 def enter_paper_letter(

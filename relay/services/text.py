@@ -58,6 +58,49 @@ def render(stored: str) -> Markup:
     )
 
 
+def render_marked(stored: str, marks: list[tuple[int, int]]) -> Markup:
+    """`render`, with each (start, end) span of the text marked and numbered from 1: the
+    number is printed beside the mark, so a flag is found without seeing colour. Spans
+    are offsets in the stored text and do not overlap; one that crosses a line break is
+    marked on each line."""
+    plain = str(stored).replace("\r\n", "\n").replace("\r", "\n")
+    lines: list[tuple[str, list[Markup]]] = [("", [])]
+
+    def add(piece: str, number: int | None) -> None:
+        for index, part in enumerate(piece.split("\n")):
+            if index:
+                lines.append(("", []))
+            if not part:
+                continue
+            raw, html = lines[-1]
+            shown = escape(part)
+            if number is not None:
+                shown = Markup('<mark class="flag">{}</mark>').format(shown)
+            lines[-1] = (raw + part, [*html, shown])
+        if number is not None:
+            lines[-1][1].append(Markup('<span class="flag-number"> [{}]</span>').format(number))
+
+    position = 0
+    for number, (start, end) in enumerate(sorted(marks), 1):
+        add(plain[position:start], None)
+        add(plain[start:end], number)
+        position = end
+    add(plain[position:], None)
+    paragraphs: list[list[Markup]] = []
+    current: list[Markup] = []
+    for raw, html in lines:
+        if raw.strip():
+            current.append(Markup("").join(html))
+        elif current:
+            paragraphs.append(current)
+            current = []
+    if current:
+        paragraphs.append(current)
+    return Markup("\n").join(
+        Markup("<p>{}</p>").format(Markup("<br>\n").join(paragraph)) for paragraph in paragraphs
+    )
+
+
 Kind = Literal["same", "removed", "added"]
 
 # Words and the whitespace between them, each a token, so the whitespace keeps its place.

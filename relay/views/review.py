@@ -16,7 +16,6 @@ from relay.forms import RejectForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import claims
-from relay.services import flags
 from relay.services import letters
 from relay.services import notes
 from relay.services import text
@@ -40,8 +39,12 @@ def queue():
 
 def _render(letter_id: int, **forms):
     letter, texts, claim = claims.open_for_review(db(), signed_in.actor(), letter_id)
-    versions = [(version, text.render(body)) for version, body in texts]
     current = texts[-1][1]
+    # The version under review shows its flags in place, numbered as in the list above it.
+    found = letters.flags_for_review(letter, current)
+    marked = text.render_marked(current, [(flag.start, flag.end) for flag in found])
+    versions = [(version, text.render(body)) for version, body in texts[:-1]]
+    versions.append((texts[-1][0], marked))
     forms.setdefault("approve", ApproveForm(formdata=None))
     forms.setdefault("changes", ChangesForm(formdata=None))
     forms.setdefault("reject", RejectForm(formdata=None))
@@ -57,7 +60,7 @@ def _render(letter_id: int, **forms):
         versions=versions,
         action=ActionForm(),
         reads=letters.reads_of(db(), letter),
-        flags=flags.review_flags(current),
+        flags=found,
         claim=claim,
         **forms,
     )

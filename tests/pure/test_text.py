@@ -234,3 +234,19 @@ def test_text_that_arrives_already_marked_safe_is_escaped_in_the_difference():
     shown = _shown(Markup("<em>x</em> stays"), Markup("<b>y</b> stays"))
     assert "&lt;em&gt;x&lt;/em&gt;" in shown and "&lt;b&gt;y&lt;/b&gt;" in shown
     assert "<em>" not in shown and "<b>" not in shown
+
+
+def test_marked_text_is_render_with_numbered_marks_and_still_escaped():
+    from relay.services.text import render
+    from relay.services.text import render_marked
+
+    stored = "Dear <b>Sam</b>,\n\nI know where you\nwork & live."
+    assert render_marked(stored, []) == render(stored)
+    sam = stored.index("Sam")
+    where = stored.index("I know")
+    shown = render_marked(stored, [(where, stored.index("work") + 4), (sam, sam + 3)])
+    assert '<mark class="flag">Sam</mark><span class="flag-number"> [1]</span>' in shown
+    # A mark across a line break is marked on each line, numbered once at its end.
+    assert '<mark class="flag">I know where you</mark><br>\n<mark class="flag">work</mark>' in shown
+    assert shown.count('class="flag-number"') == 2
+    assert "&lt;b&gt;" in shown and "&amp; live." in shown and "<b>" not in shown

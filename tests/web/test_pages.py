@@ -1,5 +1,6 @@
 """Every page of each audience renders what it should, from the demo data."""
 
+import html
 import re
 
 import pytest
@@ -146,7 +147,41 @@ def test_review_page_flags_an_address_for_the_facilitator(client, auth, world, s
     auth.sign_in("facilitator")
     page = client.get(f"/review/letters/{letter.id}")
     assert "Things to check" in page.text
-    assert "Possible address" in page.text and "12 Example Street" in page.text
+    assert '<mark class="flag">12 Example Street</mark>' in page.text
+    assert "an address" in page.text.lower()
+
+
+# The letter issue 9 gives: before, it raised no flag at all.
+ISSUE_LETTER = (
+    "I was off my head and my mate Darren talked me into it, so it wasn't all down to me. "
+    "Honestly you shouldn't have left the back door unlocked.\n\nPlease forgive me. I hope "
+    "this helps with my parole.\n\nOlly Responsible"
+)
+
+
+def test_review_page_marks_each_flag_in_place_with_its_reason(
+    client, auth, world, session, settings
+):
+    from relay.services import letters
+
+    letter = letters.save_draft(session, world.offender, world.case.id, None, ISSUE_LETTER)
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{letter.id}").text
+    marked = re.findall(
+        r'<mark class="flag">([^<]*)</mark><span class="flag-number"> \[(\d+)\]', page
+    )
+    words = [html.unescape(word) for word, _number in marked]
+    # Numbered in order, as the list above the letter numbers them.
+    assert [int(number) for _word, number in marked] == list(range(1, len(marked) + 1))
+    for expected in ("Darren", "forgive", "parole", "Olly Responsible"):
+        assert any(expected.lower() in word.lower() for word in words), (expected, words)
+    assert any("down to me" in word for word in words), words
+    assert any("shouldn't have" in word for word in words), words
+    listed = page[page.index('<ol class="flag-list">') : page.index("</ol>")]
+    assert listed.count("<li>") == len(marked)
+    # The author's name is flagged because Relay holds it for this case's people.
+    assert "Olly Responsible" in listed
 
 
 def _offender_letter_in_review(session, settings, world, text="A letter for the pages."):
