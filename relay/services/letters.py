@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Select
+from sqlalchemy import and_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import aliased
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -53,6 +55,7 @@ from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
 from relay.services.paging import Page
+from relay.services.paging import count_of
 from relay.services.paging import page_of
 from relay.services.settings import ServiceSettings
 from relay.services.states import LetterAction
@@ -404,35 +407,44 @@ def last_author_version(letter: Letter) -> LetterVersion | None:
 # --- the facilitator's side ---------------------------------------------------------
 
 
+# The facilitator's own place in a letter's case. Made once: a new alias per request costs
+# more to build than the statements it joins cost to run.
+_MINE = aliased(CaseParticipant, name="mine")
+
+
 def _in_my_cases(query: Select, actor: Actor) -> Select:
     """Only the cases the facilitator works on (an administrator sees every case)."""
     if actor.role == Role.ADMINISTRATOR:
         return query
-    mine = select(CaseParticipant.case_id).where(
-        CaseParticipant.user_id == actor.id, CaseParticipant.role == Role.FACILITATOR
+    # A join on their place in the case, not `case_id IN (their cases)`: SQLite builds the
+    # whole IN list (thousands of cases for a busy facilitator) before reading one letter,
+    # where a join lets it walk the letters in the list's order and stop at a page. One
+    # place per person per case, so the join repeats no letter.
+    return query.join(
+        _MINE,
+        and_(
+            _MINE.case_id == Letter.case_id,
+            _MINE.user_id == actor.id,
+            _MINE.role == Role.FACILITATOR,
+        ),
     )
-    return query.where(Letter.case_id.in_(mine))
 
 
 # What the staff lists show of each letter, loaded with it rather than a query per row.
 _FOR_STAFF_LISTS = (joinedload(Letter.case), joinedload(Letter.author))
 
 
-def review_queue(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
-    """Letters waiting for review in the facilitator's cases, oldest first, a page at a time."""
+def _review_queue(actor: Actor) -> Select:
     query = (
         select(Letter)
         .where(Letter.state.in_(states.IN_REVIEW))
         .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.submitted_at, Letter.id)
     )
-    return page_of(session, _in_my_cases(query, actor), page)
+    return _in_my_cases(query, actor)
 
 
-def readings_to_arrange(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
-    """Approved letters whose recipient reads only with their facilitator, in the cases
-    the facilitator works on, oldest first: each is a reading for them to arrange
-    (`states.waiting_for_reading`, asked of the database)."""
+def _readings_to_arrange(actor: Actor) -> Select:
     query = (
         select(Letter)
         .join(CaseParticipant, Letter.recipient_id == CaseParticipant.id)
@@ -443,7 +455,32 @@ def readings_to_arrange(session: Session, actor: Actor, page: int = 1) -> Page[L
         .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.approved_at, Letter.id)
     )
-    return page_of(session, _in_my_cases(query, actor), page)
+    return _in_my_cases(query, actor)
+
+
+def review_queue(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
+    """Letters waiting for review in the facilitator's cases, oldest first, a page at a time."""
+    return page_of(session, _review_queue(actor), page)
+
+
+def readings_to_arrange(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
+    """Approved letters whose recipient reads only with their facilitator, in the cases
+    the facilitator works on, oldest first: each is a reading for them to arrange
+    (`states.waiting_for_reading`, asked of the database)."""
+    return page_of(session, _readings_to_arrange(actor), page)
+
+
+@dataclass(frozen=True)
+class WaitingForStaff:
+    review: int  # letters waiting for review
+    readings: int  # readings to arrange
+
+
+def waiting_for_staff(session: Session, actor: Actor) -> WaitingForStaff:
+    """How many letters wait for the facilitator, for the staff home: counted, not loaded."""
+    return WaitingForStaff(
+        count_of(session, _review_queue(actor)), count_of(session, _readings_to_arrange(actor))
+    )
 
 
 def staff_text(session: Session, actor: Actor, letter: Letter, version: LetterVersion) -> str:

@@ -39,8 +39,7 @@ def home():
     return render_template(
         "cases/home.html",
         cases=cases.caseload(db(), actor, request.args.get("page", 1, type=int)),
-        queue=letters.review_queue(db(), actor),
-        readings=letters.readings_to_arrange(db(), actor),
+        waiting=letters.waiting_for_staff(db(), actor),
     )
 
 
