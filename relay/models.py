@@ -390,6 +390,8 @@ class BackupCode(Base):
 
 class Case(Base):
     __tablename__ = "cases"
+    # The caseload is shown newest first: read in that order, it stops at a page.
+    __table_args__ = (Index("ix_cases_created_at", "created_at", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
@@ -412,11 +414,15 @@ class CaseParticipant(Base):
     """A person's place in a case: victim, offender or facilitator."""
 
     __tablename__ = "case_participants"
-    __table_args__ = (UniqueConstraint("case_id", "user_id"),)
+    __table_args__ = (
+        UniqueConstraint("case_id", "user_id"),
+        # A person's places in cases, by role: counted from the index alone.
+        Index("ix_case_participants_user_id_role", "user_id", "role", "case_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
-    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     role: Mapped[Role] = mapped_column(_enum(Role))
     # The only name the other party ever sees (docs/rules.md rule 6).
     display_name: Mapped[str] = mapped_column(String(80))
@@ -439,18 +445,24 @@ class CaseParticipant(Base):
 
 class Letter(Base):
     __tablename__ = "letters"
+    # In the order the lists show them, so a page stops at 25 rather than sorting every
+    # letter; and a case's letters by state, counted from the index alone.
+    __table_args__ = (
+        Index("ix_letters_state_submitted_at", "state", "submitted_at", "id"),
+        Index("ix_letters_state_approved_at", "state", "approved_at", "id"),
+        Index("ix_letters_case_id_state", "case_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Indexed: every list of letters filters by one of these (issue "Performance").
-    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # Indexed: every list of letters filters by one of these (issue "Performance"); the
+    # case and the state together, above.
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
     author_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"), index=True)
     recipient_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"), index=True)
     # Set when a facilitator typed in a paper letter: a second facilitator
     # must approve it (docs/rules.md rule 4).
     entered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    state: Mapped[LetterState] = mapped_column(
-        _enum(LetterState), default=LetterState.DRAFT, index=True
-    )
+    state: Mapped[LetterState] = mapped_column(_enum(LetterState), default=LetterState.DRAFT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
