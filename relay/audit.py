@@ -169,9 +169,10 @@ VERIFY_BATCH = 10_000
 # next chunk of this many sequence numbers until none is left; this one takes chunks too.
 VERIFY_CHUNK = 25_000
 # Below this many entries, verify stays in one process: starting another Python costs
-# about 0.6 s here (most of it importing Flask through relay/__init__.py), which a shorter
-# chain would not win back (bench/bench_audit.py measures both).
-PARALLEL_FROM = 200_000
+# 0.6-0.9 s on a 2-core machine (most of it importing Flask through relay/__init__.py),
+# which a shorter chain does not win back. Measured there: two processes break even near
+# 300k entries and are 1.4-1.6 times as fast from 500k (bench/bench_audit.py).
+PARALLEL_FROM = 300_000
 MAX_WORKERS = 8
 
 
