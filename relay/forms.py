@@ -25,6 +25,8 @@ from relay.models import NoticePreference
 from relay.models import ReceivePreference
 from relay.services import limits
 from relay.services.errors import DomainError
+from relay.services.letters import QueueOrder
+from relay.services.letters import QueueShow
 
 
 def show_error(form: FlaskForm, error: DomainError, fallback: str) -> None:
@@ -191,6 +193,53 @@ class ApproveForm(FlaskForm):
         description="For example, to avoid an anniversary or a court date.",
         validators=[Optional()],
     )
+
+
+class QueueForm(FlaskForm):
+    """The review queue's filters. Sent by GET: a filtered list is an address to come back
+    to, and choosing what to list changes nothing, so there is no token to check."""
+
+    class Meta:
+        csrf = False
+
+    show = RadioField(
+        "Show",
+        choices=_choices(
+            (QueueShow.ALL.value, "Every letter waiting for review"),
+            (QueueShow.MINE.value, "Letters I am reviewing"),
+            (QueueShow.UNCLAIMED.value, "Letters nobody is reviewing"),
+            (QueueShow.OVERDUE.value, "Letters waiting longer than the review target"),
+            (QueueShow.PAPER.value, "Paper letters, which a second facilitator approves"),
+        ),
+        default=QueueShow.ALL.value,
+    )
+    case = StringField(
+        "Case reference (optional)",
+        description="Only this case's letters. Type the reference as it is written.",
+        validators=[
+            Length(
+                max=limits.REFERENCE_CHARACTERS,
+                message=f"A case reference is at most {limits.REFERENCE_CHARACTERS} characters",
+            )
+        ],
+    )
+    order = RadioField(
+        "Order",
+        choices=_choices(
+            (QueueOrder.OLDEST.value, "Oldest first"), (QueueOrder.NEWEST.value, "Newest first")
+        ),
+        default=QueueOrder.OLDEST.value,
+    )
+
+    def settle(self) -> None:
+        """Check what was chosen. A choice in the address that the form does not offer (an
+        old link, or typed) reads as the default rather than as an error: only a reference
+        too long to be one is said to be wrong."""
+        self.validate()
+        for field in (self.show, self.order):
+            if field.errors:
+                field.data = field.default
+                field.errors = []
 
 
 class AddFacilitatorForm(FlaskForm):

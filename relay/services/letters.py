@@ -7,14 +7,21 @@ handled by `relay.services.content_keys`. The recipient is given a key only at a
 check gets wrong.
 """
 
+import enum
 from dataclasses import dataclass
+from dataclasses import replace
 from datetime import date
+from datetime import datetime
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import Select
 from sqlalchemy import and_
+from sqlalchemy import exists
+from sqlalchemy import not_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm import defaultload
 from sqlalchemy.orm import joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -39,6 +46,7 @@ from relay.services import keys
 from relay.services import limits
 from relay.services import notes
 from relay.services import outbox
+from relay.services import reminders
 from relay.services import states
 from relay.services import text as letter_text
 from relay.services.actor import Actor
@@ -435,6 +443,7 @@ _FOR_STAFF_LISTS = (joinedload(Letter.case), joinedload(Letter.author))
 
 
 def _review_queue(actor: Actor) -> Select:
+    """Every letter waiting for review that the person may see, oldest first."""
     query = (
         select(Letter)
         .where(Letter.state.in_(states.IN_REVIEW))
@@ -442,6 +451,107 @@ def _review_queue(actor: Actor) -> Select:
         .order_by(Letter.submitted_at, Letter.id)
     )
     return _in_my_cases(query, actor)
+
+
+class QueueShow(enum.StrEnum):
+    """Which of the letters waiting for review the queue lists."""
+
+    ALL = "all"
+    MINE = "mine"  # the person looking is reviewing them
+    UNCLAIMED = "unclaimed"  # nobody is reviewing them
+    OVERDUE = "overdue"  # waiting longer than the review target
+    PAPER = "paper"  # typed in from paper: a second facilitator approves them
+
+
+class QueueOrder(enum.StrEnum):
+    OLDEST = "oldest"
+    NEWEST = "newest"
+
+
+@dataclass(frozen=True)
+class QueueChoice:
+    """What the review queue lists and in which order, as the person chose it."""
+
+    show: QueueShow = QueueShow.ALL
+    order: QueueOrder = QueueOrder.OLDEST
+    # One case's letters, by its reference exactly as it was given; "" for every case.
+    case_reference: str = ""
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One letter of the review queue, with what the queue says of it."""
+
+    letter: Letter
+    # How long it has waited against the target; None when no target was given.
+    waited: reminders.ReviewAge | None
+    # Whoever holds a live claim on it (`claims.live_holder`), or None.
+    holder: User | None
+    held_by_you: bool
+    # A paper letter the person looking typed in: another facilitator must approve it.
+    typed_by_you: bool
+
+
+# The claim holder's own place in the letter's case. Made once, as `_MINE` is.
+_HOLDER = aliased(CaseParticipant, name="holder")
+
+
+def _claimed(now: datetime) -> ColumnElement[bool]:
+    """A live claim, as `claims.live_holder` decides it for one letter, asked of the
+    database: someone holds the letter, their time has not run out, and they are still a
+    facilitator of its case. Never NULL, so that its negation is "nobody holds it"."""
+    return and_(
+        Letter.claimed_until.is_not(None),
+        Letter.claimed_until > now,
+        exists().where(
+            _HOLDER.case_id == Letter.case_id,
+            _HOLDER.user_id == Letter.claimed_by_id,
+            _HOLDER.role == Role.FACILITATOR,
+        ),
+    )
+
+
+def _queue_filter(
+    show: QueueShow, actor: Actor, now: datetime, overdue_before: datetime | None
+) -> ColumnElement[bool] | None:
+    if show == QueueShow.MINE:
+        return and_(Letter.claimed_by_id == actor.id, _claimed(now))
+    if show == QueueShow.UNCLAIMED:
+        return not_(_claimed(now))
+    if show == QueueShow.OVERDUE:
+        if overdue_before is None:
+            raise ValueError("overdue letters are found against the settings' review target")
+        return Letter.submitted_at < overdue_before
+    if show == QueueShow.PAPER:
+        return Letter.entered_by_id.is_not(None)
+    return None
+
+
+def _chosen_queue(
+    actor: Actor, choice: QueueChoice, now: datetime, overdue_before: datetime | None
+) -> Select:
+    """The review queue as `choice` filters and orders it, with what each row shows loaded
+    in the same statements (a fixed number per page). Every filter is a condition on the
+    letter's own row or its case, so the database still walks the letters in the order
+    shown, by the (state, submitted_at, id) index either way, and stops at a page."""
+    query = _review_queue(actor).options(
+        joinedload(Letter.recipient),
+        # The holder's name only: a user's row also holds their sealed keys.
+        joinedload(Letter.claimed_by).load_only(User.id, User.name),
+        # `claims.live_holder` looks in the case's people for the holder's place.
+        defaultload(Letter.case).selectinload(Case.participants),
+    )
+    shown = _queue_filter(choice.show, actor, now, overdue_before)
+    if shown is not None:
+        query = query.where(shown)
+    if choice.case_reference:
+        query = query.where(
+            Letter.case_id
+            == select(Case.id).where(Case.reference == choice.case_reference).scalar_subquery()
+        )
+    if choice.order == QueueOrder.NEWEST:
+        query = query.order_by(None).order_by(Letter.submitted_at.desc(), Letter.id.desc())
+    return query
 
 
 def _readings_to_arrange(actor: Actor) -> Select:
@@ -458,9 +568,42 @@ def _readings_to_arrange(actor: Actor) -> Select:
     return _in_my_cases(query, actor)
 
 
-def review_queue(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
-    """Letters waiting for review in the facilitator's cases, oldest first, a page at a time."""
-    return page_of(session, _review_queue(actor), page)
+def review_queue(
+    session: Session,
+    actor: Actor,
+    page: int = 1,
+    choice: QueueChoice = QueueChoice(),
+    settings: ServiceSettings | None = None,
+    now: datetime | None = None,
+) -> Page[QueueRow]:
+    """Letters waiting for review in the facilitator's cases (every case for an
+    administrator), filtered and ordered as `choice` says, a page at a time: each with how
+    long it has waited against the settings' review target, and who is reviewing it.
+
+    Read from the letters' rows alone, never their text: a row's flags would need its
+    letter decrypted, so the queue does not count them (the review page shows them)."""
+    now = now or utcnow()
+    overdue_before = (
+        reminders.overdue_if_submitted_before(settings, now) if settings is not None else None
+    )
+    found = page_of(session, _chosen_queue(actor, choice, now, overdue_before), page)
+    rows = []
+    for letter in found.items:
+        holder = claims.live_holder(letter, now)
+        rows.append(
+            QueueRow(
+                letter=letter,
+                waited=(
+                    reminders.review_age(letter.submitted_at, settings, now)
+                    if settings is not None
+                    else None
+                ),
+                holder=letter.claimed_by if holder is not None else None,
+                held_by_you=holder == actor.id,
+                typed_by_you=letter.entered_by_id == actor.id,
+            )
+        )
+    return replace(found, items=rows)
 
 
 def readings_to_arrange(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:

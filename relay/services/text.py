@@ -16,8 +16,8 @@ from typing import Literal
 from markupsafe import Markup
 from markupsafe import escape
 
-# The only elements render() writes; everything typed is escaped text.
-RENDERED_TAGS = frozenset({"p", "br"})
+# The only elements render() and render_marked() write; everything typed is escaped text.
+RENDERED_TAGS = frozenset({"p", "br", "mark", "span"})
 
 
 def sanitise(text: str) -> str:

@@ -11,6 +11,7 @@ from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import ApproveForm
 from relay.forms import ChangesForm
+from relay.forms import QueueForm
 from relay.forms import RedactionForm
 from relay.forms import RejectForm
 from relay.forms import show_error
@@ -30,9 +31,33 @@ require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
 @bp.get("/")
 def queue():
     actor = signed_in.actor()
+    form = QueueForm(request.args)
+    form.settle()
+    choice = letters.QueueChoice(
+        show=letters.QueueShow(form.show.data),
+        order=letters.QueueOrder(form.order.data),
+        case_reference="" if form.case.errors else (form.case.data or "").strip(),
+    )
+    # The choice again in every page's link, leaving out what is the default anyway.
+    kept = {
+        name: value
+        for name, value, default in (
+            ("show", choice.show, letters.QueueShow.ALL),
+            ("case", choice.case_reference, ""),
+            ("order", choice.order, letters.QueueOrder.OLDEST),
+        )
+        if value != default
+    }
+    settings = signed_in.settings()
     return render_template(
         "review/queue.html",
-        letters=letters.review_queue(db(), actor, request.args.get("page", 1, type=int)),
+        form=form,
+        choice=choice,
+        kept=kept,
+        target=settings.review_target_working_days,
+        letters=letters.review_queue(
+            db(), actor, request.args.get("page", 1, type=int), choice, settings
+        ),
         readings=letters.readings_to_arrange(db(), actor),
     )
 

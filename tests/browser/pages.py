@@ -396,7 +396,10 @@ class ReviewQueuePage(Screen):
     heading = "Letters to review"
 
     def open_first(self) -> "ReviewPage":
-        self.ui.follow(self.page.get_by_role("link", name=re.compile(r"^Letter \d+ in case")).first)
+        # Each row's link is its case's reference (and, for a screen reader, the letter's
+        # number): the first in the table of letters waiting for review.
+        queue = self.page.get_by_role("table", name=re.compile(r"^Letters waiting for review"))
+        self.ui.follow(queue.get_by_role("link").first)
         return ReviewPage(self.person)
 
 

@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 from sqlalchemy import insert
+from sqlalchemy import select
 
 from relay import audit
 from relay.database import transaction
@@ -328,6 +329,114 @@ def test_the_facilitators_lists_are_read_in_order_and_stop_at_a_page(
     finally:
         event.remove(engine, "before_cursor_execute", catch)
     assert statements, path
+    with engine.connect() as connection, connection.begin():
+        sorted_whole = [s for s, p in statements if _sorted_whole(connection, s, p)]
+    assert sorted_whole == [], path
+
+
+# --- the review queue's filters and orders (issue 9, item 1) ------------------------------
+
+# Each filter and order of the review queue, alone and together, with the letters of
+# `_cases_in_review_of_every_kind` it lists, by their case's number.
+QUEUE_CHOICES = {
+    "/review/?show=mine": lambda index: index % 3 == 0,
+    "/review/?show=unclaimed": lambda index: index % 3 != 0,
+    "/review/?show=overdue": lambda index: index % 5 == 0,
+    "/review/?show=paper": lambda index: index % 4 == 0,
+    "/review/?case=BULK-3": lambda index: index == 3,
+    "/review/?order=newest": lambda index: True,
+    "/review/?show=overdue&case=BULK-0&order=newest": lambda index: index == 0,
+    "/review/?show=mine&order=newest&page=2": lambda index: index % 3 == 0,
+}
+# An administrator's queue holds every case's letters, through no place of their own; they
+# hold no claim in these cases, so their "mine" is empty.
+QUEUE_VIEWS = [("facilitator", path) for path in QUEUE_CHOICES] + [
+    ("administrator", path) for path in QUEUE_CHOICES if "show=mine" not in path
+]
+
+
+def _cases_in_review_of_every_kind(session, world, count: int, start: int) -> None:
+    """As `_cases_in_review`, with some letters of each kind the review queue picks out:
+    every third reviewed by the world's facilitator now, every fourth typed in from paper
+    by the administrator, every fifth sent two months ago (overdue)."""
+    _cases_in_review(session, world, count, start)
+    now = utcnow()
+    wanted = {f"BULK-{index}": index for index in range(start, start + count)}
+    found = session.execute(
+        select(Letter, Case.reference).join(Case).where(Case.reference.in_(wanted))
+    ).all()
+    for letter, reference in found:
+        index = wanted[reference]
+        if index % 3 == 0:
+            letter.claimed_by_id = world.facilitator.id
+            letter.claimed_at = now
+            letter.claimed_until = now + timedelta(minutes=30)
+        if index % 4 == 0:
+            letter.entered_by_id = world.administrator.id
+        if index % 5 == 0:
+            letter.submitted_at = now - timedelta(days=60)
+    session.commit()
+
+
+def _assert_listed(page: str, path: str, count: int) -> None:
+    """The queue page lists the letters `path` chooses among `count` of every kind: their
+    number in all, and a page of them (so each row's loads are among the statements)."""
+    expected = sum(1 for index in range(count) if QUEUE_CHOICES[path](index))
+    assert f'<p id="queue-summary">{expected} letter' in page, f"{path}: not {expected} listed"
+    assert 'href="/review/letters/' in page, path
+
+
+def _statements_and_page(app, client, path: str) -> tuple[int, str]:
+    with counted(app) as statements:
+        response = client.get(path)
+    assert response.status_code == 200, path
+    return len(statements), response.text
+
+
+@pytest.mark.parametrize(("role", "path"), QUEUE_VIEWS)
+def test_the_review_queue_asks_the_same_however_many_letters_whatever_is_chosen(
+    app, client, auth, session, world, role, path
+):
+    auth.sign_in(role)
+    _cases_in_review_of_every_kind(session, world, SMALL, 0)
+    client.get(path)
+    few, page = _statements_and_page(app, client, path)
+    _assert_listed(page, path, SMALL)
+    _cases_in_review_of_every_kind(session, world, LARGE - SMALL, SMALL)
+    many, page = _statements_and_page(app, client, path)
+    _assert_listed(page, path, LARGE)
+    assert many == few, f"{path}: {few} statements at {SMALL}, {many} at {LARGE}"
+
+
+def _page_statements(app, client, path: str) -> tuple[list[tuple[str, object]], str]:
+    """The statements of one page that read a page of rows (those with a LIMIT), and the
+    page."""
+    statements = []
+
+    def catch(_connection, _cursor, statement, parameters, _context, _many):
+        if " LIMIT " in statement:
+            statements.append((statement, parameters))
+
+    engine = app.extensions["relay.engine"]
+    event.listen(engine, "before_cursor_execute", catch)
+    try:
+        response = client.get(path)
+    finally:
+        event.remove(engine, "before_cursor_execute", catch)
+    assert response.status_code == 200, path
+    return statements, response.text
+
+
+@pytest.mark.parametrize(("role", "path"), QUEUE_VIEWS)
+def test_the_review_queue_is_read_in_order_and_stops_at_a_page_whatever_is_chosen(
+    app, client, auth, session, world, role, path
+):
+    auth.sign_in(role)
+    _cases_in_review_of_every_kind(session, world, 60, 0)
+    statements, page = _page_statements(app, client, path)
+    _assert_listed(page, path, 60)
+    assert statements, path
+    engine = app.extensions["relay.engine"]
     with engine.connect() as connection, connection.begin():
         sorted_whole = [s for s, p in statements if _sorted_whole(connection, s, p)]
     assert sorted_whole == [], path

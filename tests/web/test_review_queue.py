@@ -1,0 +1,339 @@
+"""The review queue (issue 9, item 1): one row per letter waiting for review, with its case,
+who wrote to whom, how long it has waited against the target, whether it is a paper letter
+and who is reviewing it; filtered and ordered by a GET form, a page of 25 at a time; and a
+count in the staff navigation.
+
+The queue's clock is fixed where a row's wait is checked (`letters.utcnow`, which the
+queue reads once per page); the letters' times of sending are written on their rows, as
+tests/services/test_reminders.py does, since `submit_letter` takes the service's clock.
+"""
+
+import html
+import re
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from urllib.parse import parse_qs
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy import update
+
+from relay.models import Case
+from relay.models import Letter
+from relay.models import Role
+from relay.services import access
+from relay.services import claims
+from relay.services import invitations
+from relay.services import letters
+from tests.factories import actor_for
+from tests.web.test_constant_sql import _cases_in_review_of_every_kind
+
+SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
+# Wednesday 13 January 2027, 14:05 UTC (and UK time): the queue's "now".
+NOW = datetime(2027, 1, 13, 14, 5, tzinfo=UTC)
+# Friday 8 January: three working days waited by NOW, due Friday 15 January.
+FRIDAY = datetime(2027, 1, 8, 10, 0, tzinfo=UTC)
+# Tuesday 22 December 2026: due Thursday 31 December (Christmas Day and the Boxing Day
+# holiday are not working days); by NOW it has waited 13 working days (New Year's Day not
+# counted either), so it is overdue.
+BEFORE_CHRISTMAS = datetime(2026, 12, 22, 10, 0, tzinfo=UTC)
+# This morning: nothing waited yet.
+THIS_MORNING = datetime(2027, 1, 13, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def sam(session, settings, world):
+    """A second facilitator on the world's case."""
+    token = invitations.invite_staff(
+        session, settings, world.administrator, email=SAM[0], name=SAM[1]
+    )
+    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
+    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
+    return actor_for(session, settings, SAM[0], SAM[2])
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    """The queue's clock, fixed at NOW."""
+    monkeypatch.setattr(letters, "utcnow", lambda: NOW)
+
+
+def _sent_at(session, letter_id: int, moment: datetime) -> None:
+    session.execute(update(Letter).where(Letter.id == letter_id).values(submitted_at=moment))
+    session.commit()
+
+
+@pytest.fixture
+def three(session, settings, world, sam):
+    """Three letters in review in the world's case, as the queue shows them at NOW:
+    - from the person responsible, sent on FRIDAY, Sam reviewing it until 14:35;
+    - a paper letter from the person harmed that the world's facilitator typed, overdue;
+    - a paper letter from the person responsible that Sam typed, sent this morning, the
+      world's facilitator reviewing it.
+    """
+    fran = world.facilitator
+    online = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
+    letters.submit_letter(session, settings, world.offender, online.id)
+    typed_by_fran = letters.enter_paper_letter(
+        session, settings, fran, world.case.id, Role.VICTIM, "Why our house?"
+    )
+    typed_by_sam = letters.enter_paper_letter(
+        session, settings, sam, world.case.id, Role.OFFENDER, "I think of it every day."
+    )
+    _sent_at(session, online.id, FRIDAY)
+    _sent_at(session, typed_by_fran.id, BEFORE_CHRISTMAS)
+    _sent_at(session, typed_by_sam.id, THIS_MORNING)
+    claims.claim_for_review(session, sam, online.id, now=NOW)
+    claims.claim_for_review(session, fran, typed_by_sam.id, now=NOW)
+    return online.id, typed_by_fran.id, typed_by_sam.id
+
+
+def _text(fragment: str) -> str:
+    """What a screen reader reads of `fragment`: its text, without what is hidden from it."""
+    shown = re.sub(r'<(\w+) aria-hidden="true">.*?</\1>', "", fragment, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", shown)).split())
+
+
+def _rows(page: str) -> list[list[str]]:
+    """The queue table's rows, each as its cells' text (what a screen reader reads)."""
+    table = re.search(r'<table class="table" id="queue">.*?<tbody>(.*?)</tbody>', page, re.S)
+    if table is None:
+        return []
+    return [
+        [_text(cell) for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table.group(1), re.S)
+    ]
+
+
+def _references(page: str) -> list[str]:
+    """The case reference of each row, in order."""
+    return [row[0].split(",")[0] for row in _rows(page)]
+
+
+def _summary(page: str) -> str:
+    found = re.search(r'<p id="queue-summary">(.*?)</p>', page, re.S)
+    assert found, "the queue says nothing of what it lists"
+    return _text(found.group(1))
+
+
+def test_each_row_says_whose_letter_how_long_it_has_waited_whether_paper_and_who_reviews_it(
+    client, auth, world, three, clock
+):
+    online, typed_by_fran, typed_by_sam = three
+    auth.sign_in("facilitator")
+    page = client.get("/review/").text
+    # Oldest first: the overdue one, Friday's, this morning's.
+    assert _rows(page) == [
+        [
+            f"RJ-2026-001, letter {typed_by_fran}",
+            "Person harmed to person responsible",
+            "13 working days Overdue Due 31 December 2026",
+            "You typed it: another facilitator approves",
+            "Nobody",
+        ],
+        [
+            f"RJ-2026-001, letter {online}",
+            "Person responsible to person harmed",
+            "3 working days Due 15 January 2027",
+            "No",
+            "Sam Jones, until 14:35 UTC",
+        ],
+        [
+            f"RJ-2026-001, letter {typed_by_sam}",
+            "Person responsible to person harmed",
+            "0 working days Due 20 January 2027",
+            "Paper: needs a second facilitator",
+            "You",
+        ],
+    ]
+    # Overdue is said in words, as a tag, not by colour alone; and only where it is so.
+    assert page.count('<strong class="tag">Overdue</strong>') == 1
+    for letter_id in three:
+        assert f'<a href="/review/letters/{letter_id}">RJ-2026-001<' in page
+    assert "The review target is 5 working days" in page
+    assert _summary(page) == "3 letters, oldest first."
+
+
+def test_the_queue_says_what_sam_sees_of_the_same_letters(app, world, sam, three, clock):
+    from tests.conftest import Auth
+
+    browser = Auth(app.test_client())
+    browser.sign_in_as(SAM[0], SAM[2])
+    rows = _rows(browser.client.get("/review/").text)
+    assert [row[3:] for row in rows] == [
+        ["Paper: needs a second facilitator", "Nobody"],
+        ["No", "You"],
+        ["You typed it: another facilitator approves", "Fran Facilitator, until 14:35 UTC"],
+    ]
+
+
+def test_a_claim_run_out_or_held_by_someone_taken_off_the_case_is_nobodys(
+    session, client, auth, settings, world, sam, three, clock
+):
+    online, _typed_by_fran, typed_by_sam = three
+    # The world's facilitator's claim ran out an hour ago; Sam leaves the case holding his.
+    session.execute(
+        update(Letter)
+        .where(Letter.id == typed_by_sam)
+        .values(claimed_until=NOW - timedelta(hours=1))
+    )
+    session.commit()
+    access.remove_facilitator(session, world.facilitator, world.case.id, sam.id)
+    auth.sign_in("facilitator")
+    page = client.get("/review/").text
+    assert [row[4] for row in _rows(page)] == ["Nobody", "Nobody", "Nobody"]
+    assert len(_rows(client.get("/review/?show=unclaimed").text)) == 3
+    assert _rows(client.get("/review/?show=mine").text) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "expected", "summary"),
+    [
+        ("", ["fran", "online", "sam"], "3 letters, oldest first."),
+        ("?order=newest", ["sam", "online", "fran"], "3 letters, newest first."),
+        ("?show=mine", ["sam"], "1 letter you are reviewing, oldest first."),
+        ("?show=unclaimed", ["fran"], "1 letter nobody is reviewing, oldest first."),
+        (
+            "?show=overdue",
+            ["fran"],
+            "1 letter waiting longer than the review target, oldest first.",
+        ),
+        (
+            "?show=paper&order=newest",
+            ["sam", "fran"],
+            "2 letters entered from paper, newest first.",
+        ),
+        (
+            "?case=RJ-2026-001&order=newest",
+            ["sam", "online", "fran"],
+            "3 letters in case RJ-2026-001, newest first.",
+        ),
+        (
+            "?show=paper&case=%20RJ-2026-001%20",
+            ["fran", "sam"],
+            "2 letters entered from paper in case RJ-2026-001, oldest first.",
+        ),
+    ],
+)
+def test_each_filter_and_order_lists_its_letters(
+    client, auth, world, three, clock, query, expected, summary
+):
+    ids = dict(zip(("online", "fran", "sam"), three, strict=True))
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/{query}").text
+    listed = [int(row[0].rsplit(" ", 1)[1]) for row in _rows(page)]
+    assert listed == [ids[name] for name in expected]
+    assert _summary(page) == summary
+
+
+def test_the_filters_are_a_form_that_works_without_javascript(client, auth, world, three):
+    auth.sign_in("facilitator")
+    page = client.get("/review/?show=paper&case=RJ-2026-001&order=newest").text
+    form = re.search(
+        r'<form method="get" action="/review/" id="queue-filters">(.*?)</form>', page, re.S
+    )
+    assert form, "no GET form for the filters"
+    form = form.group(1)
+    assert "csrf_token" not in form
+    assert '<legend class="label">Show</legend>' in form
+    assert '<legend class="label">Order</legend>' in form
+    assert '<label class="label" for="case">Case reference (optional)</label>' in form
+    assert '<button type="submit" class="button">Apply</button>' in form
+    # Folded away until something is chosen; then open, showing the choice.
+    assert '<details class="details" id="queue-choice" open>' in page
+    assert '<details class="details" id="queue-choice">' in client.get("/review/").text
+    # What was chosen is shown chosen.
+    assert '<input checked class="choice__input" id="show-4" name="show"' in form
+    assert '<input checked class="choice__input" id="order-1" name="order"' in form
+    assert 'value="RJ-2026-001"' in form
+
+
+def test_a_choice_the_form_does_not_offer_lists_everything_oldest_first(client, auth, world, three):
+    auth.sign_in("facilitator")
+    response = client.get("/review/?show=everything&order=sideways&page=x")
+    assert response.status_code == 200
+    assert _summary(response.text) == "3 letters, oldest first."
+    assert '<input checked class="choice__input" id="show-0"' in response.text
+    assert '<input checked class="choice__input" id="order-0"' in response.text
+    assert "There is a problem" not in response.text
+
+
+def test_a_reference_too_long_to_be_one_is_said_to_be_wrong(client, auth, world, three):
+    auth.sign_in("facilitator")
+    page = client.get("/review/?case=" + "R" * 41).text
+    assert "There is a problem" in page
+    assert 'href="#case">A case reference is at most 40 characters</a>' in page
+    assert '<details class="details" id="queue-choice" open>' in page
+    assert _summary(page) == "3 letters, oldest first."
+
+
+def test_a_case_with_nothing_waiting_or_not_theirs_lists_nothing_and_says_so(
+    client, auth, two_cases
+):
+    # Case RJ-B has a letter in review too, but another facilitator runs it.
+    auth.sign_in("facilitator")
+    for reference in ("RJ-B", "NO-SUCH-CASE"):
+        page = client.get(f"/review/?case={reference}").text
+        assert _rows(page) == []
+        assert _summary(page) == f"No letters in case {reference}."
+        assert '<a href="/review/">Show every letter waiting for review</a>' in page
+    page = client.get("/review/?show=mine").text
+    assert _summary(page) == "No letters you are reviewing."
+
+
+def _every_kind(session, world, count: int) -> list[Letter]:
+    """`count` cases of the world's facilitator, each with a letter in review, of the kinds
+    in tests/web/test_constant_sql.py; their letters oldest first, as the queue orders them."""
+    _cases_in_review_of_every_kind(session, world, count, 0)
+    session.expire_all()
+    found = session.scalars(select(Letter).join(Case).where(Case.reference.like("BULK-%")))
+    return sorted(found, key=lambda letter: (letter.submitted_at, letter.id))
+
+
+def _index(letter: Letter) -> int:
+    return int(letter.case.reference.removeprefix("BULK-"))
+
+
+def _link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a class="pagination__link" href="([^"]+)" rel="{rel}">', page)
+    return html.unescape(found.group(1)) if found else None
+
+
+@pytest.mark.parametrize(
+    ("query", "wanted"),
+    [
+        ("", lambda index: True),
+        ("show=mine", lambda index: index % 3 == 0),
+        ("show=unclaimed", lambda index: index % 3 != 0),
+        ("show=paper", lambda index: index % 4 == 0),
+        ("show=overdue", lambda index: index % 5 == 0),
+        ("show=unclaimed&order=newest", lambda index: index % 3 != 0),
+        ("case=BULK-42", lambda index: index == 42),
+    ],
+)
+def test_each_filter_is_shown_25_at_a_time_and_keeps_itself_in_the_page_links(
+    session, client, auth, world, query, wanted
+):
+    in_order = _every_kind(session, world, 150)
+    expected = [letter.case.reference for letter in in_order if wanted(_index(letter))]
+    if "order=newest" in query:
+        expected.reverse()
+    auth.sign_in("facilitator")
+    path, shown = f"/review/?{query}", []
+    while path is not None:
+        page = client.get(path).text
+        rows = _references(page)
+        assert 0 < len(rows) <= 25
+        shown += rows
+        following = _link(page, "next")
+        if following is not None:
+            assert len(rows) == 25
+            # The next page's link carries the same choice.
+            kept = parse_qs(urlsplit(following).query)
+            assert kept.pop("page") == [str(len(shown) // 25 + 1)]
+            assert kept == parse_qs(query)
+        path = following
+    assert shown == expected
+    assert len(expected) > 25 or query.startswith("case=")
