@@ -606,6 +606,12 @@ def review_queue(
     return replace(found, items=rows)
 
 
+def review_count(session: Session, actor: Actor) -> int:
+    """How many letters wait for review for this person, for the navigation of every staff
+    page: one count, no letter loaded."""
+    return count_of(session, _review_queue(actor))
+
+
 def readings_to_arrange(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
     """Approved letters whose recipient reads only with their facilitator, in the cases
     the facilitator works on, oldest first: each is a reading for them to arrange

@@ -15,6 +15,7 @@ from relay.extensions import db
 from relay.extensions import login_manager
 from relay.models import CaseState
 from relay.models import LetterState
+from relay.services import letters
 from relay.services import second_factor
 from relay.services import signing_in
 from relay.services import states
@@ -190,6 +191,14 @@ def _allowed_case_actions(case) -> frozenset:
     return states.allowed_case_actions(case, current_user.actor)
 
 
+def _review_count() -> int:
+    """How many letters wait for review for the signed-in staff member: the staff
+    navigation shows it on every page, as one count."""
+    if not current_user.is_authenticated or not current_user.role.is_staff:
+        return 0
+    return letters.review_count(db(), current_user.actor)
+
+
 def init_app(app: Flask) -> None:
     app.extensions["relay.settings"] = settings_from_config(app.config)
     login_manager.request_loader(_load_from_session)
@@ -204,6 +213,7 @@ def init_app(app: Flask) -> None:
             "allowed_actions": _allowed_actions,
             "allowed_case_actions": _allowed_case_actions,
             "session_clock": _session_clock,
+            "review_count": _review_count,
             "LetterAction": states.LetterAction,
             "CaseAction": states.CaseAction,
             "LetterState": LetterState,

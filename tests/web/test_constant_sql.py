@@ -440,3 +440,27 @@ def test_the_review_queue_is_read_in_order_and_stops_at_a_page_whatever_is_chose
     with engine.connect() as connection, connection.begin():
         sorted_whole = [s for s, p in statements if _sorted_whole(connection, s, p)]
     assert sorted_whole == [], path
+
+
+def test_every_staff_page_counts_the_review_queue_for_its_navigation_in_one_statement(
+    app, client, auth, session, world
+):
+    auth.sign_in("facilitator")
+    _cases_in_review(session, world, 30, 0)
+    client.get("/cases/")
+    loaded = []
+
+    def load(letter, _context):
+        loaded.append(letter.id)
+
+    event.listen(Letter, "load", load)
+    try:
+        with counted(app) as statements:
+            home = client.get("/cases/").text
+    finally:
+        event.remove(Letter, "load", load)
+    assert ">Review queue (30)</a>" in home
+    assert loaded == []
+    # The staff home also counts the queue for its own line: the navigation adds one.
+    counts = [s for s in statements if "count(" in s.lower() and "letters" in s]
+    assert len(counts) == 3, counts  # the navigation, the home's queue and its readings

@@ -337,3 +337,18 @@ def test_each_filter_is_shown_25_at_a_time_and_keeps_itself_in_the_page_links(
         path = following
     assert shown == expected
     assert len(expected) > 25 or query.startswith("case=")
+
+
+def test_the_navigation_counts_the_letters_waiting_for_review_in_the_persons_cases(
+    app, client, auth, two_cases
+):
+    # One letter in review in each case; the world's facilitator runs case A only.
+    auth.sign_in("facilitator")
+    for path in ("/cases/", "/review/", "/account/e-mails"):
+        assert '<a href="/review/">Review queue (1)</a>' in client.get(path).text, path
+    # An administrator's queue holds every case's letters.
+    administrator = auth.another_client("administrator")
+    assert '<a href="/review/">Review queue (2)</a>' in administrator.get("/admin/").text
+    # A party's pages have no such link.
+    victim = auth.another_client("victim")
+    assert "Review queue" not in victim.get("/my/").text
