@@ -606,6 +606,21 @@ def review_queue(
     return replace(found, items=rows)
 
 
+def next_for_review(
+    session: Session, actor: Actor, after_letter_id: int, now: datetime | None = None
+) -> int | None:
+    """After a decision, the letter to offer next: the oldest waiting for review that
+    nobody is reviewing, other than the one just decided."""
+    query = (
+        _review_queue(actor)
+        .where(_queue_filter(QueueShow.UNCLAIMED, actor, now or utcnow(), None))
+        .where(Letter.id != after_letter_id)
+        .with_only_columns(Letter.id)
+        .limit(1)
+    )
+    return session.scalar(query)
+
+
 def review_count(session: Session, actor: Actor) -> int:
     """How many letters wait for review for this person, for the navigation of every staff
     page: one count, no letter loaded."""

@@ -62,7 +62,7 @@ def queue():
     )
 
 
-def _render(letter_id: int, **forms):
+def _render(letter_id: int, decided: bool = False, **forms):
     letter, texts, claim = claims.open_for_review(db(), signed_in.actor(), letter_id)
     current = texts[-1][1]
     # The version under review shows its flags in place, numbered as in the list above it.
@@ -87,13 +87,16 @@ def _render(letter_id: int, **forms):
         reads=letters.reads_of(db(), letter),
         flags=found,
         claim=claim,
+        decided=decided,
+        # Just after a decision: the next letter to review, if one waits.
+        next_letter=letters.next_for_review(db(), actor, letter.id) if decided else None,
         **forms,
     )
 
 
 @bp.get("/letters/<int:letter_id>")
 def show(letter_id: int):
-    return _render(letter_id)
+    return _render(letter_id, decided=request.args.get("decided") == "1")
 
 
 @bp.route("/letters/<int:letter_id>/take-over", methods=["GET", "POST"])
@@ -150,7 +153,7 @@ def _decide(letter_id: int, form, name: str, service, *values):
         except InvalidInput as error:
             show_error(form, error, next(iter(form._fields)))
         else:
-            return redirect(url_for("review.show", letter_id=letter_id))
+            return redirect(url_for("review.show", letter_id=letter_id, decided=1))
     return _render(letter_id, **{name: form})
 
 
