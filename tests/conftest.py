@@ -38,6 +38,29 @@ from tests import factories
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked `only_on(database, reason)` is deselected on the other database, and
+    the run says why: CI runs the suite on both, so it is never a skip that hides it."""
+    here = "postgresql" if POSTGRES else "sqlite"
+    elsewhere = [
+        item
+        for item in items
+        if (marker := item.get_closest_marker("only_on")) is not None and marker.args[0] != here
+    ]
+    if not elsewhere:
+        return
+    items[:] = [item for item in items if item not in elsewhere]
+    config.hook.pytest_deselected(items=elsewhere)
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    for item in elsewhere:
+        database, reason = item.get_closest_marker("only_on").args
+        if reporter is not None:
+            reporter.write_line(
+                f"{item.nodeid}: deselected on {here}, runs on {database}: {reason}"
+            )
+
+
 # Argon2id's cost is tested where it is the subject (tests/pure/test_crypto.py,
 # tests/pure/test_settings.py, bench/bench_kdf.py). Every other test signs in at
 # libsodium's smallest limits: a sign-in then costs microseconds, not a third of a second.

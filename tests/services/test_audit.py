@@ -26,7 +26,6 @@ from tests.audit_tampering import add_entries
 from tests.audit_tampering import delete_every_checkpoint
 from tests.audit_tampering import rewrite_from
 from tests.audit_tampering import roll_back_to
-from tests.conftest import POSTGRES
 
 
 def test_canonical_encoding_is_pinned_by_a_known_answer():
@@ -564,7 +563,7 @@ def test_a_short_chain_is_verified_in_this_process(demo_trail, signing_key, monk
     assert audit.verify(demo_trail, signing_key.verify_key, workers=8).ok
 
 
-@pytest.mark.skipif(POSTGRES, reason="takes the SQLite file away from the workers")
+@pytest.mark.only_on("sqlite", "takes the SQLite file away from the workers")
 def test_a_worker_that_fails_fails_verify_and_leaves_no_process(
     app, demo_trail, signing_key, in_processes
 ):

@@ -37,7 +37,6 @@ from relay.services import outbox
 from relay.services import reminders
 from relay.services.reminders import Waiting
 from relay.services.working_days import UK_TIME
-from tests.conftest import POSTGRES
 from tests.factories import OTHER
 from tests.factories import PEOPLE
 from tests.factories import actor_for
@@ -382,7 +381,7 @@ def test_the_digest_asks_as_many_questions_for_100_letters_as_for_10(app, sessio
 # --- two runs at once ---------------------------------------------------------------------
 
 
-@pytest.mark.skipif(not POSTGRES, reason="SQLite has one writer: two runs cannot overlap")
+@pytest.mark.only_on("postgresql", "SQLite has one writer: two runs cannot overlap")
 def test_two_runs_at_once_send_one_set_of_digests(app, session, settings, desk):
     """The first run holds the audit chain's lock until it commits; the second waits for
     it, then finds today's entry and stands down."""
