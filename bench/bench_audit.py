@@ -17,8 +17,8 @@ The baseline is reading the same rows, the same way (plain rows in batches from 
 connection), in one process and doing nothing with them: the floor a verify on one core
 cannot go under.
 
-The entries are bulk-inserted with their real hashes, as tests/services/test_audit_scale.py
-does: a valid chain, as `audit.record` would write it, without a transaction per entry
+The entries are bulk-inserted with their real hashes by tests/bulk.py, as the audit tests
+make them: a valid chain, as `audit.record` would write it, without a transaction per entry
 (100k audited actions through the services would take far longer than the bench).
 """
 
@@ -27,22 +27,19 @@ import time
 import tracemalloc
 from dataclasses import dataclass
 
-from sqlalchemy import insert
 from sqlalchemy import select
-from sqlalchemy import update
 
 from bench.harness import FULL
 from bench.harness import Paired
 from relay import audit
 from relay.models import AuditEntry
-from relay.models import AuditHead
+from tests import bulk
 
 SCALES = (100_000, 500_000, 1_000_000) if FULL else (100_000, 500_000)
 WORKERS = audit.default_workers()  # as `flask audit verify` takes by default
 # A shorter chain, still three batches long, to see whether the peak grows with the chain.
 MEMORY_BELOW = 3 * audit.VERIFY_BATCH
 ROUNDS = 3  # a verify of 100k entries takes seconds, not milliseconds
-INSERT_BATCH = 20_000
 
 
 @dataclass
@@ -55,30 +52,8 @@ class Verified:
 
 
 def append(session, count: int) -> None:
-    """`count` more valid entries on the chain, and its head moved to the last."""
-    sequence, prev_hash = audit.head(session)
-    rows = []
-    for _ in range(count):
-        sequence += 1
-        fields = {
-            "sequence": sequence,
-            "at": "2026-11-27T12:00:00.000000Z",
-            "actor_id": 1,
-            "action": "letter.read",
-            "case_id": 1,
-            "letter_id": 1,
-            "details": audit.canonical_details({"first": False}),
-            "prev_hash": prev_hash,
-        }
-        prev_hash = audit.entry_hash_of(**fields)
-        rows.append({**fields, "entry_hash": prev_hash})
-        if len(rows) == INSERT_BATCH:
-            session.execute(insert(AuditEntry), rows)
-            rows = []
-    if rows:
-        session.execute(insert(AuditEntry), rows)
-    session.execute(update(AuditHead).values(sequence=sequence))
-    session.commit()
+    """`count` more valid entries on the chain (tests/bulk.py, shared with the tests)."""
+    bulk.append_audit_entries(session, count)
 
 
 def chain_length(session) -> int:

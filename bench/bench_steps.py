@@ -27,14 +27,9 @@ from relay import audit
 from relay import create_app
 from relay import schema
 from relay.cli import initialise
-from relay.models import Case
-from relay.models import CaseParticipant
-from relay.models import CaseState
-from relay.models import Letter
-from relay.models import LetterState
 from relay.models import OutboxMessage
-from relay.models import Role
 from relay.models import utcnow
+from tests import bulk
 from tests import factories
 
 LETTER = (
@@ -124,36 +119,13 @@ class RelayApp:
     def add_cases_in_review(self, count: int, start: int) -> None:
         """`count` active cases of the facilitator, each with a letter in review.
 
-        Bulk-inserted rows (as tests/web/test_constant_sql.py does), not the services:
+        Bulk-inserted rows (tests/bulk.py, as the tests make them), not the services:
         10,000 letters through the services (keys, seals, audit entries) would take most
         of the bench's time, and these pages read the rows' states, dates and people,
         never their text.
         """
-        now = utcnow()
         with self.sessionmaker() as session:
-            for index in range(start, start + count):
-                case = Case(
-                    reference=f"BULK-{index}",
-                    offence_category="theft",
-                    state=CaseState.ACTIVE,
-                    created_by_id=self.facilitator_id,
-                )
-                facilitator = CaseParticipant(
-                    case=case, user_id=self.facilitator_id, role=Role.FACILITATOR, display_name="F"
-                )
-                victim = CaseParticipant(case=case, role=Role.VICTIM, display_name=f"V{index}")
-                offender = CaseParticipant(case=case, role=Role.OFFENDER, display_name=f"O{index}")
-                letter = Letter(
-                    case=case,
-                    author=offender,
-                    recipient=victim,
-                    state=LetterState.IN_REVIEW,
-                    submitted_at=now,
-                )
-                session.add_all([case, facilitator, victim, offender, letter])
-                if (index - start) % 1_000 == 999:
-                    session.commit()
-            session.commit()
+            bulk.add_cases_in_review(session, self.facilitator_id, count, start)
         if self.engine.dialect.name == "postgresql":
             # Autovacuum would analyse tables grown this much in a live database; without
             # it the planner plans for the near-empty tables the world left.

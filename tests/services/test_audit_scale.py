@@ -8,36 +8,12 @@ would write it, without a transaction per entry.
 
 import tracemalloc
 
-from sqlalchemy import insert
 from sqlalchemy import select
-from sqlalchemy import update
 
 from relay import audit
 from relay import crypto
 from relay.models import AuditEntry
-from relay.models import AuditHead
-
-
-def _append(session, count: int) -> None:
-    sequence, prev_hash = audit.head(session)
-    rows = []
-    for _ in range(count):
-        sequence += 1
-        fields = {
-            "sequence": sequence,
-            "at": "2026-11-27T12:00:00.000000Z",
-            "actor_id": 1,
-            "action": "letter.read",
-            "case_id": 1,
-            "letter_id": sequence,
-            "details": audit.canonical_details({"first": False}),
-            "prev_hash": prev_hash,
-        }
-        prev_hash = audit.entry_hash_of(**fields)
-        rows.append({**fields, "entry_hash": prev_hash})
-    session.execute(insert(AuditEntry), rows)
-    session.execute(update(AuditHead).values(sequence=sequence))
-    session.commit()
+from tests import bulk
 
 
 def _peak_while_verifying(session, key) -> tuple[int, audit.Verification]:
@@ -53,9 +29,9 @@ def _peak_while_verifying(session, key) -> tuple[int, audit.Verification]:
 def test_verifying_a_longer_chain_takes_no_more_memory(session, world, monkeypatch):
     monkeypatch.setattr(audit, "VERIFY_BATCH", 200)
     key = crypto.new_signing_key().verify_key
-    _append(session, 2_000)
+    bulk.append_audit_entries(session, 2_000)
     short_peak, short = _peak_while_verifying(session, key)
-    _append(session, 10_000)
+    bulk.append_audit_entries(session, 10_000)
     long_peak, long = _peak_while_verifying(session, key)
     assert short.problems == [] and long.problems == []
     assert long.entries == short.entries + 10_000

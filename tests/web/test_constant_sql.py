@@ -26,6 +26,7 @@ from relay.models import ReceivePreference
 from relay.models import Role
 from relay.models import User
 from relay.models import utcnow
+from tests import bulk
 
 SMALL, LARGE = 10, 1_000
 
@@ -48,28 +49,7 @@ def counted(app):
 
 def _cases_in_review(session, world, count: int, start: int) -> None:
     """`count` active cases of the world's facilitator, each with a letter in review."""
-    now = utcnow()
-    for index in range(start, start + count):
-        case = Case(
-            reference=f"BULK-{index}",
-            offence_category="theft",
-            state=CaseState.ACTIVE,
-            created_by_id=world.facilitator.id,
-        )
-        facilitator = CaseParticipant(
-            case=case, user_id=world.facilitator.id, role=Role.FACILITATOR, display_name="F"
-        )
-        victim = CaseParticipant(case=case, role=Role.VICTIM, display_name=f"V{index}")
-        offender = CaseParticipant(case=case, role=Role.OFFENDER, display_name=f"O{index}")
-        letter = Letter(
-            case=case,
-            author=offender,
-            recipient=victim,
-            state=LetterState.IN_REVIEW,
-            submitted_at=now,
-        )
-        session.add_all([case, facilitator, victim, offender, letter])
-    session.commit()
+    bulk.add_cases_in_review(session, world.facilitator.id, count, start)
 
 
 def _letters_in_the_case(session, world, count: int, state: LetterState) -> None:
