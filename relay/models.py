@@ -484,6 +484,13 @@ class Letter(Base):
     claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # In a case marked for extra care every letter needs two facilitators' approval
+    # (docs/rules.md rule 4): the first, given to one version; a new version needs it again.
+    first_approval_version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("letter_versions.id", use_alter=True)
+    )
+    first_approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    first_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="letters")
     author: Mapped[CaseParticipant] = relationship(foreign_keys=[author_id])
