@@ -187,6 +187,37 @@ class NoteKind(enum.StrEnum):
     REJECTION = "rejection"  # facilitator to writer: why the letter is not passed on
     CONDITIONS = "conditions"  # a recipient's conditions for letters to them
     PAUSE_REASON = "pause_reason"  # facilitator to both parties
+    # For the case's staff only, never a party: the evidence behind each gate, and the
+    # facilitators' own notes on the case.
+    CONSENT_EVIDENCE = "consent_evidence"
+    ADMISSION_EVIDENCE = "admission_evidence"
+    RISK_EVIDENCE = "risk_evidence"
+    NO_CONTACT_EVIDENCE = "no_contact_evidence"
+    CASE_NOTE = "case_note"
+
+
+class RiskLevel(enum.StrEnum):
+    """A party's assessed risk (docs/rules.md, "Gates")."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+    @property
+    def label(self) -> str:
+        return self.value.capitalize()
+
+
+class ExtraCare(enum.StrEnum):
+    """Why a party needs extra care: any one makes the case one for two approvals."""
+
+    SEXUAL_VIOLENCE = "sexual_violence"
+    DOMESTIC_VIOLENCE = "domestic_violence"
+    STALKING = "stalking"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ").capitalize()
 
 
 class VersionKind(enum.StrEnum):
@@ -418,6 +449,8 @@ class CaseParticipant(Base):
         UniqueConstraint("case_id", "user_id"),
         # A person's places in cases, by role: counted from the index alone.
         Index("ix_case_participants_user_id_role", "user_id", "role", "case_id"),
+        # Risk reviews coming due, soonest first (`cases.risk_reviews_due`).
+        Index("ix_case_participants_risk_review_on", "risk_review_on", "case_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -436,7 +469,13 @@ class CaseParticipant(Base):
     admission_recorded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     risk_assessed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     risk_assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # True when this party's assessment chose at least one extra-care category
+    # (`risk_categories`): a letter in the case then needs two approvals.
     risk_extra_care: Mapped[bool] = mapped_column(Boolean, default=False)
+    risk_level: Mapped[RiskLevel | None] = mapped_column(_enum(RiskLevel))
+    # The chosen `ExtraCare` values, comma-separated; none chosen is empty or None.
+    risk_categories: Mapped[str | None] = mapped_column(String(120))
+    risk_review_on: Mapped[date | None] = mapped_column(Date)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     case: Mapped[Case] = relationship(back_populates="participants")
@@ -652,3 +691,8 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(200), default="")
+
+
+# A case's timeline is read from the audit trail by case, newest first
+# (relay/services/timeline.py): without this it would read the whole chain.
+Index("ix_audit_entries_case_id", AuditEntry.case_id, AuditEntry.sequence)
