@@ -1,6 +1,7 @@
 """Invitations: who may invite whom, the one-time link, and the account it sets up."""
 
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
@@ -22,7 +23,11 @@ from relay.services.accounts import add_account
 from relay.services.accounts import normalise_email
 from relay.services.actor import Actor
 from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
+from relay.services.errors import NotFound
+from relay.services.paging import Page
+from relay.services.paging import page_of
 from relay.services.settings import ServiceSettings
 
 _INVITERS = {
@@ -63,33 +68,36 @@ def create_invitation(
         raise InvalidInput("Enter an e-mail address in the right format", "email")
     if session.scalar(select(User.id).where(func.lower(User.email) == email)) is not None:
         raise InvalidInput("An account with this e-mail address already exists", "email")
-    token = secrets.token_urlsafe(32)
     invitation = Invitation(
-        token_digest=crypto.token_digest(token),
-        email=email,
-        name=name.strip(),
-        role=role,
-        invited_by_id=actor.id,
-        participant=participant,
-        expires_at=utcnow() + timedelta(days=settings.invitation_days),
+        email=email, name=name.strip(), role=role, invited_by_id=actor.id, participant=participant
     )
-    session.add(invitation)
-    session.flush()
-    outbox.queue_mail(
-        session,
-        settings.outbox_key,
-        recipient=email,
-        subject=INVITATION_SUBJECT,
-        body=INVITATION_BODY.format(
-            days=settings.invitation_days, link=settings.link(f"/activate/{token}")
-        ),
-    )
+    token = _send(session, settings, invitation)
     audit.record(
         session,
         "invitation.created",
         actor_id=actor.id,
         case_id=participant.case_id if participant else None,
         details={"invitation": invitation.id, "role": str(role)},
+    )
+    return token
+
+
+def _send(session: Session, settings: ServiceSettings, invitation: Invitation) -> str:
+    """A new one-time link for the invitation, valid from now, and its e-mail in the outbox.
+    Only the token's digest is kept, so a link made before this one stops working."""
+    token = secrets.token_urlsafe(32)
+    invitation.token_digest = crypto.token_digest(token)
+    invitation.expires_at = utcnow() + timedelta(days=settings.invitation_days)
+    session.add(invitation)
+    session.flush()
+    outbox.queue_mail(
+        session,
+        settings.outbox_key,
+        recipient=invitation.email,
+        subject=INVITATION_SUBJECT,
+        body=INVITATION_BODY.format(
+            days=settings.invitation_days, link=settings.link(f"/activate/{token}")
+        ),
     )
     return token
 
@@ -104,16 +112,20 @@ def invite_staff(
         return token
 
 
-def open_invitation(session: Session, token: str, now: datetime | None = None) -> Invitation:
-    """The invitation behind a token, if it can still be used."""
+def open_invitation(
+    session: Session, token: str, now: datetime | None = None, *, lock: bool = False
+) -> Invitation:
+    """The invitation behind a token, if it can still be used; locked to be used, so an
+    administrator's resend or revoke at the same moment gives one outcome."""
     now = now or utcnow()
-    invitation = session.scalar(
-        select(Invitation).where(Invitation.token_digest == crypto.token_digest(token))
-    )
+    query = select(Invitation).where(Invitation.token_digest == crypto.token_digest(token))
+    if lock:
+        query = query.with_for_update().execution_options(populate_existing=True)
+    invitation = session.scalar(query)
     if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
         raise InvalidInput(
-            "This invitation link has expired or has already been used. "
-            "Ask the person who invited you for a new one",
+            "This invitation link has expired, has been replaced or withdrawn, or has already "
+            "been used. Ask the person who invited you for a new one",
             "token",
         )
     return invitation
@@ -123,7 +135,7 @@ def accept_invitation(
     session: Session, settings: ServiceSettings, *, token: str, password: str
 ) -> NewAccount:
     with transaction(session):
-        invitation = open_invitation(session, token)
+        invitation = open_invitation(session, token, lock=True)
         user, recovery_code, _private_key = add_account(
             session,
             settings,
@@ -144,3 +156,92 @@ def accept_invitation(
             details={"invitation": invitation.id, "role": str(user.role)},
         )
         return NewAccount(user, recovery_code)
+
+
+# --- staff invitations not yet accepted: the administrator's list -------------------
+
+_STAFF = [role for role in Role if role.is_staff]
+
+
+@dataclass(frozen=True)
+class PendingInvitations:
+    invitations: Page[Invitation]
+    now: datetime  # an invitation whose expires_at is not after this has expired
+
+
+def _pending_staff():
+    return select(Invitation).where(Invitation.used_at.is_(None), Invitation.role.in_(_STAFF))
+
+
+def pending_staff_invitations(
+    session: Session, actor: Actor, page: int = 1, now: datetime | None = None
+) -> PendingInvitations:
+    """Invitations to staff accounts not yet accepted, those expiring first; expired ones
+    stay listed (and marked) until an administrator sends them again or revokes them."""
+    _require_administrator(actor)
+    query = _pending_staff().order_by(Invitation.expires_at, Invitation.id)
+    return PendingInvitations(page_of(session, query, page), now or utcnow())
+
+
+def pending_staff_invitation(session: Session, actor: Actor, invitation_id: int) -> Invitation:
+    _require_administrator(actor)
+    invitation = session.scalar(_pending_staff().where(Invitation.id == invitation_id))
+    if invitation is None:
+        raise NotFound("invitation")
+    return invitation
+
+
+def resend_invitation(
+    session: Session, settings: ServiceSettings, actor: Actor, invitation_id: int
+) -> str:
+    """A new link with a fresh expiry, mailed like the first; the old link stops working.
+    Returns the new one-time code (for tests; the page shows only that it was sent)."""
+    with transaction(session):
+        invitation = _lock_pending(session, actor, invitation_id)
+        if session.scalar(select(User.id).where(func.lower(User.email) == invitation.email)):
+            raise InvalidTransition(
+                "An account with this e-mail address exists now: revoke this invitation"
+            )
+        token = _send(session, settings, invitation)
+        audit.record(
+            session,
+            "invitation.resent",
+            actor_id=actor.id,
+            details={"invitation": invitation.id, "role": str(invitation.role)},
+        )
+        return token
+
+
+def revoke_invitation(session: Session, actor: Actor, invitation_id: int) -> Invitation:
+    """The link stops working at once: the invitation is deleted (the audit trail keeps
+    that it was made and revoked, by whom and when). Returns it, for the confirmation."""
+    with transaction(session):
+        invitation = _lock_pending(session, actor, invitation_id)
+        session.delete(invitation)
+        audit.record(
+            session,
+            "invitation.revoked",
+            actor_id=actor.id,
+            details={"invitation": invitation.id, "role": str(invitation.role)},
+        )
+        return invitation
+
+
+def _require_administrator(actor: Actor) -> None:
+    if actor.role != Role.ADMINISTRATOR:
+        raise NotAllowed("Only an administrator can do this")
+
+
+def _lock_pending(session: Session, actor: Actor, invitation_id: int) -> Invitation:
+    """The pending invitation, locked and read afresh: one accepted meanwhile is not pending,
+    so a resend or revoke racing its acceptance finds nothing to change."""
+    _require_administrator(actor)
+    invitation = session.scalar(
+        _pending_staff()
+        .where(Invitation.id == invitation_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if invitation is None:
+        raise NotFound("invitation")
+    return invitation
