@@ -94,8 +94,13 @@ def live_holder(letter: Letter, now: datetime | None = None) -> int | None:
 
 def _may_claim(letter: Letter, actor: Actor) -> bool:
     """Does the letter wait for a decision this person can make? A paper letter in review
-    waits for a second facilitator, so its typist looking at it does not claim it."""
-    if letter.entered_by_id == actor.id and letter.state in states.IN_REVIEW:
+    waits for a second facilitator, and so does one with its first approval in a case
+    marked for extra care: its typist, or its first approver, looking at it does not
+    claim it."""
+    if letter.state in states.IN_REVIEW and (
+        letter.entered_by_id == actor.id
+        or (states.first_approval_holds(letter) and letter.first_approved_by_id == actor.id)
+    ):
         return False
     return bool(states.allowed_actions(letter, actor) & AWAITED)
 

@@ -53,6 +53,12 @@ class Flag:
     end: int
     reason: str  # a plain sentence for the facilitator, readable without colour
 
+    @property
+    def key(self) -> str:
+        """Names this flag in a letter's text, for the facilitator's "checked" mark: a new
+        version of the text gives its flags new keys, so a mark never carries over."""
+        return f"{self.kind}:{self.start}:{self.end}"
+
 
 @dataclass(frozen=True)
 class Pattern:
@@ -339,3 +345,23 @@ def _case_names(plain: str, lowered: str, names: CaseNames) -> list[Flag]:
                 if any_case or plain[start].isupper():
                     found.append(_flag(plain, kind, start, end))
     return found
+
+
+# A recipient's conditions that ask for their surname to be kept out of letters to them:
+# a "no" before the word in the same clause ("please don't use my surname", "no last
+# names"), or a "not" after it ("my surname is not to be used"). "I do not mind" is not
+# a "no". Bounded repeats only, as everywhere here.
+_SURNAME = r"(?:sur\s{0,2}name|last\s{1,3}name|family\s{1,3}name|second\s{1,3}name)s?"
+_NO = r"(?:do\s{1,3}not|don['’]?t|never|no|not|without|leave\s{1,3}out)"
+_WITHHOLD_SURNAME = re.compile(
+    rf"\b{_NO}\b(?!\s{{1,3}}(?:mind|care|object|matter))[^.;\n]{{0,40}}?\b{_SURNAME}\b"
+    rf"|\b{_SURNAME}\b[^.;\n]{{0,30}}?\b(?:not|never|out|private|withheld)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_surname_withheld(conditions: str | None) -> bool:
+    """Do the recipient's conditions ask that their surname is not used? Their words are
+    free text, so this reads them as a facilitator would; tests/pure/test_flags.py holds
+    the ways of asking it must and must not recognise."""
+    return bool(conditions) and _WITHHOLD_SURNAME.search(conditions[:2000]) is not None

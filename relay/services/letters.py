@@ -8,6 +8,7 @@ check gets wrong.
 """
 
 import enum
+from collections.abc import Collection
 from dataclasses import dataclass
 from dataclasses import replace
 from datetime import date
@@ -679,16 +680,53 @@ def read_for_review(
         return letter, texts
 
 
-def flags_for_review(letter: Letter, text: str) -> list[flags.Flag]:
+def flags_for_review(letter: Letter, text: str, conditions: str | None = None) -> list[flags.Flag]:
     """The review flags of a letter's text, with every name Relay holds for the case's
-    people (display names, and account names whole and in parts) among them."""
+    people (display names, and account names whole and in parts) among them; and, when
+    the recipient's `conditions` ask that their surname is not used, that surname."""
     held: set[str] = set()
     for person in letter.case.participants:
         held.add(person.display_name)
         if person.user is not None:
             held.add(person.user.name)
             held.update(part for part in person.user.name.split() if len(part) >= 2)
-    return flags.review_flags(text, flags.CaseNames(tuple(sorted(held))))
+    withheld: tuple[str, ...] = ()
+    recipient = letter.recipient.user
+    if recipient is not None and flags.asks_surname_withheld(conditions):
+        parts = recipient.name.split()
+        # A one-word name has no surname to keep out.
+        withheld = (parts[-1],) if len(parts) > 1 else ()
+    return flags.review_flags(text, flags.CaseNames(tuple(sorted(held)), withheld))
+
+
+def needs_extra_care(case: Case) -> bool:
+    """A case whose risk assessment marked someone for extra care (sexual or domestic
+    violence, stalking): every letter needs two facilitators' approval (docs/rules.md
+    rule 4), and approving asks to confirm."""
+    return any(person.risk_extra_care for person in case.participants)
+
+
+def waits_for_second_approval(letter: Letter) -> bool:
+    """In review, with its first approval given to the version under review."""
+    return letter.state in states.IN_REVIEW and states.first_approval_holds(letter)
+
+
+def _require_flags_checked(found: list[flags.Flag], checked: Collection[str]) -> None:
+    unchecked = [flag for flag in found if flag.key not in checked]
+    if unchecked:
+        raise InvalidInput(
+            f"Mark each flag as checked before you approve: {len(unchecked)} of "
+            f"{len(found)} {'is' if len(unchecked) == 1 else 'are'} not marked",
+            "checked_flags",
+        )
+
+
+def _flag_counts(found: list[flags.Flag]) -> dict[str, int]:
+    """For the audit trail: how many flags of each rule were checked, never their words."""
+    counts: dict[str, int] = {}
+    for flag in found:
+        counts[flag.kind] = counts.get(flag.kind, 0) + 1
+    return counts
 
 
 def enter_paper_letter(
@@ -826,19 +864,33 @@ def approve_letter(
     actor: Actor,
     letter_id: int,
     not_before: date | None = None,
-) -> None:
-    """Approve the version under review: only now is the recipient given its key."""
+    *,
+    checked_flags: Collection[str] = (),
+    confirmed: bool = False,
+) -> bool:
+    """Approve the version under review: only now is the recipient given its key.
+
+    Every flag on the version (`flags_for_review`) must be in `checked_flags`, by its key,
+    and a letter with flags, or in a case marked for extra care, must be `confirmed`. In
+    such a case the first approval only records itself; a second facilitator's passes the
+    letter on. Returns whether the letter was passed on (approved)."""
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
-        if letter.entered_by_id == actor.id:
+        refusal = states.LETTER_TRANSITIONS[A.APPROVE].condition(letter, actor.id)
+        if refusal is not None:
             # Four eyes (docs/rules.md rule 4): refused as not allowed, whatever the state.
-            raise NotAllowed(states.LETTER_TRANSITIONS[A.APPROVE].condition(letter, actor.id))
+            raise NotAllowed(refusal)
         states.check(A.APPROVE, letter, actor.id)
         claims.require_claim(session, actor, letter)
         if not_before is not None and not_before <= utcnow().date():
             raise InvalidInput("The date must be in the future", "not_before")
-        recipient_id = letter.recipient.user_id
-        recipient = session.get(User, recipient_id) if recipient_id else None
+        # The case's people's accounts in one statement: the recipient's, and every name
+        # the flags look for (`flags_for_review`).
+        accounts = [p.user_id for p in letter.case.participants if p.user_id is not None]
+        held = {
+            user.id: user for user in session.scalars(select(User).where(User.id.in_(accounts)))
+        }
+        recipient = held.get(letter.recipient.user_id)
         if recipient is None:
             raise InvalidTransition("The recipient has not set up their account yet")
         if recipient.keys_replaced_at is not None:
@@ -850,17 +902,44 @@ def approve_letter(
             )
         version = _current_version(letter)
         content_key = _case_content_key(session, actor, letter, version)
+        # The flags as the review page showed them, found again on the text being approved.
+        found = flags_for_review(
+            letter,
+            content_keys.decrypt_text(version, content_key),
+            notes.conditions_of(session, actor, letter.recipient),
+        )
+        _require_flags_checked(found, checked_flags)
+        extra_care = needs_extra_care(letter.case)
+        if (found or extra_care) and not confirmed:
+            raise InvalidInput(
+                "Confirm that you have read the whole letter and it can be passed on",
+                "confirmed",
+            )
+        checked = {"version": version.number, "flags_checked": _flag_counts(found)}
+        if extra_care and not states.first_approval_holds(letter):
+            letter.first_approval_version_id = version.id
+            letter.first_approved_by_id = actor.id
+            letter.first_approved_at = utcnow()
+            _audit(session, letter, "letter.first_approval", actor.id, details=checked)
+            return False
         content_keys.seal_to_recipient(session, version, content_key, recipient)
         letter.approved_version_id = version.id
         letter.deliver_not_before = not_before
         letter.approved_by_id = actor.id
         letter.approved_at = utcnow()
         states.move(letter, A.APPROVE, actor.id)
-        _audit(session, letter, "letter.approved", actor.id, details={"version": version.number})
+        _audit(
+            session,
+            letter,
+            "letter.approved",
+            actor.id,
+            details={**checked, "second_approval": extra_care},
+        )
         if states.due(letter):
             deliver(session, settings, letter, actor.id)
         elif states.waiting_for_reading(letter):
             _notify_facilitators(session, settings, letter.case)
+        return True
 
 
 def hold_back(session: Session, actor: Actor, letter_id: int) -> None:

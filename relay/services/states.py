@@ -103,10 +103,22 @@ def _released_to_facilitator(letter: Letter, _actor_id: int | None) -> str | Non
     return None
 
 
-def _not_own_paper_letter(letter: Letter, actor_id: int | None) -> str | None:
-    # Four eyes on paper letters (docs/rules.md rule 4).
+def first_approval_holds(letter: Letter) -> bool:
+    """In a case marked for extra care: has the version under review had its first
+    approval? A new version needs it again."""
+    return (
+        letter.first_approval_version_id is not None
+        and bool(letter.versions)
+        and letter.first_approval_version_id == letter.versions[-1].id
+    )
+
+
+def _another_pair_of_eyes(letter: Letter, actor_id: int | None) -> str | None:
+    # Four eyes on paper letters and in cases marked for extra care (docs/rules.md rule 4).
     if letter.entered_by_id is not None and letter.entered_by_id == actor_id:
         return "A letter you typed in from paper needs another facilitator to approve it"
+    if first_approval_holds(letter) and letter.first_approved_by_id == actor_id:
+        return "You gave this letter its first approval: a second facilitator must approve it"
     return None
 
 
@@ -209,7 +221,7 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
         S.APPROVED,
         OPEN_CASE,
         _NOT_OPEN,
-        _not_own_paper_letter,
+        _another_pair_of_eyes,
     ),
     A.RELEASE: LetterTransition(
         P.FACILITATOR,

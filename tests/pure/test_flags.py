@@ -571,3 +571,48 @@ def test_every_pattern_has_only_bounded_repeats(kind, pattern):
     unbounded = [repeat for repeat in _repeats(parsed) if repeat[1] == _constants.MAXREPEAT]
     assert unbounded == [], f"{kind}: {pattern} has an unbounded repeat"
     assert parsed.getwidth()[1] <= MAX_MATCH_WIDTH, f"{kind}: {pattern} can match too much"
+
+
+# A recipient's conditions are free text: the ways of asking that their surname is kept
+# out of letters, which must be read as that, and words about surnames which must not.
+ASKS_SURNAME_WITHHELD = [
+    "Please do not use my surname",
+    "Don’t use my last name.",
+    "no surnames please",
+    "I would rather you never used my family name",
+    "My surname is not to be used",
+    "Leave out my surname",
+    "Keep my surname out of it",
+    "Write to me without my surname",
+    "DO NOT USE MY SURNAME",
+    "Nothing before March.\nDon't put my surname in it",
+]
+DOES_NOT_ASK_SURNAME_WITHHELD = [
+    "You can use my surname",
+    "My surname is Patel",
+    "I do not mind if you use my surname",
+    "I don't care about my surname being used",
+    "Please use my full name",
+    "Please keep using my surname",
+    "Do not mention my children. You may use my surname",
+    "Do not write about the court case",
+    "",
+    None,
+]
+
+
+@pytest.mark.parametrize("conditions", ASKS_SURNAME_WITHHELD)
+def test_conditions_that_ask_for_the_surname_to_be_kept_out(conditions):
+    assert flags.asks_surname_withheld(conditions)
+
+
+@pytest.mark.parametrize("conditions", DOES_NOT_ASK_SURNAME_WITHHELD)
+def test_conditions_that_do_not_ask_for_the_surname_to_be_kept_out(conditions):
+    assert not flags.asks_surname_withheld(conditions)
+
+
+def test_a_flag_key_names_its_place_so_a_mark_never_carries_to_other_words():
+    first, second = review_flags("Ring 07700 900123 or 07700 900124", None)
+    assert first.key != second.key
+    moved = review_flags("Please ring 07700 900123", None)[0]
+    assert moved.key != first.key and moved.excerpt == first.excerpt
