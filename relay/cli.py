@@ -23,6 +23,7 @@ from relay.services import delivery
 from relay.services import keys
 from relay.services import reminders
 from relay.services import signing_in
+from relay.services import staff
 from relay.services.errors import DomainError
 
 
@@ -255,6 +256,47 @@ def keys_migrate(email: str, password_stdin: bool, batch_size: int) -> None:
         except DomainError as error:
             raise click.ClickException(str(error)) from None
     click.echo("Every letter is sealed to its case key; the team key is destroyed.")
+
+
+@keys_group.command("rotate-after-leaver")
+@click.option(
+    "--user",
+    "user_id",
+    type=int,
+    required=True,
+    help="The id of the closed account (shown on the person's staff page).",
+)
+@click.option("--email", required=True, help="An administrator who holds the escrow key.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def keys_rotate_after_leaver(user_id: int, email: str, password_stdin: bool) -> None:
+    """Give each case whose key a departed facilitator held a new key, one case per
+    transaction: safe to stop and run again."""
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = click.prompt("Password", hide_input=True)
+    rotated = resealed = 0
+    with _sessions()() as session:
+        try:
+            actor = signing_in.unlock_for_command(
+                session,
+                _settings(),
+                email=email,
+                password=password,
+                purpose="keys rotate-after-leaver",
+            )
+            todo = staff.cases_to_rotate(session, actor, user_id)
+            with click.progressbar(todo, label="Rotating case keys", show_pos=True) as bar:
+                for case_id in bar:
+                    done = staff.rotate_after_leaving(session, actor, user_id, case_id)
+                    if done is not None:
+                        rotated, resealed = rotated + 1, resealed + done
+        except DomainError as error:
+            raise click.ClickException(str(error)) from None
+    click.echo(
+        f"rotated {rotated} case keys; re-sealed {resealed} letter and note keys. "
+        "Nothing of these cases opens with the keys they held any more."
+    )
 
 
 @click.group("letters", cls=AppGroup)

@@ -289,3 +289,54 @@ def test_after_the_rotation_the_leavers_old_seal_opens_nothing_and_the_staff_rea
 def test_rotation_waits_for_the_account_to_close(session, settings, world):
     with pytest.raises(InvalidTransition, match="Close the account"):
         staff.cases_to_rotate(session, world.administrator, world.facilitator.id)
+
+
+# --- the batch command ---------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(app, runner):
+    from tests.services.test_cli import Cli
+
+    return Cli(app, runner)
+
+
+def test_rotate_after_leaver_rotates_each_case_once_however_often_it_is_run(
+    cli, session, settings, world, other
+):
+    admin, leaver = world.administrator, world.facilitator
+    letter_id = _close_world_case_with_other_on_it(session, settings, world, other)
+    second = cases.open_case(session, leaver, reference="RJ-LEFT", offence_category="theft")
+    cases.close_case(session, leaver, second.id, "ended_by_facilitator")
+    staff.close_account(session, admin, leaver.id)
+    # A run stopped after its first case: that case is done, the other still waits.
+    staff.rotate_after_leaving(session, admin, leaver.id, world.case.id)
+    email, _name, password = PEOPLE["administrator"]
+    command = ("keys", "rotate-after-leaver", "--user", str(leaver.id), "--email", email)
+
+    wrong = cli(*command, "--password-stdin", input="wrong pw\n")
+    assert wrong.exit_code != 0 and "not right" in wrong.output
+
+    done = cli.ok(*command, "--password-stdin", input=password + "\n")
+    assert "Rotating case keys" in done.output
+    assert "rotated 1 case keys" in done.output
+    assert password not in done.output
+    again = cli.ok(*command, "--password-stdin", input=password + "\n")
+    assert "rotated 0 case keys" in again.output
+
+    session.expire_all()
+    rotated = [e.case_id for e in _entries(session, "case.key_rotated")]
+    assert sorted(rotated) == sorted([world.case.id, second.id])
+    assert _staff_text(session, other, letter_id) == "Kept after the close."
+    unlocked = _entries(session, "command.unlocked")
+    assert json.loads(unlocked[-1].details) == {"purpose": "keys rotate-after-leaver"}
+
+
+def test_rotate_after_leaver_refuses_an_open_account(cli, world):
+    email, _name, password = PEOPLE["administrator"]
+    refused = cli(
+        *("keys", "rotate-after-leaver", "--user", str(world.facilitator.id)),
+        *("--email", email, "--password-stdin"),
+        input=password + "\n",
+    )
+    assert refused.exit_code != 0 and "Close the account" in refused.output
