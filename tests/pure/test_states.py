@@ -38,6 +38,9 @@ def _letter(state: LetterState, case_state: CaseState, **fields) -> SimpleNamesp
         author=SimpleNamespace(user_id=AUTHOR),
         recipient=recipient,
         entered_by_id=None,
+        versions=[SimpleNamespace(id=1)],
+        first_approval_version_id=None,
+        first_approved_by_id=None,
         hidden_by_recipient=False,
         recipient_copy_destroyed_at=None,
         deliver_not_before=None,
@@ -121,6 +124,16 @@ def test_the_conditions_beyond_the_states():
     with pytest.raises(InvalidTransition, match="another facilitator"):
         states.move(own_paper, LetterAction.APPROVE, FACILITATOR)
     states.move(own_paper, LetterAction.APPROVE, STRANGER)  # a second facilitator
+    # Extra care: whoever gave the version its first approval does not give the second.
+    first = {"first_approval_version_id": 1, "first_approved_by_id": FACILITATOR}
+    approved_once = _letter(LetterState.IN_REVIEW, CaseState.ACTIVE, **first)
+    with pytest.raises(InvalidTransition, match="a second facilitator must approve it"):
+        states.move(approved_once, LetterAction.APPROVE, FACILITATOR)
+    states.move(approved_once, LetterAction.APPROVE, STRANGER)
+    # A first approval of an earlier version is no approval of this one.
+    two_versions = [SimpleNamespace(id=1), SimpleNamespace(id=2)]
+    earlier = _letter(LetterState.IN_REVIEW, CaseState.ACTIVE, **first, versions=two_versions)
+    states.move(earlier, LetterAction.APPROVE, FACILITATOR)
     destroyed = _letter(LetterState.READ, CaseState.ACTIVE, recipient_copy_destroyed_at=1)
     for action in (LetterAction.OPEN, LetterAction.HOLD, LetterAction.DESTROY_COPY):
         with pytest.raises(InvalidTransition):
