@@ -9,6 +9,8 @@ from wtforms import EmailField
 from wtforms import HiddenField
 from wtforms import PasswordField
 from wtforms import RadioField
+from wtforms import SelectField
+from wtforms import SelectMultipleField
 from wtforms import StringField
 from wtforms import SubmitField
 from wtforms import TextAreaField
@@ -21,8 +23,10 @@ from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from relay.models import CaseOutcome
+from relay.models import ExtraCare
 from relay.models import NoticePreference
 from relay.models import ReceivePreference
+from relay.models import RiskLevel
 from relay.services import limits
 from relay.services.errors import DomainError
 from relay.services.letters import QueueOrder
@@ -193,6 +197,12 @@ class ApproveForm(FlaskForm):
         description="For example, to avoid an anniversary or a court date.",
         validators=[Optional()],
     )
+    # The keys of the flags marked checked (relay/services/flags.py `Flag.key`): the service
+    # finds the flags again and compares, so the choices are not listed here.
+    checked_flags = SelectMultipleField(
+        "Mark each flag once you have checked it", choices=[], validate_choice=False
+    )
+    confirmed = BooleanField("I have read the whole letter, and it can be passed on")
 
 
 class QueueForm(FlaskForm):
@@ -344,3 +354,107 @@ class CheckpointsFileForm(FlaskForm):
         if not data:
             raise ValidationError("The selected file is empty")
         self.contents = data
+
+
+class HandOverForm(FlaskForm):
+    """One open case of a facilitator who is leaving: who takes it over. The choices are
+    the facilitators who stay (set by the page), or nobody when another is already on it."""
+
+    to = SelectField("Hand the case to", choices=[], validators=[Optional()])
+
+
+class CloseAccountForm(FlaskForm):
+    confirmed = BooleanField(
+        "I understand that they will not be able to sign in again, and that every key they "
+        "hold is taken away",
+        validators=[DataRequired(message="Confirm that you want to close this account")],
+    )
+
+
+# --- case records (issue 9, item 5) ---------------------------------------------------------
+
+
+class DayField(DateField):
+    """A date typed as YYYY-MM-DD (a date picker fills it in where there is one), with a
+    message in words when it is not a real date."""
+
+    def process_formdata(self, valuelist):
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            raise ValueError("Enter a real date, for example 2027-03-31") from None
+
+
+class GateEvidenceForm(FlaskForm):
+    """Used with a prefix per gate, so each gate's box has its own id on the case page."""
+
+    evidence = TextAreaField(
+        "Evidence",
+        description="For example: consent form signed, scanned to file 12. "
+        "Only the case's staff see this.",
+        validators=[
+            _required("Enter the evidence for this step"),
+            Length(max=limits.EVIDENCE_CHARACTERS),
+        ],
+    )
+
+
+class RiskAssessmentForm(FlaskForm):
+    """One person's assessment; used with a prefix per person."""
+
+    level = RadioField(
+        "Level of risk",
+        choices=_choices(*((level.value, level.label) for level in RiskLevel)),
+        validators=[_required("Choose the level of risk")],
+    )
+    categories = SelectMultipleField(
+        "Extra care needed for",
+        description="Choose any that apply. Any one means every letter in the case needs a "
+        "second facilitator's approval.",
+        choices=[(care.value, care.label) for care in ExtraCare],
+        validate_choice=False,  # the service says what it accepts
+        validators=[Optional()],
+    )
+    review_on = DayField(
+        "Review date",
+        description="When to look at this assessment again. For example 2027-03-31.",
+        validators=[Optional()],
+    )
+    evidence = TextAreaField(
+        "Evidence",
+        description="For example: risk form RA-3, on file. Only the case's staff see this.",
+        validators=[
+            _required("Enter the evidence for this assessment"),
+            Length(max=limits.EVIDENCE_CHARACTERS),
+        ],
+    )
+
+
+class CaseNoteForm(FlaskForm):
+    text = TextAreaField(
+        "Add a case note",
+        description="For the case's facilitators only, never the people in the case.",
+        validators=[_required("Enter the note"), Length(max=limits.NOTE_CHARACTERS)],
+    )
+
+
+class PauseReasonForm(FlaskForm):
+    reason = TextAreaField(
+        "Why the exchange is paused",
+        description="Both people see this, in their own account. Keep it short and kind.",
+        validators=[
+            _required("Enter why you are pausing the exchange"),
+            Length(max=limits.NOTE_CHARACTERS),
+        ],
+    )
+
+
+class TimelineFilterForm(FlaskForm):
+    """An administrator's filter of a case's timeline: read from the address, no token."""
+
+    class Meta:
+        csrf = False
+
+    person = SelectField("Person", choices=[], validators=[Optional()])
+    start = DayField("From", validators=[Optional()])
+    end = DayField("To", validators=[Optional()])

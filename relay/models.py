@@ -535,6 +535,7 @@ class Letter(Base):
     author: Mapped[CaseParticipant] = relationship(foreign_keys=[author_id])
     recipient: Mapped[CaseParticipant] = relationship(foreign_keys=[recipient_id])
     claimed_by: Mapped[User | None] = relationship(foreign_keys=[claimed_by_id])
+    first_approved_by: Mapped[User | None] = relationship(foreign_keys=[first_approved_by_id])
     versions: Mapped[list["LetterVersion"]] = relationship(
         back_populates="letter",
         foreign_keys="LetterVersion.letter_id",

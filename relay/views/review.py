@@ -66,7 +66,9 @@ def _render(letter_id: int, decided: bool = False, **forms):
     letter, texts, claim = claims.open_for_review(db(), signed_in.actor(), letter_id)
     current = texts[-1][1]
     # The version under review shows its flags in place, numbered as in the list above it.
-    found = letters.flags_for_review(letter, current)
+    actor = signed_in.actor()
+    conditions = notes.conditions_of(db(), actor, letter.recipient)
+    found = letters.flags_for_review(letter, current, conditions)
     marked = text.render_marked(current, [(flag.start, flag.end) for flag in found])
     versions = [(version, text.render(body)) for version, body in texts[:-1]]
     versions.append((texts[-1][0], marked))
@@ -76,12 +78,13 @@ def _render(letter_id: int, decided: bool = False, **forms):
     forms.setdefault(
         "redact", RedactionForm(formdata=None, prefix="redact", text=text.for_editing(current))
     )
-    actor = signed_in.actor()
     return render_template(
         "review/show.html",
         letter=letter,
         note=notes.letter_note(db(), actor, letter),
-        conditions=notes.conditions_of(db(), actor, letter.recipient),
+        conditions=conditions,
+        extra_care=letters.needs_extra_care(letter.case),
+        second_approval=letters.waits_for_second_approval(letter),
         versions=versions,
         action=ActionForm(),
         reads=letters.reads_of(db(), letter),
@@ -117,7 +120,19 @@ def take_over(letter_id: int):
 @bp.post("/letters/<int:letter_id>/approve")
 def approve(letter_id: int):
     form = ApproveForm()
-    return _decide(letter_id, form, "approve", letters.approve_letter, lambda: form.not_before.data)
+
+    def approve_letter(session, settings, actor, letter_id):
+        return letters.approve_letter(
+            session,
+            settings,
+            actor,
+            letter_id,
+            form.not_before.data,
+            checked_flags=form.checked_flags.data or (),
+            confirmed=form.confirmed.data,
+        )
+
+    return _decide(letter_id, form, "approve", approve_letter)
 
 
 @bp.post("/letters/<int:letter_id>/release")

@@ -151,6 +151,9 @@ class Screen:
     def notice(self) -> Locator:
         return self.page.get_by_role("status")
 
+    def error_summary(self) -> Locator:
+        return self.page.get_by_role("alert")
+
     def account_menu(self) -> Locator:
         return self.page.get_by_role("navigation", name="Account")
 
@@ -170,9 +173,6 @@ class SignInPage(Screen):
     def forgotten_password(self) -> "ResetRequestPage":
         self.ui.follow(self.link("I have forgotten my password"))
         return ResetRequestPage(self.person)
-
-    def error_summary(self) -> Locator:
-        return self.page.get_by_role("alert")
 
     def sign_in(self, email: str, password: str) -> None:
         self.ui.fill(self.field("Email address"), email)
@@ -415,6 +415,23 @@ class ReviewPage(Screen):
 
     def approve(self) -> "ReviewPage":
         self.ui.follow(self.button("Approve and pass on"))
+        return ReviewPage(self.person)
+
+    def flag_boxes(self) -> Locator:
+        """A box for each flag, to tick once it is checked (none when nothing is flagged)."""
+        marks = self.page.get_by_role("group", name="Mark each flag once you have checked it")
+        return marks.get_by_role("checkbox")
+
+    def mark_flags_checked(self) -> None:
+        boxes = self.flag_boxes()
+        for index in range(boxes.count()):
+            self.ui.choose(boxes.nth(index))
+
+    def confirm(self) -> None:
+        self.ui.choose(self.field("I have read the whole letter, and it can be passed on"))
+
+    def next_letter(self) -> "ReviewPage":
+        self.ui.follow(self.link("Next letter"))
         return ReviewPage(self.person)
 
     def ask_for_changes(self, note: str) -> "ReviewPage":
