@@ -193,23 +193,22 @@ def pending_staff_invitation(session: Session, actor: Actor, invitation_id: int)
 
 def resend_invitation(
     session: Session, settings: ServiceSettings, actor: Actor, invitation_id: int
-) -> str:
-    """A new link with a fresh expiry, mailed like the first; the old link stops working.
-    Returns the new one-time code (for tests; the page shows only that it was sent)."""
+) -> Invitation:
+    """A new link with a fresh expiry, mailed like the first; the old link stops working."""
     with transaction(session):
         invitation = _lock_pending(session, actor, invitation_id)
         if session.scalar(select(User.id).where(func.lower(User.email) == invitation.email)):
             raise InvalidTransition(
                 "An account with this e-mail address exists now: revoke this invitation"
             )
-        token = _send(session, settings, invitation)
+        _send(session, settings, invitation)
         audit.record(
             session,
             "invitation.resent",
             actor_id=actor.id,
             details={"invitation": invitation.id, "role": str(invitation.role)},
         )
-        return token
+        return invitation
 
 
 def revoke_invitation(session: Session, actor: Actor, invitation_id: int) -> Invitation:

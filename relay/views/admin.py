@@ -1,4 +1,5 @@
-"""The administrator's pages: staff, their access, and the audit trail's health."""
+"""The administrator's pages: staff, their access, invitations, a facilitator leaving, and
+the audit trail's health."""
 
 from pathlib import Path
 
@@ -11,15 +12,20 @@ from flask import request
 from flask import url_for
 
 from relay.extensions import db
+from relay.forms import ActionForm
 from relay.forms import CheckpointsFileForm
+from relay.forms import CloseAccountForm
+from relay.forms import HandOverForm
 from relay.forms import InviteStaffForm
 from relay.forms import RestoreAccessForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import access
 from relay.services import invitations
+from relay.services import staff
 from relay.services import trail
 from relay.services.errors import InvalidInput
+from relay.services.errors import InvalidTransition
 from relay.views import require_roles
 from relay.web import signed_in
 
@@ -97,3 +103,92 @@ def audit_status():
         kept=checked.kept,
         since=checked.since,
     )
+
+
+@bp.get("/invitations")
+def pending_invitations():
+    pending = invitations.pending_staff_invitations(
+        db(), signed_in.actor(), request.args.get("page", 1, type=int)
+    )
+    return render_template(
+        "admin/invitations.html",
+        invitations=pending.invitations,
+        now=pending.now,
+        action=ActionForm(),
+    )
+
+
+@bp.post("/invitations/<int:invitation_id>/resend")
+def resend_invitation(invitation_id: int):
+    if ActionForm().validate_on_submit():
+        invitation = invitations.resend_invitation(
+            db(), signed_in.settings(), signed_in.actor(), invitation_id
+        )
+        flash(f"A new invitation link was sent to {invitation.email}. The old link no longer works")
+    return redirect(url_for("admin.pending_invitations"))
+
+
+@bp.route("/invitations/<int:invitation_id>/revoke", methods=["GET", "POST"])
+def revoke_invitation(invitation_id: int):
+    form = ActionForm()
+    if form.validate_on_submit():
+        invitation = invitations.revoke_invitation(db(), signed_in.actor(), invitation_id)
+        flash(f"The invitation to {invitation.email} was revoked. Its link no longer works")
+        return redirect(url_for("admin.pending_invitations"))
+    invitation = invitations.pending_staff_invitation(db(), signed_in.actor(), invitation_id)
+    return render_template("admin/revoke_invitation.html", invitation=invitation, form=form)
+
+
+def _hand_over_form(page: staff.Leaving, case_id: int, formdata=None) -> HandOverForm:
+    form = HandOverForm(prefix=f"case-{case_id}", formdata=formdata)
+    form.to.choices = [("", "Nobody: another facilitator is already on the case")] + [
+        (str(user.id), user.name) for user in page.others
+    ]
+    return form
+
+
+def _person_page(user_id: int, errors: dict[int, HandOverForm] | None = None):
+    page = staff.leaving(db(), signed_in.actor(), user_id, request.args.get("page", 1, type=int))
+    forms = {case.id: _hand_over_form(page, case.id) for case in page.open_cases.items}
+    forms.update(errors or {})
+    return render_template("admin/person.html", page=page, person=page.person, forms=forms)
+
+
+@bp.get("/people/<int:user_id>")
+def person(user_id: int):
+    """A staff member's page: the open cases to hand over before their account closes."""
+    return _person_page(user_id)
+
+
+@bp.post("/people/<int:user_id>/cases/<int:case_id>/hand-over")
+def hand_over(user_id: int, case_id: int):
+    page = staff.leaving(db(), signed_in.actor(), user_id)
+    form = _hand_over_form(page, case_id, request.form)
+    if form.validate_on_submit():
+        to = int(form.to.data) if form.to.data else None
+        try:
+            staff.hand_over_case(db(), signed_in.actor(), user_id, case_id, to)
+        except (InvalidInput, InvalidTransition) as error:
+            show_error(form, error, "to")
+        else:
+            flash(f"{page.person.name} is off the case; its key has been changed")
+            return redirect(url_for("admin.person", user_id=user_id))
+    return _person_page(user_id, {case_id: form})
+
+
+@bp.route("/people/<int:user_id>/close", methods=["GET", "POST"])
+def close_account(user_id: int):
+    form = CloseAccountForm()
+    if form.validate_on_submit():
+        try:
+            rotate = staff.close_account(db(), signed_in.actor(), user_id)
+        except InvalidTransition as error:
+            show_error(form, error, "confirmed")
+        else:
+            flash(
+                f"The account is closed. {len(rotate)} case key(s) they held are still to "
+                "be changed: run the command on this page"
+            )
+            return redirect(url_for("admin.person", user_id=user_id))
+    page = staff.leaving(db(), signed_in.actor(), user_id)
+    return render_template("admin/close_account.html", page=page, person=page.person, form=form)
