@@ -556,6 +556,10 @@ class LetterVersion(Base):
     submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # XChaCha20-Poly1305 under this version's content key, bound to its id.
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # How many review flags the text raised when it was sent for review, for the queue,
+    # which never decrypts a letter; None for a version not sent (or sent before this was
+    # kept). A count only: what raised them is found again on the review page.
+    flag_count: Mapped[int | None] = mapped_column(Integer)
 
     letter: Mapped[Letter] = relationship(back_populates="versions", foreign_keys=[letter_id])
     seals: Mapped[list["ContentKeySeal"]] = relationship(back_populates="version")
