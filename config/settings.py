@@ -18,6 +18,10 @@ INSTANCE = ROOT / "instance"
 DEV_SECRET_KEY = "dev-secret-key-not-for-production"  # noqa: S105
 DEV_SESSION_KEY = base64.b64encode(b"dev-session-key-not-for-prod-use").decode()
 SECRETS = ("SECRET_KEY", "SESSION_KEY")
+# How a party reaches the service, for development and the demo: a number in Ofcom's range
+# kept for drama (0808 157 0000 to 0999), which nobody answers. Production shows only the
+# text its operator sets, and refuses this one by name.
+DEV_SERVICE_CONTACT_TEXT = "Call 0808 157 0192, Monday to Friday, 9am to 5pm"
 
 # libsodium's Argon2id limits (nacl.pwhash.argon2id), written out so that this
 # file needs nothing installed to be read.
@@ -67,6 +71,11 @@ class Base:
     # Where "Leave this site" (and Escape pressed three times) lands once the session is
     # ended: an ordinary, everyday site, so that the screen shows nothing worth a second look.
     QUICK_EXIT_URL = "https://www.bbc.co.uk/weather"
+    # How a party reaches the service, shown on their pages ("How to contact the service"),
+    # as plain text (escaped, never markup). Empty: the pages show none. Production starts
+    # without it, showing none, but set it there: it is how a party finds help when their
+    # facilitator is away.
+    SERVICE_CONTACT_TEXT = ""
     TESTING = False
     DEBUG = False
     # Facilitators and administrators sign in with a second factor (TOTP).
@@ -99,6 +108,7 @@ class Base:
 
 class Development(Base):
     SESSION_COOKIE_SECURE = False
+    SERVICE_CONTACT_TEXT = DEV_SERVICE_CONTACT_TEXT
     HSTS = False
     ARGON2_OPSLIMIT = ARGON2_INTERACTIVE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_INTERACTIVE["ARGON2_MEMLIMIT"]
@@ -158,6 +168,7 @@ _ENV_SETTINGS = {
     "ACCOUNT_LINK_RATE_LIMIT",
     "QUICK_EXIT_URL",
     "BANK_HOLIDAYS_SUBDIVISION",
+    "SERVICE_CONTACT_TEXT",
     *_INT_SETTINGS,
     *_BOOL_SETTINGS,
 }
@@ -213,6 +224,12 @@ def _refuse_unsafe_production(settings: dict) -> None:
         raise ConfigError("DATABASE_URL is not set")
     if not settings.get("STAFF_SECOND_FACTOR"):
         raise ConfigError("STAFF_SECOND_FACTOR must stay on in production")
+    if settings["SERVICE_CONTACT_TEXT"].strip() == DEV_SERVICE_CONTACT_TEXT:
+        # A party in need would ring a number nobody answers.
+        raise ConfigError(
+            "SERVICE_CONTACT_TEXT is the development default; set your service's own contact "
+            "details, or leave it unset to show none"
+        )
     workers = settings["WEB_CONCURRENCY"]
     if workers > 1 and settings["RATELIMIT_STORAGE_URI"].startswith("memory:"):
         raise ConfigError(
