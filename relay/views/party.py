@@ -1,6 +1,7 @@
 """The pages of the person harmed and the person responsible."""
 
 from flask import Blueprint
+from flask import current_app
 from flask import flash
 from flask import jsonify
 from flask import redirect
@@ -18,6 +19,7 @@ from relay.models import Role
 from relay.services import cases
 from relay.services import delivery
 from relay.services import letters
+from relay.services import next_steps
 from relay.services import notes
 from relay.services import prompts
 from relay.services import states
@@ -32,10 +34,22 @@ bp = Blueprint("party", __name__, url_prefix="/my")
 require_roles(bp, [Role.VICTIM, Role.OFFENDER])
 
 
+@bp.context_processor
+def _how_to_reach_the_service() -> dict:
+    # Shown at the foot of every party page (templates/party_base.html); a display setting
+    # only, so no service needs it.
+    return {"service_contact": (current_app.config.get("SERVICE_CONTACT_TEXT") or "").strip()}
+
+
 @bp.get("/")
 def home():
     page = request.args.get("page", 1, type=int)
-    return render_template("party/home.html", cases=cases.caseload(db(), signed_in.actor(), page))
+    listed = cases.caseload(db(), signed_in.actor(), page)
+    return render_template(
+        "party/home.html",
+        cases=listed,
+        helped_by=next_steps.helped_by(db(), [found.id for found in listed.items]),
+    )
 
 
 @bp.get("/cases/<int:case_id>")
@@ -53,6 +67,8 @@ def case(case_id: int):
         something_waiting=letters.waiting_unseen(db(), mine),
         choice=ReceivingChoiceForm(preference=mine.receive_preference.value),
         state_for_author=states.shown_to_author,
+        next_step=next_steps.next_step,
+        helped_by=next_steps.helped_by(db(), [found.id])[found.id],
         action=ActionForm(),
     )
 
@@ -147,6 +163,7 @@ def letter(letter_id: int):
         diff=diff,
         action=ActionForm(),
         state=states.shown_to_author(found),
+        next_step=next_steps.next_step(found, found.author),
     )
 
 
