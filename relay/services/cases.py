@@ -1,19 +1,25 @@
 """Cases: opening, inviting the parties, the gates before activity, pause, close, withdraw."""
 
 from dataclasses import dataclass
+from datetime import date
+from datetime import datetime
 
 from sqlalchemy import Select
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import joinedload
 
 from relay import audit
 from relay.database import transaction
 from relay.models import Case
 from relay.models import CaseOutcome
 from relay.models import CaseParticipant
+from relay.models import CaseState
+from relay.models import ExtraCare
 from relay.models import ReceivePreference
+from relay.models import RiskLevel
 from relay.models import Role
 from relay.models import User
 from relay.models import utcnow
@@ -201,28 +207,55 @@ def invite_party(
         return token
 
 
+def _who_is_assessed(case: Case, participant_id: int) -> CaseParticipant:
+    party = next((p for p in case.participants if p.id == participant_id), None)
+    if party is None or party.role not in PARTY_ROLES:
+        raise InvalidInput("Choose whose risk you are assessing", "participant")
+    return party
+
+
 def record_gate(
-    session: Session, actor: Actor, case_id: int, gate: str, *, extra_care: bool = False
+    session: Session,
+    actor: Actor,
+    case_id: int,
+    gate: str,
+    *,
+    extra_care: bool = False,
+    evidence: str = "",
 ) -> None:
-    """Record consent, admission, risk assessments or the no-contact check, with who and when."""
+    """Record consent, admission or the no-contact check, with who, when and the evidence
+    (for the case's staff only, sealed like a letter). The gate's audit entry says which
+    gate and who, never the evidence.
+
+    "risk" records the same assessment for both people at once (the demo and the test
+    world use it); the case page assesses each person apart, with `assess_risk`."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
         states.check_case(CaseAction.RECORD_GATE, case)
+        if gate not in GATES:
+            raise InvalidInput("Choose what to record", "gate")
         now = utcnow()
+        evidence = evidence.strip()[: limits.EVIDENCE_CHARACTERS]
         if gate == "consent":
-            for victim in parties(case, Role.VICTIM):
+            recorded = parties(case, Role.VICTIM)
+            for victim in recorded:
                 victim.consent_recorded_by_id, victim.consent_recorded_at = actor.id, now
         elif gate == "admission":
-            for offender in parties(case, Role.OFFENDER):
+            recorded = parties(case, Role.OFFENDER)
+            for offender in recorded:
                 offender.admission_recorded_by_id, offender.admission_recorded_at = actor.id, now
         elif gate == "risk":
-            for party in [*parties(case, Role.VICTIM), *parties(case, Role.OFFENDER)]:
+            recorded = [*parties(case, Role.VICTIM), *parties(case, Role.OFFENDER)]
+            for party in recorded:
                 party.risk_assessed_by_id, party.risk_assessed_at = actor.id, now
                 party.risk_extra_care = extra_care
-        elif gate == "no_contact":
-            case.no_contact_checked_by_id, case.no_contact_checked_at = actor.id, now
         else:
-            raise InvalidInput("Choose what to record", "gate")
+            recorded = []
+            case.no_contact_checked_by_id, case.no_contact_checked_at = actor.id, now
+        for place in [party.id for party in recorded] or [None]:
+            notes.set_gate_evidence(
+                session, case, gate, evidence, participant_id=place, written_by_id=actor.id
+            )
         audit.record(
             session,
             f"case.gate.{gate}",
@@ -230,6 +263,167 @@ def record_gate(
             case_id=case.id,
             details={"extra_care": extra_care} if gate == "risk" else None,
         )
+
+
+def assess_risk(
+    session: Session,
+    actor: Actor,
+    case_id: int,
+    participant_id: int,
+    *,
+    level: str,
+    categories: list[str],
+    review_on: date | None,
+    evidence: str = "",
+    today: date,
+) -> None:
+    """One person's risk and suitability assessment: a level, the extra-care categories
+    that apply and the date it is to be reviewed. Before the exchange starts it is one of
+    the gates; while the case goes on it is the review, done again by that date.
+
+    Any extra-care category marks the person (`risk_extra_care`), and with them the case:
+    every letter then needs a second facilitator's approval (docs/rules.md rule 4)."""
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        if case.state == CaseState.CLOSED:
+            raise InvalidTransition("The case is closed")
+        party = _who_is_assessed(case, participant_id)
+        if party.risk_assessed_at is None:
+            # The first assessment is a gate: recorded before the exchange starts.
+            states.check_case(CaseAction.RECORD_GATE, case)
+        try:
+            chosen_level = RiskLevel(level)
+        except ValueError:
+            raise InvalidInput("Choose the level of risk", "level") from None
+        try:
+            chosen = sorted({ExtraCare(category) for category in categories})
+        except ValueError:
+            raise InvalidInput("Choose extra care only from the list", "categories") from None
+        if review_on is None:
+            raise InvalidInput("Enter the date to review this assessment", "review_on")
+        if review_on <= today:
+            raise InvalidInput("The review date must be in the future", "review_on")
+        party.risk_assessed_by_id, party.risk_assessed_at = actor.id, utcnow()
+        party.risk_level = chosen_level
+        party.risk_categories = ",".join(chosen)
+        party.risk_extra_care = bool(chosen)
+        party.risk_review_on = review_on
+        notes.set_gate_evidence(
+            session,
+            case,
+            "risk",
+            evidence.strip()[: limits.EVIDENCE_CHARACTERS],
+            participant_id=party.id,
+            written_by_id=actor.id,
+        )
+        audit.record(
+            session,
+            "case.gate.risk",
+            actor_id=actor.id,
+            case_id=case.id,
+            details={
+                "person": str(party.role),
+                "level": str(chosen_level),
+                "extra_care": party.risk_extra_care,
+                "review_on": review_on.isoformat(),
+            },
+        )
+
+
+def keeps_records(case: Case, actor: Actor) -> bool:
+    """Whether this person writes the case's notes and reviews its risk assessments: a
+    facilitator of the case, until it closes (as for closing it, in states.CASE_ACTIONS)."""
+    return CaseAction.CLOSE in states.allowed_case_actions(case, actor)
+
+
+def may_assess_risk(case: Case, actor: Actor, party: CaseParticipant) -> bool:
+    """A first assessment is a gate, recorded before the exchange starts; a review of one
+    is kept up while the case goes on."""
+    if party.risk_assessed_at is None:
+        return CaseAction.RECORD_GATE in states.allowed_case_actions(case, actor)
+    return keeps_records(case, actor)
+
+
+def risk_categories_of(party: CaseParticipant) -> list[ExtraCare]:
+    return [ExtraCare(value) for value in (party.risk_categories or "").split(",") if value]
+
+
+def risk_reviews_due(
+    session: Session, actor: Actor, today: date, page: int = 1
+) -> Page[CaseParticipant]:
+    """The people whose risk review date has passed, in the actor's open cases (every
+    case for an administrator), the longest overdue first, a page at a time; each with
+    its case loaded."""
+    where = [
+        CaseParticipant.risk_review_on < today,
+        CaseParticipant.withdrawn_at.is_(None),
+        Case.state != CaseState.CLOSED,
+    ]
+    if actor.role != Role.ADMINISTRATOR:
+        mine = CaseParticipant.__table__.alias("mine")
+        where.append(
+            select(mine.c.id)
+            .where(
+                mine.c.case_id == CaseParticipant.case_id,
+                mine.c.user_id == actor.id,
+                mine.c.role == Role.FACILITATOR,
+            )
+            .exists()
+        )
+    query = (
+        select(CaseParticipant)
+        .join(Case, Case.id == CaseParticipant.case_id)
+        .where(*where)
+        .order_by(CaseParticipant.risk_review_on, CaseParticipant.id)
+    )
+    count = (
+        select(func.count())
+        .select_from(CaseParticipant)
+        .join(Case, Case.id == CaseParticipant.case_id)
+        .where(*where)
+    )
+    return page_of(session, query.options(joinedload(CaseParticipant.case)), page, count)
+
+
+@dataclass(frozen=True)
+class GateRecord:
+    """Who recorded a gate, when, and the evidence they gave (for the case's staff)."""
+
+    gate: str
+    participant_id: int | None  # whose gate: None for the case's own (no-contact)
+    about: str  # whose gate: "person harmed", ..., or "" for the case as a whole
+    by: str
+    at: datetime
+    evidence: str | None  # None: none given, or not readable by this person
+
+
+def gate_records(session: Session, actor: Actor, case: Case) -> list[GateRecord]:
+    evidence = notes.gate_evidence_in(session, actor, case)
+    made: list[tuple[str, CaseParticipant | None, int | None, datetime | None]] = []
+    for party in case.participants:
+        if party.role == Role.VICTIM:
+            made.append(("consent", party, party.consent_recorded_by_id, party.consent_recorded_at))
+        if party.role == Role.OFFENDER:
+            made.append(
+                ("admission", party, party.admission_recorded_by_id, party.admission_recorded_at)
+            )
+        if party.role in PARTY_ROLES:
+            made.append(("risk", party, party.risk_assessed_by_id, party.risk_assessed_at))
+    made.append(("no_contact", None, case.no_contact_checked_by_id, case.no_contact_checked_at))
+    ids = {by for _gate, _party, by, at in made if at is not None}
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(ids))).all())
+    return [
+        GateRecord(
+            gate,
+            party.id if party else None,
+            party.role.label if party else "",
+            names.get(by, "Someone"),
+            at,
+            evidence.get((gate, party.id if party else None)),
+        )
+        for gate, party, by, at in made
+        if at is not None
+    ]
 
 
 @dataclass(frozen=True)
@@ -283,14 +477,17 @@ def activate_case(session: Session, actor: Actor, case_id: int) -> None:
 
 
 def pause_case(
-    session: Session, settings: ServiceSettings, actor: Actor, case_id: int, reason: str = ""
+    session: Session, settings: ServiceSettings, actor: Actor, case_id: int, reason: str
 ) -> None:
     """Nothing is passed on or opened for the first time until the case resumes; both
     parties are told, each page in words for them (docs/rules.md, "Pause means pause").
-    The reason, if given, is for them and the case's staff, encrypted like a letter."""
+    The reason is asked for: it is for them and the case's staff, encrypted like a letter,
+    and the audit entry says only that the case was paused."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
         states.move_case(case, CaseAction.PAUSE)
+        if not reason.strip():
+            raise InvalidInput("Enter why you are pausing the exchange", "reason")
         notes.set_pause_reason(
             session, case, reason[: limits.NOTE_CHARACTERS], written_by_id=actor.id
         )
@@ -431,3 +628,21 @@ def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> i
             details={"texts": shredded},
         )
         return shredded
+
+
+def add_case_note(session: Session, actor: Actor, case_id: int, text: str) -> None:
+    """A facilitator's note on the case, for its team only: sealed to the case key, never
+    to a party; audited without its text."""
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        if case.state == CaseState.CLOSED:
+            raise InvalidTransition("The case is closed")
+        text = text.strip()
+        if not text:
+            raise InvalidInput("Enter the note", "text")
+        if len(text) > limits.NOTE_CHARACTERS:
+            raise InvalidInput(
+                f"The note must be {limits.NOTE_CHARACTERS:,} characters or fewer", "text"
+            )
+        notes.add_case_note(session, case, text, actor.id)
+        audit.record(session, "case.note_added", actor_id=actor.id, case_id=case.id)

@@ -1,5 +1,6 @@
 """Notes people type for each other in a case, besides letters: a facilitator's note to a
-writer, a recipient's conditions, the reason for a pause.
+writer, a recipient's conditions, the reason for a pause, and, for the case's staff only,
+the evidence behind each gate and the facilitators' case notes.
 
 Each is encrypted as a letter is, sealed to the case key (so the case's facilitators can
 read it) and to each person it is for, and shredded with the case (docs/security.md,
@@ -7,6 +8,10 @@ read it) and to each person it is for, and shredded with the case (docs/security
 The keys themselves are handled by `relay.services.content_keys`.
 """
 
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,10 +26,21 @@ from relay.models import User
 from relay.services import content_keys
 from relay.services import keys
 from relay.services.actor import Actor
+from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
+from relay.services.paging import Page
+from relay.services.paging import page_of
 
 # What a facilitator tells a writer about their letter: one at a time, the latest.
 LETTER_NOTES = (NoteKind.CHANGES_REQUESTED, NoteKind.REDACTION, NoteKind.REJECTION)
+
+# The evidence behind each gate (cases.GATES): the latest, one per gate and person.
+GATE_EVIDENCE = {
+    "consent": NoteKind.CONSENT_EVIDENCE,
+    "admission": NoteKind.ADMISSION_EVIDENCE,
+    "risk": NoteKind.RISK_EVIDENCE,
+    "no_contact": NoteKind.NO_CONTACT_EVIDENCE,
+}
 
 
 def _parties(case: Case) -> list[CaseParticipant]:
@@ -104,8 +120,8 @@ def _read(session: Session, actor: Actor, note: SealedNote | None) -> str | None
     except crypto.DecryptionFailed:
         # Sealed to a key pair they had before a reset: theirs again once access is restored.
         return None
-    except NotFound:
-        return None  # not for them, or shredded
+    except (NotFound, NotAllowed):
+        return None  # not for them (an administrator who has not joined), or shredded
 
 
 # --- a facilitator's note to the writer of a letter -------------------------------------
@@ -176,3 +192,80 @@ def conditions_in(session: Session, actor: Actor, case: Case) -> dict[int, str]:
     """Every party's conditions, by participant id, for the case's staff."""
     found = {p.id: conditions_of(session, actor, p) for p in _parties(case)}
     return {participant_id: text for participant_id, text in found.items() if text}
+
+
+# --- for the case's staff only: gate evidence and case notes ----------------------------
+# Sealed to the case key alone: its facilitators (and an administrator who joins the case)
+# read them; no party ever holds a seal, and they are shredded with the case.
+
+
+def set_gate_evidence(
+    session: Session,
+    case: Case,
+    gate: str,
+    text: str,
+    *,
+    participant_id: int | None,
+    written_by_id: int,
+) -> None:
+    """In the gate's own transaction; a gate recorded again replaces its evidence."""
+    _replace(
+        session,
+        case.id,
+        GATE_EVIDENCE[gate],
+        text,
+        [],
+        participant_id=participant_id,
+        written_by_id=written_by_id,
+    )
+
+
+def gate_evidence_in(
+    session: Session, actor: Actor, case: Case
+) -> dict[tuple[str, int | None], str]:
+    """Each gate's evidence, by (gate, participant id or None), for the case's staff."""
+    gates = {kind: gate for gate, kind in GATE_EVIDENCE.items()}
+    found = session.scalars(
+        select(SealedNote).where(SealedNote.case_id == case.id, SealedNote.kind.in_(tuple(gates)))
+    )
+    texts = {(gates[note.kind], note.participant_id): _read(session, actor, note) for note in found}
+    return {place: text for place, text in texts.items() if text}
+
+
+def add_case_note(session: Session, case: Case, text: str, written_by_id: int) -> SealedNote:
+    """A facilitator's note on the case, kept beside the others (none replaces another)."""
+    note = SealedNote(case_id=case.id, kind=NoteKind.CASE_NOTE, written_by_id=written_by_id)
+    session.add(note)
+    content_keys.write_note(session, note, text, keys.case_key_of(session, case.id), [])
+    return note
+
+
+@dataclass(frozen=True)
+class CaseNote:
+    written_at: datetime
+    written_by: str
+    text: str | None  # None: not for this reader (an administrator who has not joined)
+
+
+def case_notes(session: Session, actor: Actor, case: Case, page: int = 1) -> Page[CaseNote]:
+    """The case's notes, newest first, a page at a time, with who wrote each."""
+    query = (
+        select(SealedNote)
+        .where(SealedNote.case_id == case.id, SealedNote.kind == NoteKind.CASE_NOTE)
+        .order_by(SealedNote.id.desc())
+    )
+    count = (
+        select(func.count())
+        .select_from(SealedNote)
+        .where(SealedNote.case_id == case.id, SealedNote.kind == NoteKind.CASE_NOTE)
+    )
+    found = page_of(session, query, page, count)
+    writer_ids = {note.written_by_id for note in found.items}
+    names = dict(session.execute(select(User.id, User.name).where(User.id.in_(writer_ids))).all())
+    shown = [
+        CaseNote(
+            note.created_at, names.get(note.written_by_id, "Someone"), _read(session, actor, note)
+        )
+        for note in found.items
+    ]
+    return Page(shown, found.number, found.total)

@@ -222,7 +222,7 @@ def test_paper_letter_is_approved_neither_by_its_typist_nor_by_an_administrator(
 
 def test_nothing_is_delivered_while_a_case_is_paused(session, settings, world):
     letter = _submitted(session, settings, world.victim, world.case.id)
-    cases.pause_case(session, settings, world.facilitator, world.case.id)
+    cases.pause_case(session, settings, world.facilitator, world.case.id, "A concern")
     letters.approve_letter(session, settings, world.facilitator, letter.id)
     assert letter.state == LetterState.APPROVED
     cases.resume_case(session, settings, world.facilitator, world.case.id)

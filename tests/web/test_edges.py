@@ -92,7 +92,7 @@ def test_while_paused_a_letter_not_yet_opened_stays_closed(client, auth, session
     unread = letters.save_draft(session, world.offender, world.case.id, None, TEXT)
     letters.submit_letter(session, settings, world.offender, unread.id)
     letters.approve_letter(session, settings, world.facilitator, unread.id)
-    cases.pause_case(session, settings, world.facilitator, world.case.id)
+    cases.pause_case(session, settings, world.facilitator, world.case.id, "A concern")
     auth.sign_in("victim")
     waiting = client.get(f"/my/received/{unread.id}")
     assert waiting.status_code == 200
@@ -242,7 +242,7 @@ def test_while_paused_each_party_is_told_in_their_own_words(client, auth, sessio
         return len(session.scalars(query).all())
 
     before = {role: notices(getattr(world, role)) for role in ("victim", "offender")}
-    cases.pause_case(session, settings, world.facilitator, world.case.id)
+    cases.pause_case(session, settings, world.facilitator, world.case.id, "A concern")
     assert {role: notices(getattr(world, role)) for role in before} == {
         role: count + 1 for role, count in before.items()
     }
