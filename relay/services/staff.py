@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.orm import selectinload
 
 from relay import audit
 from relay.database import transaction
@@ -44,6 +45,7 @@ from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.paging import Page
+from relay.services.paging import count_of
 from relay.services.paging import page_of
 from relay.services.signing_in import end_session
 
@@ -76,15 +78,19 @@ def _open_cases(person: User):
 
 def leaving(session: Session, actor: Actor, user_id: int, page: int = 1) -> Leaving:
     person = access.staff_member(session, actor, user_id)
-    open_cases = page_of(session, _open_cases(person).order_by(Case.reference, Case.id), page)
-    closed = session.scalars(_their_cases(person).where(Case.state == CaseState.CLOSED)).all()
+    # Each row names the case's facilitators: loaded with the page, not one query a row.
+    listed = _open_cases(person).options(
+        selectinload(Case.participants).selectinload(CaseParticipant.user)
+    )
+    open_cases = page_of(session, listed.order_by(Case.reference, Case.id), page)
+    closed = count_of(session, _their_cases(person).where(Case.state == CaseState.CLOSED))
     others = session.scalars(
         select(User)
         .where(User.role == Role.FACILITATOR, User.disabled.is_(False), User.id != person.id)
         .order_by(User.name, User.id)
     ).all()
     to_rotate = _cases_to_rotate(session, person) if person.disabled else []
-    return Leaving(person, open_cases, len(closed), list(others), to_rotate)
+    return Leaving(person, open_cases, closed, list(others), to_rotate)
 
 
 def hand_over_case(
