@@ -17,6 +17,7 @@ from relay.models import ContentKeySeal
 from relay.models import Invitation
 from relay.models import Letter
 from relay.models import LetterVersion
+from relay.models import NoteSeal
 from relay.models import OutboxMessage
 from relay.models import User
 from relay.models import UserSession
@@ -34,6 +35,7 @@ from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
 from relay.services.errors import SignInFailed
 from tests.conftest import PEOPLE
+from tests.conftest import receive_letters
 from tests.factories import actor_for
 
 OTHER = ("other-fac@relay.test", "Other Facilitator", "other facilitator pw")
@@ -250,10 +252,18 @@ def _case_seals(session, case_id: int) -> list[bytes]:
     ], holder
 
 
+def _note_seals(session, holder: str) -> list[tuple[int, bytes]]:
+    return [
+        (seal.note_id, seal.sealed_key)
+        for seal in session.scalars(select(NoteSeal).where(NoteSeal.holder == holder))
+    ]
+
+
 def test_after_the_rotation_the_leavers_old_seal_opens_nothing_and_the_staff_read_all(
     session, settings, world, other
 ):
     admin, leaver = world.administrator, world.facilitator
+    receive_letters(session, settings, world.victim, world.case.id, conditions="No surnames.")
     letter_id = _close_world_case_with_other_on_it(session, settings, world, other)
     # What the leaver could keep: their seal of the case key, from a copy of the database.
     kept = session.scalar(select(CaseKeySeal).where(CaseKeySeal.user_id == leaver.id))
@@ -270,12 +280,21 @@ def test_after_the_rotation_the_leavers_old_seal_opens_nothing_and_the_staff_rea
     staff.close_account(session, admin, leaver.id)
 
     assert staff.cases_to_rotate(session, admin, leaver.id) == [world.case.id]
-    assert staff.rotate_after_leaving(session, admin, leaver.id, world.case.id) == len(seals)
+    assert staff.rotate_after_leaving(session, admin, leaver.id, world.case.id) == len(seals) + len(
+        _note_seals(session, holder)
+    )
 
     seals, holder = _case_seals(session, world.case.id)
-    for version_id, sealed in seals:
+    notes = _note_seals(session, holder)
+    assert notes, "the victim's conditions are a note sealed to the case key"
+    new_case_key = other.case_private_key(session, world.case.id)
+    for sealed, context in [
+        *((sealed, keyring.content_key(version_id, holder)) for version_id, sealed in seals),
+        *((sealed, keyring.note_key(note_id, holder)) for note_id, sealed in notes),
+    ]:
         with pytest.raises(crypto.DecryptionFailed):
-            crypto.open_sealed(old_case_key, sealed, keyring.content_key(version_id, holder))
+            crypto.open_sealed(old_case_key, sealed, context)
+        assert crypto.open_sealed(new_case_key, sealed, context)  # the staff who stay read all
     assert _staff_text(session, other, letter_id) == "Kept after the close."
     access.join_case(session, admin, world.case.id)  # through the escrow key, re-sealed too
     assert _staff_text(session, admin, letter_id) == "Kept after the close."
