@@ -25,6 +25,7 @@ from relay.services import reminders
 from relay.services import signing_in
 from relay.services import staff
 from relay.services.errors import DomainError
+from relay.services.errors import NotFound
 
 
 def _sessions():
@@ -291,6 +292,8 @@ def keys_rotate_after_leaver(user_id: int, email: str, password_stdin: bool) -> 
                     done = staff.rotate_after_leaving(session, actor, user_id, case_id)
                     if done is not None:
                         rotated, resealed = rotated + 1, resealed + done
+        except NotFound:
+            raise click.ClickException(f"no staff account with id {user_id}") from None
         except DomainError as error:
             raise click.ClickException(str(error)) from None
     click.echo(

@@ -361,3 +361,13 @@ def test_rotate_after_leaver_refuses_an_open_account(cli, world):
         input=password + "\n",
     )
     assert refused.exit_code != 0 and "Close the account" in refused.output
+
+
+def test_rotate_after_leaver_names_an_unknown_account(cli, world):
+    email, _name, password = PEOPLE["administrator"]
+    refused = cli(
+        *("keys", "rotate-after-leaver", "--user", "999999", "--email", email),
+        "--password-stdin",
+        input=password + "\n",
+    )
+    assert refused.exit_code != 0 and "no staff account with id 999999" in refused.output
