@@ -220,6 +220,10 @@ class QueueForm(FlaskForm):
             (QueueShow.UNCLAIMED.value, "Letters nobody is reviewing"),
             (QueueShow.OVERDUE.value, "Letters waiting longer than the review target"),
             (QueueShow.PAPER.value, "Paper letters, which a second facilitator approves"),
+            (
+                QueueShow.SECOND_APPROVAL.value,
+                "Letters with a first approval, waiting for a second facilitator's",
+            ),
         ),
         default=QueueShow.ALL.value,
     )
@@ -390,8 +394,8 @@ class GateEvidenceForm(FlaskForm):
 
     evidence = TextAreaField(
         "Evidence",
-        description="For example: consent form signed, scanned to file 12. "
-        "Only the case's staff see this.",
+        description="What you saw or checked, and where it is filed. For example: consent "
+        "form signed, scanned to file 12. Only the case's staff see this.",
         validators=[
             _required("Enter the evidence for this step"),
             Length(max=limits.EVIDENCE_CHARACTERS),
@@ -411,7 +415,7 @@ class RiskAssessmentForm(FlaskForm):
         "Extra care needed for",
         description="Choose any that apply. Any one means every letter in the case needs a "
         "second facilitator's approval.",
-        choices=[(care.value, care.label) for care in ExtraCare],
+        choices=_choices(*((care.value, care.label) for care in ExtraCare)),
         validate_choice=False,  # the service says what it accepts
         validators=[Optional()],
     )

@@ -1,31 +1,40 @@
-"""The facilitator's case pages: open, invite, record the gates, start, pause, close."""
+"""The facilitator's case pages: open, invite, record the gates and risk, case notes,
+start, pause, close, and the case's timeline."""
 
 from flask import Blueprint
+from flask import Response
 from flask import abort
 from flask import flash
 from flask import redirect
 from flask import render_template
 from flask import request
 from flask import url_for
+from wtforms.fields.choices import SelectChoice
 
 from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import AddFacilitatorForm
 from relay.forms import CaseForm
+from relay.forms import CaseNoteForm
 from relay.forms import CloseCaseForm
-from relay.forms import GateForm
+from relay.forms import GateEvidenceForm
 from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
-from relay.forms import PauseForm
+from relay.forms import PauseReasonForm
+from relay.forms import RiskAssessmentForm
+from relay.forms import TimelineFilterForm
 from relay.forms import show_error
 from relay.models import Role
+from relay.models import utcnow
 from relay.services import access
 from relay.services import cases
 from relay.services import delivery
 from relay.services import keys
 from relay.services import letters
 from relay.services import notes
+from relay.services import timeline as timelines
 from relay.services.errors import InvalidInput
+from relay.services.timeline import Narrowing
 from relay.views import require_roles
 from relay.web import signed_in
 
@@ -40,6 +49,7 @@ def home():
         "cases/home.html",
         cases=cases.caseload(db(), actor, request.args.get("page", 1, type=int)),
         waiting=letters.waiting_for_staff(db(), actor),
+        reviews_due=cases.risk_reviews_due(db(), actor, utcnow().date()),
     )
 
 
@@ -61,28 +71,171 @@ def new():
     return render_template("cases/new.html", form=form)
 
 
-def _case_page(case, facilitator_form: AddFacilitatorForm):
+GATE_FORMS = ("consent", "admission", "no_contact")
+GATE_EVIDENCE_LABELS = {
+    "consent": "Evidence of the consent of the person harmed",
+    "admission": "Evidence of the admission of responsibility",
+    "no_contact": "Evidence of the no-contact order check",
+}
+
+
+def _risk_form(party_id: int, formdata=None) -> RiskAssessmentForm:
+    return RiskAssessmentForm(formdata=formdata, prefix=f"risk-{party_id}")
+
+
+def _case_page(case, **shown):
+    """The case page; `shown` holds a form sent back with its errors, by the name it
+    has on the page (a gate's "gate-consent", a person's "risk-12")."""
+    actor = signed_in.actor()
     holders = keys.case_key_holders(db(), case.id)
+    gate_forms = {
+        gate: shown.get(f"gate-{gate}") or GateEvidenceForm(formdata=None, prefix=gate)
+        for gate in GATE_FORMS
+    }
+    for gate, form in gate_forms.items():
+        form.evidence.label.text = GATE_EVIDENCE_LABELS[gate]
+    risk_forms = {
+        party.id: shown.get(f"risk-{party.id}") or _risk_form(party.id)
+        for party in case.participants
+        if party.role in cases.PARTY_ROLES
+    }
     return render_template(
         "cases/show.html",
         case=case,
         gates=cases.gate_status(case),
+        gate_records=cases.gate_records(db(), actor, case),
+        gate_forms=gate_forms,
+        risk_forms=risk_forms,
+        risk_categories={p.id: cases.risk_categories_of(p) for p in case.participants},
+        assessable={
+            p.id: cases.may_assess_risk(case, actor, p)
+            for p in case.participants
+            if p.role in cases.PARTY_ROLES
+        },
+        keeps_records=cases.keeps_records(case, actor),
+        today=utcnow().date(),
         shown_letters=letters.letters_for_staff(case),
         action=ActionForm(),
-        gate_form=GateForm(),
-        facilitator_form=facilitator_form,
+        facilitator_form=shown.get("facilitator") or AddFacilitatorForm(formdata=None),
         key_holders=holders,
-        holds_key=any(seal.user_id == signed_in.actor().id for seal in holders),
-        conditions=notes.conditions_in(db(), signed_in.actor(), case),
-        pause_reason=notes.pause_reason(db(), signed_in.actor(), case),
-        pause_form=PauseForm(formdata=None),
+        holds_key=any(seal.user_id == actor.id for seal in holders),
+        conditions=notes.conditions_in(db(), actor, case),
+        pause_reason=notes.pause_reason(db(), actor, case),
+        pause_form=shown.get("pause") or PauseReasonForm(formdata=None),
+        note_form=shown.get("note") or CaseNoteForm(formdata=None),
+        case_notes=notes.case_notes(db(), actor, case, request.args.get("notes", 1, type=int)),
+        # The one form sent back with its errors: summed up at the top of the page.
+        failed=next(iter(shown.values()), None),
     )
 
 
 @bp.get("/<int:case_id>")
 def show(case_id: int):
     case = cases.case_for_staff(db(), signed_in.actor(), case_id)
-    return _case_page(case, AddFacilitatorForm(formdata=None))
+    return _case_page(case)
+
+
+@bp.post("/<int:case_id>/notes")
+def add_note(case_id: int):
+    form = CaseNoteForm()
+    if form.validate_on_submit():
+        try:
+            cases.add_case_note(db(), signed_in.actor(), case_id, form.text.data)
+        except InvalidInput as error:
+            show_error(form, error, "text")
+        else:
+            flash("Your note has been added to the case")
+            return redirect(url_for("cases.show", case_id=case_id, _anchor="case-notes"))
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
+    return _case_page(case, note=form)
+
+
+@bp.post("/<int:case_id>/risk")
+def assess_risk(case_id: int):
+    party_id = request.form.get("participant", 0, type=int)
+    form = _risk_form(party_id, request.form)
+    if form.validate_on_submit():
+        try:
+            cases.assess_risk(
+                db(),
+                signed_in.actor(),
+                case_id,
+                party_id,
+                level=form.level.data,
+                categories=form.categories.data or [],
+                review_on=form.review_on.data,
+                evidence=form.evidence.data,
+                today=utcnow().date(),
+            )
+        except InvalidInput as error:
+            show_error(form, error, "level")
+        else:
+            flash("The risk assessment has been recorded")
+            return redirect(url_for("cases.show", case_id=case_id, _anchor="risk"))
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
+    return _case_page(case, **{f"risk-{party_id}": form})
+
+
+@bp.get("/<int:case_id>/timeline")
+def timeline(case_id: int):
+    actor = signed_in.actor()
+    case = cases.case_for_staff(db(), actor, case_id)
+    filters, narrowing = None, Narrowing()
+    if actor.role == Role.ADMINISTRATOR:
+        filters, narrowing = _timeline_filters(case_id, request.args)
+    try:
+        page = timelines.timeline(
+            db(),
+            actor,
+            case_id,
+            page=request.args.get("page", 1, type=int),
+            narrowing=narrowing,
+        )
+    except InvalidInput as error:
+        show_error(filters, error, "start")
+        page = timelines.timeline(db(), actor, case_id, page=1)
+        narrowing = Narrowing()
+    return render_template(
+        "cases/timeline.html",
+        case=case,
+        entries=page,
+        filters=filters,
+        narrowing=narrowing,
+        action=ActionForm(),
+    )
+
+
+def _timeline_filters(case_id: int, data) -> tuple[TimelineFilterForm, Narrowing]:
+    """The administrator's filter, from the address (or the export's form): a filter
+    with an error narrows nothing, and says why."""
+    form = TimelineFilterForm(formdata=data)
+    people = timelines.people_in(db(), signed_in.actor(), case_id)
+    form.person.choices = [
+        SelectChoice("", "Everyone"),
+        *(SelectChoice(str(user_id), name) for user_id, name in people),
+    ]
+    if not data or not form.validate():
+        return form, Narrowing()
+    person = form.person.data
+    return form, Narrowing(
+        person_id=int(person) if person else None, start=form.start.data, end=form.end.data
+    )
+
+
+@bp.post("/<int:case_id>/timeline/export")
+def export_timeline(case_id: int):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    cases.case_for_staff(db(), signed_in.actor(), case_id)
+    narrowing = Narrowing()
+    if signed_in.actor().role == Role.ADMINISTRATOR:
+        _form, narrowing = _timeline_filters(case_id, request.form)
+    exported = timelines.export_csv(db(), signed_in.actor(), case_id, narrowing)
+    return Response(
+        exported,
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="case-{case_id}-timeline.csv"'},
+    )
 
 
 @bp.post("/<int:case_id>/facilitators")
@@ -96,7 +249,7 @@ def add_facilitator(case_id: int):
         else:
             flash("The facilitator has been added to the case")
             return redirect(url_for("cases.show", case_id=case_id))
-    return _case_page(cases.case_for_staff(db(), signed_in.actor(), case_id), form)
+    return _case_page(cases.case_for_staff(db(), signed_in.actor(), case_id), facilitator=form)
 
 
 @bp.post("/<int:case_id>/restore-access/<int:user_id>")
@@ -149,12 +302,17 @@ def invite(case_id: int):
 
 @bp.post("/<int:case_id>/gates/<gate>")
 def record_gate(case_id: int, gate: str):
-    form = GateForm()
-    if gate not in cases.GATES:
+    """Consent, admission and the no-contact check, each with its evidence; the risk
+    assessment, one per person, is `assess_risk`."""
+    if gate not in GATE_FORMS:
         abort(404)
+    form = GateEvidenceForm(prefix=gate)
     if form.validate_on_submit():
-        cases.record_gate(db(), signed_in.actor(), case_id, gate, extra_care=form.extra_care.data)
-    return redirect(url_for("cases.show", case_id=case_id))
+        cases.record_gate(db(), signed_in.actor(), case_id, gate, evidence=form.evidence.data)
+        flash("Recorded")
+        return redirect(url_for("cases.show", case_id=case_id, _anchor="gates"))
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
+    return _case_page(case, **{f"gate-{gate}": form})
 
 
 def _case_action(case_id: int, action, *args) -> object:
@@ -170,12 +328,18 @@ def activate(case_id: int):
 
 @bp.post("/<int:case_id>/pause")
 def pause(case_id: int):
-    form = PauseForm()
+    form = PauseReasonForm()
     if form.validate_on_submit():
-        cases.pause_case(
-            db(), signed_in.settings(), signed_in.actor(), case_id, form.reason.data or ""
-        )
-    return redirect(url_for("cases.show", case_id=case_id))
+        try:
+            cases.pause_case(
+                db(), signed_in.settings(), signed_in.actor(), case_id, form.reason.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "reason")
+        else:
+            return redirect(url_for("cases.show", case_id=case_id))
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
+    return _case_page(case, pause=form)
 
 
 @bp.post("/<int:case_id>/resume")
