@@ -141,7 +141,7 @@ def revoke_invitation(invitation_id: int):
 
 def _hand_over_form(page: staff.Leaving, case_id: int, formdata=None) -> HandOverForm:
     form = HandOverForm(prefix=f"case-{case_id}", formdata=formdata)
-    form.to.choices = [("", "Nobody: another facilitator is already on the case")] + [
+    form.to.choices = [("", "Nobody: another is on it")] + [
         (str(user.id), user.name) for user in page.others
     ]
     return form
