@@ -5,8 +5,11 @@ import csv
 import io
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from relay import audit
+from relay.database import transaction
 from relay.models import AuditEntry
 from relay.models import Case
 from relay.models import CaseParticipant
@@ -14,6 +17,7 @@ from relay.models import CaseState
 from relay.models import Role
 from relay.models import utcnow
 from relay.services import cases
+from tests.web.test_constant_sql import _statements_for
 from tests.web.test_letter_exchange import _assert_nowhere_in_the_database
 
 EVIDENCE = "Consent form signed, scanned to file 12"
@@ -193,3 +197,39 @@ def test_an_overdue_risk_review_shows_on_the_desk(client, auth, session, world):
     section = desk[desk.index('id="risk-reviews-due"') :]
     assert world.case.reference in section
     assert "person harmed" in section
+
+
+def _case_entries(session, world, count: int) -> None:
+    """`count` more entries in the case's trail, by two people, appended as actions do."""
+    with transaction(session):
+        for index in range(count):
+            who = world.facilitator.id if index % 2 else world.victim.id
+            audit.record(session, "letter.read_by_staff", actor_id=who, case_id=world.case.id)
+
+
+def _case_notes(session, world, count: int) -> None:
+    for index in range(count):
+        cases.add_case_note(session, world.facilitator, world.case.id, f"Note {index}")
+
+
+@pytest.mark.parametrize(
+    ("role", "path", "grow"),
+    [
+        ("facilitator", "/cases/{case}/timeline", _case_entries),
+        ("administrator", "/cases/{case}/timeline?person={victim}&start=2020-01-01", _case_entries),
+        ("facilitator", "/cases/{case}", _case_notes),
+    ],
+)
+def test_the_timeline_and_the_notes_ask_the_same_however_long(
+    app, client, auth, session, world, role, path, grow
+):
+    path = path.format(case=world.case.id, victim=world.victim.id)
+    auth.sign_in(role)
+    grow(session, world, 3)
+    client.get(path)  # the first request of a client warms what every request reuses
+    few = _statements_for(app, client, path)
+    grow(session, world, 60)
+    many = _statements_for(app, client, path)
+    assert many == few, f"{path}: {few} statements at 3, {many} at 63"
+    page = client.get(path).text
+    assert 'aria-current="page">1<' in page and 'rel="next"' in page
