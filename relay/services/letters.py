@@ -18,12 +18,14 @@ from sqlalchemy import ColumnElement
 from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import exists
+from sqlalchemy import func
 from sqlalchemy import not_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm import defaultload
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -246,8 +248,9 @@ def _other_party(case: Case, mine: CaseParticipant) -> CaseParticipant:
 
 def _save(
     session: Session, actor: Actor, case_id: int, letter_id: int | None, text: str
-) -> tuple[Letter, LetterVersion]:
-    """Write the author's working version, under the letter's locks; the caller audits."""
+) -> tuple[Letter, LetterVersion, str]:
+    """Write the author's working version, under the letter's locks; the caller audits.
+    Returns the letter, the version and its text as stored."""
     clean = _clean(text)
     if not clean:
         # An empty save or send makes nothing: no blank drafts to fill the list.
@@ -274,7 +277,7 @@ def _save(
     if version not in states.unsent_drafts(letter):
         version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
     _write_text(session, case.id, version, clean, actor.user)
-    return letter, version
+    return letter, version, clean
 
 
 def save_draft(
@@ -282,17 +285,20 @@ def save_draft(
 ) -> Letter:
     """Create or update the author's working version; it stays private to them."""
     with transaction(session):
-        letter, version = _save(session, actor, case_id, letter_id, text)
+        letter, version, _text = _save(session, actor, case_id, letter_id, text)
         letter.updated_at = utcnow()
         _audit(session, letter, "letter.draft_saved", actor.id, details={"version": version.number})
         return letter
 
 
-def _submit(session: Session, settings: ServiceSettings, actor: Actor, letter: Letter) -> None:
-    """Send the current version for review. The caller holds the letter's lock and knows
-    the version has words in it."""
+def _submit(
+    session: Session, settings: ServiceSettings, actor: Actor, letter: Letter, text: str
+) -> None:
+    """Send the current version, whose `text` is given, for review. The caller holds the
+    letter's lock and knows the version has words in it."""
     states.check(A.SUBMIT, letter, actor.id)
     version = _current_version(letter)
+    version.flag_count = _flag_count(session, letter, text)
     version.submitted_at = letter.submitted_at = utcnow()
     states.move(letter, A.SUBMIT, actor.id)
     _audit(session, letter, "letter.submitted", actor.id, details={"version": version.number})
@@ -308,7 +314,7 @@ def submit_letter(session: Session, settings: ServiceSettings, actor: Actor, let
         text = content_keys.decrypt_text(version, _own_content_key(session, actor, version))
         if not text.strip():
             raise InvalidInput("Write your letter before you send it", "text")
-        _submit(session, settings, actor, letter)
+        _submit(session, settings, actor, letter, text)
 
 
 def send_letter(
@@ -324,8 +330,8 @@ def send_letter(
     locked the letter and refused an empty text, so nothing is read back or decrypted.
     One entry says what was sent (its version); a save on the way is not one of its own."""
     with transaction(session):
-        letter, _version = _save(session, actor, case_id, letter_id, text)
-        _submit(session, settings, actor, letter)
+        letter, _version, clean = _save(session, actor, case_id, letter_id, text)
+        _submit(session, settings, actor, letter, clean)
         return letter
 
 
@@ -462,6 +468,8 @@ class QueueShow(enum.StrEnum):
     UNCLAIMED = "unclaimed"  # nobody is reviewing them
     OVERDUE = "overdue"  # waiting longer than the review target
     PAPER = "paper"  # typed in from paper: a second facilitator approves them
+    # With its first approval, in a case marked for extra care: a second facilitator's next.
+    SECOND_APPROVAL = "second"
 
 
 class QueueOrder(enum.StrEnum):
@@ -491,6 +499,12 @@ class QueueRow:
     held_by_you: bool
     # A paper letter the person looking typed in: another facilitator must approve it.
     typed_by_you: bool
+    # How many flags the version under review raised when it was sent (None: not known).
+    flags: int | None
+    # In a case marked for extra care: two facilitators approve; who gave the first, if given.
+    extra_care: bool
+    first_approved_by: User | None
+    approved_first_by_you: bool
 
 
 # The claim holder's own place in the letter's case. Made once, as `_MINE` is.
@@ -525,6 +539,14 @@ def _queue_filter(
         return Letter.submitted_at < overdue_before
     if show == QueueShow.PAPER:
         return Letter.entered_by_id.is_not(None)
+    if show == QueueShow.SECOND_APPROVAL:
+        # `states.first_approval_holds`, asked of the database: a version's id is larger
+        # than every earlier version's of its letter.
+        return Letter.first_approval_version_id == (
+            select(func.max(LetterVersion.id))
+            .where(LetterVersion.letter_id == Letter.id)
+            .scalar_subquery()
+        )
     return None
 
 
@@ -539,6 +561,11 @@ def _chosen_queue(
         joinedload(Letter.recipient),
         # The holder's name only: a user's row also holds their sealed keys.
         joinedload(Letter.claimed_by).load_only(User.id, User.name),
+        joinedload(Letter.first_approved_by).load_only(User.id, User.name),
+        # Each version's flag count, never its text.
+        selectinload(Letter.versions).load_only(
+            LetterVersion.id, LetterVersion.number, LetterVersion.flag_count
+        ),
         # `claims.live_holder` looks in the case's people for the holder's place.
         defaultload(Letter.case).selectinload(Case.participants),
     )
@@ -591,6 +618,7 @@ def review_queue(
     rows = []
     for letter in found.items:
         holder = claims.live_holder(letter, now)
+        approved_once = states.first_approval_holds(letter)
         rows.append(
             QueueRow(
                 letter=letter,
@@ -602,6 +630,10 @@ def review_queue(
                 holder=letter.claimed_by if holder is not None else None,
                 held_by_you=holder == actor.id,
                 typed_by_you=letter.entered_by_id == actor.id,
+                flags=letter.versions[-1].flag_count if letter.versions else None,
+                extra_care=needs_extra_care(letter.case),
+                first_approved_by=letter.first_approved_by if approved_once else None,
+                approved_first_by_you=approved_once and letter.first_approved_by_id == actor.id,
             )
         )
     return replace(found, items=rows)
@@ -699,6 +731,25 @@ def flags_for_review(letter: Letter, text: str, conditions: str | None = None) -
     return flags.review_flags(text, flags.CaseNames(tuple(sorted(held)), withheld))
 
 
+def _case_accounts(session: Session, case: Case) -> dict[int, User]:
+    """The accounts of the case's people in one statement, so that the names the flags
+    look for (`flags_for_review`) are not read a statement each."""
+    ids = [person.user_id for person in case.participants if person.user_id is not None]
+    return {user.id: user for user in session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def _flag_count(session: Session, letter: Letter, text: str) -> int:
+    """How many flags the text raises, kept for the queue. Without the recipient's
+    conditions, which the author cannot read: a surname they asked not to be used is a
+    name Relay holds for the case, so it counts the same."""
+    # Held while the flags are found: the session keeps loaded rows only while something
+    # refers to them, and the names are read from the people's accounts.
+    accounts = _case_accounts(session, letter.case)
+    found = flags_for_review(letter, text)
+    del accounts
+    return len(found)
+
+
 def needs_extra_care(case: Case) -> bool:
     """A case whose risk assessment marked someone for extra care (sexual or domestic
     violence, stalking): every letter needs two facilitators' approval (docs/rules.md
@@ -762,6 +813,7 @@ def enter_paper_letter(
         version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
         author_user = session.get(User, author.user_id) if author.user_id else None
         _write_text(session, case.id, version, clean, author_user)
+        version.flag_count = _flag_count(session, letter, clean)
         version.submitted_at = letter.submitted_at = utcnow()
         _audit(session, letter, "letter.entered_from_paper", actor.id, details={"version": 1})
         return letter
@@ -884,13 +936,9 @@ def approve_letter(
         claims.require_claim(session, actor, letter)
         if not_before is not None and not_before <= utcnow().date():
             raise InvalidInput("The date must be in the future", "not_before")
-        # The case's people's accounts in one statement: the recipient's, and every name
-        # the flags look for (`flags_for_review`).
-        accounts = [p.user_id for p in letter.case.participants if p.user_id is not None]
-        held = {
-            user.id: user for user in session.scalars(select(User).where(User.id.in_(accounts)))
-        }
-        recipient = held.get(letter.recipient.user_id)
+        # Held until the flags are found, below (as in `_flag_count`).
+        accounts = _case_accounts(session, letter.case)
+        recipient = accounts.get(letter.recipient.user_id)
         if recipient is None:
             raise InvalidTransition("The recipient has not set up their account yet")
         if recipient.keys_replaced_at is not None:

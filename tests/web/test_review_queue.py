@@ -22,9 +22,11 @@ from sqlalchemy import update
 
 from relay.models import Case
 from relay.models import Letter
+from relay.models import LetterVersion
 from relay.models import Role
 from relay.services import access
 from relay.services import claims
+from relay.services import flags
 from relay.services import invitations
 from relay.services import letters
 from tests.factories import actor_for
@@ -130,6 +132,7 @@ def test_each_row_says_whose_letter_how_long_it_has_waited_whether_paper_and_who
             f"RJ-2026-001, letter {typed_by_fran}",
             "Person harmed to person responsible",
             "13 working days Overdue Due 31 December 2026",
+            "0",
             "You typed it: another facilitator approves",
             "Nobody",
         ],
@@ -137,6 +140,7 @@ def test_each_row_says_whose_letter_how_long_it_has_waited_whether_paper_and_who
             f"RJ-2026-001, letter {online}",
             "Person responsible to person harmed",
             "3 working days Due 15 January 2027",
+            "0",
             "No",
             "Sam Jones, until 14:35 UTC",
         ],
@@ -144,6 +148,7 @@ def test_each_row_says_whose_letter_how_long_it_has_waited_whether_paper_and_who
             f"RJ-2026-001, letter {typed_by_sam}",
             "Person responsible to person harmed",
             "0 working days Due 20 January 2027",
+            "0",
             "Paper: needs a second facilitator",
             "You",
         ],
@@ -156,13 +161,56 @@ def test_each_row_says_whose_letter_how_long_it_has_waited_whether_paper_and_who
     assert _summary(page) == "3 letters, oldest first."
 
 
+def test_each_row_counts_its_flags_and_says_where_its_two_approvals_stand(
+    session, client, auth, settings, world, sam
+):
+    """In a case marked for extra care every letter takes two approvals; the queue says
+    which have their first, and by whom, and counts each letter's flags without opening
+    it (the count kept when it was sent; a version sent before it was kept says so)."""
+    victim = next(p for p in world.case.participants if p.role == Role.VICTIM)
+    victim.risk_extra_care = True
+    session.commit()
+    flagged = letters.save_draft(
+        session, world.offender, world.case.id, None, "My mate Darren talked me into it."
+    )
+    letters.submit_letter(session, settings, world.offender, flagged.id)
+    plain = letters.save_draft(session, world.victim, world.case.id, None, "Why our house?")
+    letters.submit_letter(session, settings, world.victim, plain.id)
+    found = flags.review_flags("My mate Darren talked me into it.", None)
+    letters.approve_letter(
+        session,
+        settings,
+        world.facilitator,
+        flagged.id,
+        checked_flags=[flag.key for flag in found],
+        confirmed=True,
+    )
+    session.execute(
+        update(LetterVersion).where(LetterVersion.letter_id == plain.id).values(flag_count=None)
+    )
+    session.commit()
+
+    auth.sign_in("facilitator")
+    rows = _rows(client.get("/review/").text)
+    assert [row[3:5] for row in rows] == [
+        ["2", "Extra care: first approval by you, a second is needed"],
+        ["Not counted", "Extra care: needs two facilitators' approval"],
+    ]
+    second = _rows(client.get("/review/?show=second").text)
+    assert [row[0] for row in second] == [f"RJ-2026-001, letter {flagged.id}"]
+    auth.sign_out()
+    auth.sign_in_as(SAM[0], SAM[2])
+    rows = _rows(client.get("/review/").text)
+    assert rows[0][4] == "Extra care: first approval by Fran Facilitator, a second is needed"
+
+
 def test_the_queue_says_what_sam_sees_of_the_same_letters(app, world, sam, three, clock):
     from tests.conftest import Auth
 
     browser = Auth(app.test_client())
     browser.sign_in_as(SAM[0], SAM[2])
     rows = _rows(browser.client.get("/review/").text)
-    assert [row[3:] for row in rows] == [
+    assert [row[4:] for row in rows] == [
         ["Paper: needs a second facilitator", "Nobody"],
         ["No", "You"],
         ["You typed it: another facilitator approves", "Fran Facilitator, until 14:35 UTC"],
@@ -183,7 +231,7 @@ def test_a_claim_run_out_or_held_by_someone_taken_off_the_case_is_nobodys(
     access.remove_facilitator(session, world.facilitator, world.case.id, sam.id)
     auth.sign_in("facilitator")
     page = client.get("/review/").text
-    assert [row[4] for row in _rows(page)] == ["Nobody", "Nobody", "Nobody"]
+    assert [row[5] for row in _rows(page)] == ["Nobody", "Nobody", "Nobody"]
     assert len(_rows(client.get("/review/?show=unclaimed").text)) == 3
     assert _rows(client.get("/review/?show=mine").text) == []
 
