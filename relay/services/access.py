@@ -75,6 +75,8 @@ def restore_staff_access(
             )
         if user.id == actor.id:
             raise NotAllowed("Another administrator must restore your access")
+        if user.disabled:
+            raise InvalidTransition(f"The account of {user.name} is closed")
         waiting = user.keys_replaced_at is not None or (
             user.role == Role.ADMINISTRATOR and not keys.holds_escrow(session, user)
         )
@@ -115,7 +117,15 @@ def add_facilitator(session: Session, actor: Actor, case_id: int, email: str) ->
         # must not seal the key that is being replaced.
         case = lock_case(session, case_for_staff(session, actor, case_id).id, exclusive=True)
         states.check_case(CaseAction.ADD_FACILITATOR, case)
-        user = session.scalar(select(User).where(User.email == email.strip().lower()))
+        # Their row is read shared and afresh: an account being closed at this moment
+        # (staff.close_account locks it) is either closed before this reads it, or sees
+        # this case among theirs and refuses to close.
+        user = session.scalar(
+            select(User)
+            .where(User.email == email.strip().lower())
+            .with_for_update(read=True)
+            .execution_options(populate_existing=True)
+        )
         if user is None or user.role != Role.FACILITATOR or user.disabled:
             raise InvalidInput("There is no facilitator with this e-mail address", "email")
         if participant_of(case, user.id) is not None:

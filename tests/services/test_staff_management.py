@@ -371,3 +371,18 @@ def test_rotate_after_leaver_names_an_unknown_account(cli, world):
         input=password + "\n",
     )
     assert refused.exit_code != 0 and "no staff account with id 999999" in refused.output
+
+
+def test_a_closed_account_is_given_no_case_and_no_access_again(session, settings, world, other):
+    admin = world.administrator
+    staff.close_account(session, admin, other.id)
+    with pytest.raises(InvalidInput, match="no facilitator with this e-mail"):
+        access.add_facilitator(session, world.facilitator, world.case.id, OTHER[0])
+    session.rollback()
+    closed = session.get(User, other.id)
+    closed.keys_replaced_at = utcnow()  # as if reset without the code before leaving
+    session.commit()
+    with pytest.raises(InvalidTransition, match="is closed"):
+        access.restore_staff_access(session, admin, other.id, checked_in_person=True)
+    session.rollback()
+    assert session.scalars(select(CaseKeySeal).where(CaseKeySeal.user_id == other.id)).all() == []
