@@ -340,8 +340,14 @@ def unsent_drafts(letter: Letter) -> list[LetterVersion]:
 
 
 def shown_to_author(letter: Letter) -> LetterState:
-    """The recipient decides whether the author learns of delivery and reading."""
-    if letter.state in DELIVERED and not letter.recipient.tell_author_when_read:
+    """The recipient decides whether the author learns of delivery and reading. So a
+    letter approved, then stopped when the case ended, reads "Approved" too: otherwise the
+    approved letters not stopped would be the ones delivered."""
+    if letter.recipient.tell_author_when_read:
+        return letter.state
+    if letter.state in DELIVERED:
+        return S.APPROVED
+    if letter.state == S.STOPPED and letter.approved_at is not None:
         return S.APPROVED
     return letter.state
 

@@ -266,3 +266,21 @@ def test_the_letter_table_is_the_one_the_rules_describe():
         assert transition.to_state == (LetterState(to_state) if to_state else None), action
         expected = set(CaseState) if case_states == ANY else set(case_states.split())
         assert {str(s) for s in transition.case_states} == {str(s) for s in expected}, action
+
+
+def test_the_author_cannot_tell_from_a_closed_case_which_letters_were_delivered():
+    """Approved letters still waiting when a case ends are stopped; delivered ones stay
+    delivered. Unless the recipient tells the author, both read "Approved": otherwise the
+    letters not stopped would be the ones delivered."""
+    stopped = _letter(LetterState.STOPPED, CaseState.CLOSED, approved_at=1)
+    delivered = _letter(LetterState.DELIVERED, CaseState.CLOSED, approved_at=1)
+    stopped.recipient.tell_author_when_read = delivered.recipient.tell_author_when_read = False
+    assert states.shown_to_author(stopped) == states.shown_to_author(delivered)
+    assert states.shown_to_author(stopped) == LetterState.APPROVED
+    # A letter stopped before it was approved was never going to be passed on: said so.
+    unapproved = _letter(LetterState.STOPPED, CaseState.CLOSED, approved_at=None)
+    unapproved.recipient.tell_author_when_read = False
+    assert states.shown_to_author(unapproved) == LetterState.STOPPED
+    # A recipient who tells the author when they read lets them know delivery too.
+    stopped.recipient.tell_author_when_read = True
+    assert states.shown_to_author(stopped) == LetterState.STOPPED
