@@ -334,12 +334,13 @@ class NewCasePage(Screen):
 class CasePage(Screen):
     kind = "case"
     heading = re.compile(r"^Case ")
+    # Each gate: the label of its evidence, and its button.
     GATES = (
-        "Record consent of the person harmed",
-        "Record admission of responsibility",
-        "Record no-contact order check",
-        "Record risk assessment for both people",
+        ("Evidence of the consent of the person harmed", "Record consent of the person harmed"),
+        ("Evidence of the admission of responsibility", "Record admission of responsibility"),
+        ("Evidence of the no-contact order check", "Record no-contact order check"),
     )
+    PARTIES = ("person harmed", "person responsible")
 
     def state(self) -> Locator:
         return self.page.locator("#case-state")
@@ -359,8 +360,20 @@ class CasePage(Screen):
         self.ui.follow(self.link("Invite the person harmed or the person responsible"))
         return InvitePartyPage(self.person)
 
-    def record(self, gate: str) -> "CasePage":
-        self.ui.follow(self.button(gate))
+    def record(self, gate: tuple[str, str], evidence: str) -> "CasePage":
+        label, button = gate
+        self.ui.fill(self.field(label), evidence)
+        self.ui.follow(self.button(button))
+        return CasePage(self.person)
+
+    def assess_risk(self, party: str, level: str, review_on: str, evidence: str) -> "CasePage":
+        """One person's risk assessment, in the form whose button names them."""
+        button = self.button(f"Record the risk assessment of the {party}")
+        form = self.page.locator("form").filter(has=button)
+        self.ui.choose(form.get_by_role("radio", name=level, exact=True))
+        self.ui.fill(form.get_by_label("Review date", exact=True), review_on)
+        self.ui.fill(form.get_by_label("Evidence", exact=True), evidence)
+        self.ui.follow(button)
         return CasePage(self.person)
 
     def start_the_exchange(self) -> "CasePage":

@@ -2,6 +2,8 @@
 would. Every page they reach passes axe-core at 1280 and 320 px wide (see checks.py)."""
 
 import re
+from datetime import date
+from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
@@ -27,6 +29,7 @@ pytestmark = pytest.mark.slow
 RECOVERY_CODE = re.compile(r"^[A-Z2-7]{4}(-[A-Z2-7]{1,4})+$")
 REFERENCE = "RJ-2026-042"
 BLAMING = "It was not really my fault. My friends made me do it."
+REVIEW_ON = (date.today() + timedelta(days=90)).isoformat()
 REASON = "This letter blames others; please write again about your own part."
 WITH_ADDRESS = "I still live at 12 Example Street and I see your car every day."
 REDACTED = "I still live nearby and I see your car every day."
@@ -81,7 +84,9 @@ def test_a_case_is_set_up_from_the_first_invitation_to_the_start_of_the_exchange
     facilitator.go("/")
     case = CasesPage(facilitator).open_case(REFERENCE)
     for gate in CasePage.GATES:
-        case = case.record(gate)
+        case = case.record(gate, "Checked in person; the signed form is on file")
+    for party in CasePage.PARTIES:
+        case = case.assess_risk(party, "Low", REVIEW_ON, "Risk form on file")
     expect(case.gates_not_done()).to_have_count(0)
     case = case.start_the_exchange()
     expect(case.state()).to_have_text("Letters are being exchanged")
