@@ -292,6 +292,7 @@ def keys_rotate_after_leaver(user_id: int, email: str, password_stdin: bool) -> 
                     done = staff.rotate_after_leaving(session, actor, user_id, case_id)
                     if done is not None:
                         rotated, resealed = rotated + 1, resealed + done
+            retired = staff.finish_after_leaving(session, actor, user_id)
         except NotFound:
             raise click.ClickException(f"no staff account with id {user_id}") from None
         except DomainError as error:
@@ -300,6 +301,8 @@ def keys_rotate_after_leaver(user_id: int, email: str, password_stdin: bool) -> 
         f"rotated {rotated} case keys; re-sealed {resealed} letter and note keys. "
         "Nothing of these cases opens with the keys they held any more."
     )
+    if retired:
+        click.echo(f"deleted {retired} escrow key(s) that no case key is sealed to any more")
 
 
 @click.group("letters", cls=AppGroup)

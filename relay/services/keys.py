@@ -110,8 +110,12 @@ def holds_escrow(session: Session, user: User) -> bool:
     return session.scalar(select(EscrowSeal.id).where(EscrowSeal.user_id == user.id)) is not None
 
 
-def escrow_private_key(session: Session, user: User, private_key: bytes) -> bytes:
-    escrow = current_escrow_key(session)
+def escrow_private_key(
+    session: Session, user: User, private_key: bytes, escrow: EscrowKey | None = None
+) -> bytes:
+    """The escrow private key through the person's own seal: the current key, or `escrow`
+    (an older one that case keys are still sealed to while `rotate-after-leaver` runs)."""
+    escrow = escrow or current_escrow_key(session)
     seal = session.scalar(
         select(EscrowSeal).where(
             EscrowSeal.escrow_key_id == escrow.id, EscrowSeal.user_id == user.id
@@ -259,7 +263,9 @@ def _case_private_key_for_granting(
     if holds_case_key(session, granter, case_id):
         return case_private_key(session, granter, granter_private_key, case_id)
     case_key = case_key_of(session, case_id)
-    escrow_key = escrow_private_key(session, granter, granter_private_key)
+    escrow_key = escrow_private_key(
+        session, granter, granter_private_key, session.get(EscrowKey, case_key.escrow_key_id)
+    )
     return crypto.open_sealed(
         escrow_key,
         case_key.sealed_to_escrow,
@@ -317,6 +323,70 @@ def rotate_case_key(
         details={"left": leaving.id, "versions": resealed},
     )
     return resealed
+
+
+def rotate_escrow_key(
+    session: Session, granter: User, granter_private_key: bytes, *, leaving: User
+) -> EscrowKey:
+    """A new escrow key pair when an administrator who held it leaves (docs/security.md):
+    sealed at once to every other administrator who held the old one. Case keys move to it
+    as `rotate-after-leaver` rotates each case; until then the old key and its seals stay,
+    except the leaver's. The caller commits."""
+    old = current_escrow_key(session)
+    escrow_private_key(session, granter, granter_private_key)  # the granter must hold it
+    pair = crypto.generate_keypair()
+    escrow = EscrowKey(public_key=pair.public_key)
+    session.add(escrow)
+    session.flush()
+    holders = session.scalars(
+        select(User)
+        .join(EscrowSeal, EscrowSeal.user_id == User.id)
+        .where(
+            EscrowSeal.escrow_key_id == old.id,
+            User.id != leaving.id,
+            User.disabled.is_(False),
+        )
+        .order_by(User.id)
+    ).all()
+    for holder in holders:
+        _seal_escrow(session, escrow, pair.private_key, holder, by=granter.id)
+    audit.record(
+        session,
+        "escrow.rotated",
+        actor_id=granter.id,
+        details={"left": leaving.id, "holders": len(holders)},
+    )
+    return escrow
+
+
+def cases_on_older_escrow(session: Session) -> list[int]:
+    """Cases whose key is still sealed to an escrow key older than the current one."""
+    current = session.scalar(select(func.max(EscrowKey.id)))
+    return list(
+        session.scalars(
+            select(CaseKey.case_id)
+            .where(CaseKey.escrow_key_id != current)
+            .order_by(CaseKey.case_id)
+        )
+    )
+
+
+def retire_older_escrow_keys(session: Session, actor_id: int) -> int:
+    """Delete every escrow key older than the current one that no case key is sealed to
+    any more, with its seals. Returns how many were deleted. The caller commits."""
+    current = session.scalar(select(func.max(EscrowKey.id)))
+    retired = session.scalars(
+        select(EscrowKey.id).where(
+            EscrowKey.id != current, EscrowKey.id.not_in(select(CaseKey.escrow_key_id))
+        )
+    ).all()
+    if retired:
+        session.execute(delete(EscrowSeal).where(EscrowSeal.escrow_key_id.in_(retired)))
+        session.execute(delete(EscrowKey).where(EscrowKey.id.in_(retired)))
+        audit.record(
+            session, "escrow.retired", actor_id=actor_id, details={"escrow_keys": len(retired)}
+        )
+    return len(retired)
 
 
 def revoke_keys_of(session: Session, user: User) -> None:

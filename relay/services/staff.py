@@ -16,11 +16,17 @@ In three steps, each an administrator's act and audited:
    nothing of those cases any more. The work list is read from the audit trail of their
    cases (a withdrawal with no rotation after it), so a run stopped half way, or run
    twice, rotates each case once.
+
+An administrator who held the escrow key could open every case: closing their account
+gives the escrow key a new pair at once (`keys.rotate_escrow_key`, sealed to the other
+administrators who held it), and step 3 rotates every case key still sealed to an older
+escrow key, then deletes those older keys (`finish_after_leaving`).
 """
 
 import json
 from dataclasses import dataclass
 
+from sqlalchemy import delete
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import selectinload
@@ -33,6 +39,7 @@ from relay.models import CaseKey
 from relay.models import CaseKeySeal
 from relay.models import CaseParticipant
 from relay.models import CaseState
+from relay.models import EscrowSeal
 from relay.models import Role
 from relay.models import User
 from relay.models import UserSession
@@ -121,11 +128,17 @@ def close_account(session: Session, actor: Actor, user_id: int) -> list[int]:
             raise NotAllowed("Another administrator must close your account")
         if person.disabled:
             raise InvalidTransition(f"The account of {person.name} is already closed")
-        if person.role != Role.FACILITATOR:
-            # docs/security.md: an administrator leaving needs the escrow key rotated.
-            raise InvalidTransition(
-                "Relay cannot close an administrator's account yet: that needs the key "
-                "that lets administrators reassign cases to be replaced first"
+        if person.role == Role.ADMINISTRATOR and keys.holds_escrow(session, person):
+            # docs/security.md: the escrow key they held is replaced, sealed to the others.
+            if not _other_escrow_holders(session, person):
+                raise InvalidTransition(
+                    f"{person.name} is the only administrator who can reassign cases. Grant "
+                    "another administrator that access before closing this account"
+                )
+            keys.rotate_escrow_key(session, actor.user, actor.private_key, leaving=person)
+            session.execute(delete(EscrowSeal).where(EscrowSeal.user_id == person.id))
+            audit.record(
+                session, "escrow.key_withdrawn", actor_id=actor.id, details={"user": person.id}
             )
         remaining = session.scalar(
             select(CaseParticipant.id)
@@ -175,13 +188,37 @@ def close_account(session: Session, actor: Actor, user_id: int) -> list[int]:
             actor_id=actor.id,
             details={"user": person.id, "sessions": len(sessions), "case_keys": len(seals)},
         )
-        return [case_id for _seal, case_id in seals]
+        session.flush()
+        return _cases_to_rotate(session, person)
 
 
-def _cases_to_rotate(session: Session, person: User) -> list[int]:
-    """Cases of `person` with a key withdrawn from them and no rotation for their leaving
-    since: read from the audit trail of their cases only (indexed by case)."""
+def _other_escrow_holders(session: Session, person: User) -> list[int]:
+    escrow = keys.current_escrow_key(session)
+    return list(
+        session.scalars(
+            select(EscrowSeal.user_id)
+            .join(User, User.id == EscrowSeal.user_id)
+            .where(
+                EscrowSeal.escrow_key_id == escrow.id,
+                EscrowSeal.user_id != person.id,
+                User.disabled.is_(False),
+            )
+        )
+    )
+
+
+def _cases_to_rotate(session: Session, person: User, case_id: int | None = None) -> list[int]:
+    """The cases whose key `person` could open and that are not rotated yet (only `case_id`
+    when given). An administrator who held the escrow key could open every case: those
+    still sealed to an older escrow key. A facilitator: their cases with a key withdrawn
+    from them and no rotation for their leaving since, read from the audit trail of their
+    cases only (indexed by case)."""
+    if person.role == Role.ADMINISTRATOR:
+        older = keys.cases_on_older_escrow(session)
+        return older if case_id is None else [c for c in older if c == case_id]
     case_ids = select(CaseParticipant.case_id).where(CaseParticipant.user_id == person.id)
+    if case_id is not None:
+        case_ids = case_ids.where(CaseParticipant.case_id == case_id)
     entries = session.execute(
         select(AuditEntry.case_id, AuditEntry.action, AuditEntry.details)
         .where(
@@ -191,12 +228,12 @@ def _cases_to_rotate(session: Session, person: User) -> list[int]:
         .order_by(AuditEntry.sequence)
     ).all()
     pending: set[int] = set()
-    for case_id, action, details in entries:
+    for entry_case, action, details in entries:
         said = json.loads(details)
         if action == KEY_WITHDRAWN and said.get("user") == person.id:
-            pending.add(case_id)
+            pending.add(entry_case)
         elif action == KEY_ROTATED and said.get("left") == person.id:
-            pending.discard(case_id)
+            pending.discard(entry_case)
     return sorted(pending)
 
 
@@ -217,6 +254,16 @@ def rotate_after_leaving(session: Session, actor: Actor, user_id: int, case_id: 
             raise InvalidTransition(f"Close the account of {person.name} first")
         # Exclusive, as every change to who holds the case key; the check is read after it.
         lock_case(session, case_id, exclusive=True)
-        if case_id not in _cases_to_rotate(session, person):
+        if not _cases_to_rotate(session, person, case_id):
             return None
         return keys.rotate_case_key(session, actor.user, actor.private_key, case_id, leaving=person)
+
+
+def finish_after_leaving(session: Session, actor: Actor, user_id: int) -> int:
+    """Once no case key is sealed to an escrow key older than the current one, delete
+    those older keys and their seals. Returns how many were deleted."""
+    with transaction(session):
+        person = access.staff_member(session, actor, user_id)
+        if not person.disabled:
+            raise InvalidTransition(f"Close the account of {person.name} first")
+        return keys.retire_older_escrow_keys(session, actor.id)

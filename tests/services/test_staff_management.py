@@ -386,3 +386,81 @@ def test_a_closed_account_is_given_no_case_and_no_access_again(session, settings
         access.restore_staff_access(session, admin, other.id, checked_in_person=True)
     session.rollback()
     assert session.scalars(select(CaseKeySeal).where(CaseKeySeal.user_id == other.id)).all() == []
+
+
+# --- an administrator who leaves -----------------------------------------------------
+
+SECOND_ADMIN = ("second-admin@relay.test", "Sol Second", "second admin password")
+
+
+@pytest.fixture
+def second_admin(session, settings, world):
+    from relay.services import accounts
+
+    email, name, password = SECOND_ADMIN
+    accounts.create_administrator(session, settings, email=email, name=name, password=password)
+    return actor_for(session, settings, email, password)
+
+
+def test_the_only_administrator_who_can_reassign_cases_is_not_closed(
+    session, settings, world, second_admin
+):
+    with pytest.raises(InvalidTransition, match="only administrator who can reassign cases"):
+        staff.close_account(session, second_admin, world.administrator.id)
+    session.rollback()
+    assert session.get(User, world.administrator.id).disabled is False
+
+
+def test_an_administrator_who_leaves_takes_no_case_key_with_them(
+    cli, session, settings, world, second_admin
+):
+    from relay.models import EscrowKey
+    from relay.models import EscrowSeal
+
+    admin, leaver = world.administrator, second_admin
+    access.restore_staff_access(session, admin, leaver.id, checked_in_person=True)
+    letter_id = _letter_in_review(session, settings, world, "Read by the staff who stay.")
+    other_case = cases.open_case(session, world.facilitator, reference="RJ-2", offence_category="x")
+    access.join_case(session, leaver, world.case.id)
+    # What the leaver could keep from a copy of the database: the escrow key, and through
+    # it every case key.
+    seal = session.scalar(select(EscrowSeal).where(EscrowSeal.user_id == leaver.id))
+    old_escrow = crypto.open_sealed(
+        leaver.private_key,
+        seal.sealed_private_key,
+        keyring.escrow_seal(seal.escrow_key_id, leaver.user.public_key),
+    )
+    old_escrow_id = seal.escrow_key_id
+
+    to_rotate = staff.close_account(session, admin, leaver.id)
+
+    assert to_rotate == sorted([world.case.id, other_case.id])
+    assert session.scalars(select(EscrowSeal).where(EscrowSeal.user_id == leaver.id)).all() == []
+    assert session.scalars(select(CaseKeySeal).where(CaseKeySeal.user_id == leaver.id)).all() == []
+    # Meanwhile the administrator who stays still reaches a case through the older key.
+    access.join_case(session, admin, world.case.id)
+    assert _staff_text(session, admin, letter_id) == "Read by the staff who stay."
+
+    email, _name, password = PEOPLE["administrator"]
+    command = ("keys", "rotate-after-leaver", "--user", str(leaver.id), "--email", email)
+    done = cli.ok(*command, "--password-stdin", input=password + "\n")
+    assert "rotated 2 case keys" in done.output
+    again = cli.ok(*command, "--password-stdin", input=password + "\n")
+    assert "rotated 0 case keys" in again.output
+
+    session.expire_all()
+    assert session.get(EscrowKey, old_escrow_id) is None, "the old escrow key is gone"
+    assert {s.user_id for s in session.scalars(select(EscrowSeal))} == {admin.id}
+    for case_key in session.scalars(select(CaseKey)):
+        assert case_key.escrow_key_id != old_escrow_id
+        with pytest.raises(crypto.DecryptionFailed):
+            crypto.open_sealed(
+                old_escrow,
+                case_key.sealed_to_escrow,
+                keyring.case_key_to_escrow(case_key.id, case_key.escrow_key_id),
+            )
+    assert _staff_text(session, world.facilitator, letter_id) == "Read by the staff who stay."
+    assert _staff_text(session, admin, letter_id) == "Read by the staff who stay."
+    (rotated,) = _entries(session, "escrow.rotated")
+    assert json.loads(rotated.details) == {"left": leaver.id, "holders": 1}
+    assert len(_entries(session, "escrow.retired")) == 1

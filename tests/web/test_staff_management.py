@@ -178,3 +178,34 @@ def test_a_leaving_facilitator_is_handed_over_then_closed_through_the_pages(
         rf'<tr><td><a href="/admin/people/{leaver.id}">.*?</tr>', client.get("/admin/").text, re.S
     )
     assert row and "Closed" in row.group(0)
+
+
+def test_an_administrator_who_leaves_is_closed_through_the_pages(
+    client, auth, session, settings, world
+):
+    from relay.models import EscrowKey
+    from relay.services import access
+    from relay.services import accounts
+
+    created = accounts.create_administrator(
+        session, settings, email="sol@relay.test", name="Sol Second", password="second admin pw"
+    )
+    access.restore_staff_access(
+        session, world.administrator, created.user.id, checked_in_person=True
+    )
+    auth.sign_in("administrator")
+    client.application.config["WTF_CSRF_ENABLED"] = True
+    page = client.get(f"/admin/people/{created.user.id}")
+    assert "Closing an administrator's account replaces the key" in _text(page)
+    close = f"/admin/people/{created.user.id}/close"
+    confirm = client.get(close)
+    assert "replaces the key that lets administrators reassign cases" in _text(confirm)
+    closed = client.post(
+        close, data={**_own_form(confirm.text), "confirmed": "y"}, follow_redirects=True
+    )
+    assert "The account is closed" in _text(closed)
+    assert f"--user {created.user.id}" in closed.text
+    session.expire_all()
+    assert len(session.scalars(select(EscrowKey)).all()) == 2, "a new escrow key, the old kept"
+    own = client.get(f"/admin/people/{world.administrator.id}")
+    assert "If Ada Admin is leaving" not in _text(own), "nobody closes their own account"
