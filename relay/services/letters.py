@@ -33,6 +33,7 @@ from relay import crypto
 from relay.database import transaction
 from relay.models import Case
 from relay.models import CaseParticipant
+from relay.models import CaseState
 from relay.models import Letter
 from relay.models import LetterRead
 from relay.models import LetterVersion
@@ -594,6 +595,58 @@ def _readings_to_arrange(actor: Actor) -> Select:
         .order_by(Letter.approved_at, Letter.id)
     )
     return _in_my_cases(query, actor)
+
+
+def _sent_back(actor: Actor) -> Select:
+    """Letters back with their writer, for changes asked for or suggested: by state (in the
+    (state, submitted_at, id) index's order, so a page is read without a sort), then oldest
+    sent first."""
+    query = (
+        select(Letter)
+        .where(Letter.state.in_(states.SENT_BACK))
+        .options(*_FOR_STAFF_LISTS)
+        .order_by(Letter.state, Letter.submitted_at, Letter.id)
+    )
+    return _in_my_cases(query, actor)
+
+
+def _approved_not_passed_on(actor: Actor) -> Select:
+    """Approved letters waiting for a "not before" date, for the recipient's choice to
+    receive, or for a paused case: every approved letter but the readings to arrange."""
+    query = (
+        select(Letter)
+        .join(CaseParticipant, Letter.recipient_id == CaseParticipant.id)
+        .where(
+            Letter.state.in_(states.WAITING),
+            CaseParticipant.receive_preference != ReceivePreference.WITH_FACILITATOR,
+        )
+        .options(*_FOR_STAFF_LISTS, joinedload(Letter.recipient))
+        .order_by(Letter.approved_at, Letter.id)
+    )
+    return _in_my_cases(query, actor)
+
+
+def sent_back(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
+    """Letters waiting on their writer in the facilitator's cases, a page at a time."""
+    return page_of(session, _sent_back(actor), page)
+
+
+def approved_not_passed_on(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
+    """Approved letters not yet passed on, and not waiting for a reading, a page at a time:
+    `why_not_passed_on` says what each waits for."""
+    return page_of(session, _approved_not_passed_on(actor), page)
+
+
+def why_not_passed_on(letter: Letter, today: date | None = None) -> str:
+    """What an approved letter waits for, in words for its facilitator."""
+    today = today or utcnow().date()
+    if letter.case.state != CaseState.ACTIVE:
+        return "the exchange is paused"
+    if letter.deliver_not_before is not None and letter.deliver_not_before > today:
+        return f"not before {letter.deliver_not_before:%-d %B %Y}"
+    if letter.recipient.receive_preference == ReceivePreference.NOT_NOW:
+        return "the recipient has not chosen to receive letters"
+    return "to be passed on at the next delivery run"
 
 
 def review_queue(

@@ -159,6 +159,7 @@ ANY_CASE = frozenset(CaseState)
 WRITING = frozenset({S.DRAFT, S.CHANGES_REQUESTED})
 IN_REVIEW = frozenset({S.IN_REVIEW})
 WAITING = frozenset({S.APPROVED})  # approved, not yet passed on
+SENT_BACK = frozenset({S.CHANGES_REQUESTED, S.REDACTION_PROPOSED})  # with the writer again
 DELIVERED = frozenset({S.DELIVERED, S.READ})
 # Not yet passed on: what the end of the case still stops (a draft is destroyed).
 UNDELIVERED = frozenset(

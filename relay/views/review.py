@@ -17,6 +17,7 @@ from relay.forms import RejectForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import claims
+from relay.services import desk
 from relay.services import letters
 from relay.services import notes
 from relay.services import text
@@ -58,7 +59,8 @@ def queue():
         letters=letters.review_queue(
             db(), actor, request.args.get("page", 1, type=int), choice, settings
         ),
-        readings=letters.readings_to_arrange(db(), actor),
+        beside=desk.beside_the_queue(db(), actor),
+        why_not_passed_on=letters.why_not_passed_on,
     )
 
 

@@ -11,6 +11,7 @@ tests/services/test_reminders.py does, since `submit_letter` takes the service's
 import html
 import re
 from datetime import UTC
+from datetime import date
 from datetime import datetime
 from datetime import timedelta
 from urllib.parse import parse_qs
@@ -21,10 +22,12 @@ from sqlalchemy import select
 from sqlalchemy import update
 
 from relay.models import Case
+from relay.models import Invitation
 from relay.models import Letter
 from relay.models import LetterVersion
 from relay.models import Role
 from relay.services import access
+from relay.services import cases
 from relay.services import claims
 from relay.services import flags
 from relay.services import invitations
@@ -400,3 +403,71 @@ def test_the_navigation_counts_the_letters_waiting_for_review_in_the_persons_cas
     # A party's pages have no such link.
     victim = auth.another_client("victim")
     assert "Review queue" not in victim.get("/my/").text
+
+
+def _section(page: str, heading_id: str) -> list[str]:
+    """The items of the list under the heading with `heading_id`, as read aloud."""
+    found = re.search(rf'<h2 id="{heading_id}">.*?</h2>(.*?)</ol>', page, re.S)
+    if found is None:
+        return []
+    return [_text(item) for item in re.findall(r"<li>(.*?)</li>", found.group(1), re.S)]
+
+
+def test_beside_the_queue_the_other_lists_a_facilitator_acts_on(
+    session, client, auth, settings, world, two_cases
+):
+    fran = world.facilitator
+    # Back with its writer: changes asked for.
+    back = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
+    letters.submit_letter(session, settings, world.offender, back.id)
+    letters.request_changes(session, settings, fran, back.id, "Please say it in your words.")
+    # Approved, not passed on: the person harmed has not chosen to receive letters (yet).
+    cases.set_receiving(session, settings, world.victim, world.case.id, preference="not_now")
+    waiting = letters.save_draft(session, world.offender, world.case.id, None, "I think of it.")
+    letters.submit_letter(session, settings, world.offender, waiting.id)
+    letters.approve_letter(session, settings, fran, waiting.id)
+    # Invitations to a new case's people, one of them expired.
+    case = cases.open_case(session, fran, reference="RJ-NEW", offence_category="theft")
+    for role, email, display in (
+        (Role.VICTIM, "new-victim@relay.test", "Pat"),
+        (Role.OFFENDER, "new-offender@relay.test", "Lee"),
+    ):
+        cases.invite_party(
+            session,
+            settings,
+            fran,
+            case.id,
+            role=role,
+            email=email,
+            name=display,
+            display_name=display,
+        )
+    session.execute(
+        update(Invitation)
+        .where(Invitation.email == "new-offender@relay.test")
+        .values(expires_at=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
+    )
+    session.commit()
+
+    auth.sign_in("facilitator")
+    page = client.get("/review/").text
+    assert _section(page, "sent-back") == [
+        f"Letter {back.id} in case RJ-2026-001, from the person responsible: changes asked for"
+    ]
+    (approved,) = _section(page, "approved-waiting")
+    assert approved.startswith(f"Letter {waiting.id} in case RJ-2026-001, approved ")
+    assert approved.endswith("waiting because the recipient has not chosen to receive letters")
+    invited = _section(page, "invitations")
+    # Expiring first: the expired one, marked in words.
+    assert invited[0] == ("Case RJ-NEW: the person responsible (“Lee”), Expired on 02 January 2026")
+    assert invited[1].startswith("Case RJ-NEW: the person harmed (“Pat”), invited ")
+    # The other facilitator's case RJ-B has its own people and letters: none of them here.
+    assert "RJ-B" not in page
+
+    # When the date is set for later, the reason says so.
+    session.execute(
+        update(Letter).where(Letter.id == waiting.id).values(deliver_not_before=date(2099, 5, 1))
+    )
+    session.commit()
+    (approved,) = _section(client.get("/review/").text, "approved-waiting")
+    assert approved.endswith("waiting because not before 1 May 2099")
