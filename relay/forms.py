@@ -23,6 +23,7 @@ from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from relay.models import CaseOutcome
+from relay.models import CaseState
 from relay.models import ExtraCare
 from relay.models import NoticePreference
 from relay.models import ReceivePreference
@@ -462,3 +463,23 @@ class TimelineFilterForm(FlaskForm):
     person = SelectField("Person", choices=[], validators=[Optional()])
     start = DayField("From", validators=[Optional()])
     end = DayField("To", validators=[Optional()])
+
+
+class CaseListForm(FlaskForm):
+    """The staff's case list, found by reference and narrowed by state: read from the
+    address, no token."""
+
+    class Meta:
+        csrf = False
+
+    reference = StringField(
+        "Search by reference",
+        description="All or part of it, for example 2026-01.",
+        validators=[Optional(), Length(max=limits.REFERENCE_CHARACTERS)],
+    )
+    state = SelectField(
+        "State",
+        choices=_choices(("", "Any state"), *((state.value, state.label) for state in CaseState)),
+        validate_choice=False,  # the service says what it accepts
+        validators=[Optional()],
+    )

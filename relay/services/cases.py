@@ -10,14 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import selectinload
 
 from relay import audit
 from relay.database import transaction
+from relay.models import AuditEntry
 from relay.models import Case
 from relay.models import CaseOutcome
 from relay.models import CaseParticipant
 from relay.models import CaseState
 from relay.models import ExtraCare
+from relay.models import Letter
+from relay.models import LetterState
 from relay.models import ReceivePreference
 from relay.models import RiskLevel
 from relay.models import Role
@@ -140,6 +144,112 @@ def caseload(session: Session, actor: Actor, page: int = 1) -> Page[Case]:
     """A person's cases, newest first, a page at a time: a facilitator's (a service holds
     thousands), every case for an administrator, a party's own one or two."""
     return page_of(session, _cases_query(actor), page, _cases_count(actor))
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A case as the staff's case list shows it."""
+
+    case: Case
+    facilitators: list[str]
+    last_activity: datetime | None  # the newest entry in its audit trail
+    next_action: str
+
+
+# What is left to do before the exchange can start, gate by gate (`gate_status`).
+GATE_ACTIONS = {
+    "parties": "Wait for both people to set up their accounts",
+    "consent": "Record the consent of the person harmed",
+    "admission": "Record the admission of responsibility",
+    "risk": "Assess the risk for each person",
+    "no_contact": "Check for a no-contact order",
+}
+
+
+def next_action(case: Case, waiting_for_review: int, today: date) -> str:
+    """The one thing the case's facilitator should do next, in words."""
+    if case.state == CaseState.CLOSED:
+        return "None: the case is closed"
+    if any(
+        p.risk_review_on is not None and p.risk_review_on < today and p.withdrawn_at is None
+        for p in case.participants
+    ):
+        return "Review a risk assessment (overdue)"
+    if case.state == CaseState.REFERRED:
+        return "Invite the person harmed and the person responsible"
+    if case.state == CaseState.PREPARING:
+        if not parties(case, Role.VICTIM) or not parties(case, Role.OFFENDER):
+            return "Invite the person harmed and the person responsible"
+        missing = next((gate for gate in gate_status(case) if not gate.done), None)
+        return GATE_ACTIONS[missing.name] if missing else "Start the exchange"
+    if case.state == CaseState.PAUSED:
+        return "Resume or close the exchange (paused)"
+    if waiting_for_review:
+        return f"Review {waiting_for_review} {'letter' if waiting_for_review == 1 else 'letters'}"
+    return "Nothing waiting on you"
+
+
+def _like(term: str) -> str:
+    escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def case_list(
+    session: Session,
+    actor: Actor,
+    *,
+    page: int = 1,
+    reference: str = "",
+    state: str = "",
+    today: date,
+) -> Page[CaseRow]:
+    """The staff's case list, newest first, a page at a time: every case of a facilitator
+    (every case for an administrator) with its state, last activity, next action and
+    facilitators, found by part of its reference and narrowed to one state. Five
+    statements a page, however many cases: the count, the page, its people, the newest
+    audit entry of each and the letters waiting for review in each."""
+    query = _cases_query(actor)
+    count = _cases_count(actor)
+    reference = reference.strip()[: limits.REFERENCE_CHARACTERS]
+    if reference or state:
+        count = None  # counted from the narrowed list itself
+    if reference:
+        query = query.where(Case.reference.ilike(_like(reference), escape="\\"))
+    if state:
+        try:
+            chosen = CaseState(state)
+        except ValueError:
+            raise InvalidInput("Choose a state from the list", "state") from None
+        query = query.where(Case.state == chosen)
+    found = page_of(session, query.options(selectinload(Case.participants)), page, count)
+    ids = [case.id for case in found.items]
+    newest = (
+        select(func.max(AuditEntry.sequence))
+        .where(AuditEntry.case_id.in_(ids))
+        .group_by(AuditEntry.case_id)
+    )
+    last = dict(
+        session.execute(
+            select(AuditEntry.case_id, AuditEntry.at).where(AuditEntry.sequence.in_(newest))
+        ).all()
+    )
+    waiting = dict(
+        session.execute(
+            select(Letter.case_id, func.count())
+            .where(Letter.case_id.in_(ids), Letter.state == LetterState.IN_REVIEW)
+            .group_by(Letter.case_id)
+        ).all()
+    )
+    rows = [
+        CaseRow(
+            case,
+            [p.display_name for p in parties(case, Role.FACILITATOR)],
+            datetime.fromisoformat(last[case.id]) if case.id in last else None,
+            next_action(case, waiting.get(case.id, 0), today),
+        )
+        for case in found.items
+    ]
+    return Page(rows, found.number, found.total)
 
 
 def cases_to_withdraw_from(session: Session, actor: Actor) -> list[Case]:
@@ -374,7 +484,8 @@ def risk_reviews_due(
         select(CaseParticipant)
         .join(Case, Case.id == CaseParticipant.case_id)
         .where(*where)
-        .order_by(CaseParticipant.risk_review_on, CaseParticipant.id)
+        # The index's own order (risk_review_on, case_id): read in order, no sort.
+        .order_by(CaseParticipant.risk_review_on, CaseParticipant.case_id, CaseParticipant.id)
     )
     count = (
         select(func.count())

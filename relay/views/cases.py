@@ -15,6 +15,7 @@ from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import AddFacilitatorForm
 from relay.forms import CaseForm
+from relay.forms import CaseListForm
 from relay.forms import CaseNoteForm
 from relay.forms import CloseCaseForm
 from relay.forms import GateEvidenceForm
@@ -45,11 +46,26 @@ require_roles(bp, [Role.FACILITATOR, Role.ADMINISTRATOR])
 @bp.get("/")
 def home():
     actor = signed_in.actor()
+    today = utcnow().date()
+    search = CaseListForm(formdata=request.args)
+    narrowing = {"reference": "", "state": ""}
+    if search.validate():
+        narrowing = {"reference": search.reference.data or "", "state": search.state.data or ""}
+    try:
+        listed = cases.case_list(
+            db(), actor, page=request.args.get("page", 1, type=int), today=today, **narrowing
+        )
+    except InvalidInput as error:
+        show_error(search, error, "reference")
+        narrowing = {"reference": "", "state": ""}
+        listed = cases.case_list(db(), actor, today=today)
     return render_template(
         "cases/home.html",
-        cases=cases.caseload(db(), actor, request.args.get("page", 1, type=int)),
+        cases=listed,
+        search=search,
+        narrowing={name: value for name, value in narrowing.items() if value},
         waiting=letters.waiting_for_staff(db(), actor),
-        reviews_due=cases.risk_reviews_due(db(), actor, utcnow().date()),
+        reviews_due=cases.risk_reviews_due(db(), actor, today),
     )
 
 
