@@ -17,7 +17,9 @@ head), the same lock every decision takes, so a claim and a decision never inter
   goes ahead, as a claim and a decision in one: a claim that ran out while nobody else
   came is no collision. The decision ends the claim.
 
-Claims are audited (claimed, taken over) with ids only. Extending one's own claim is not
+A facilitator who stops reviewing before the claim runs out lets it go (`stop_reviewing`).
+
+Claims are audited (claimed, taken over, let go) with ids only. Extending one's own claim is not
 an entry: the reading it comes with already is (`letters.read_for_review`).
 """
 
@@ -197,6 +199,23 @@ def take_over(
                 details={"previous_holder": holder},
             )
         return _shown(session, letter, actor, now)
+
+
+def stop_reviewing(
+    session: Session, actor: Actor, letter_id: int, now: datetime | None = None
+) -> None:
+    """Let the letter go before the claim runs out, so the next facilitator who opens it
+    claims it at once. Only one's own live claim can be let go, by a facilitator of the
+    case (who alone can claim); audited."""
+    now = now or utcnow()
+    with transaction(session):
+        letter = letters.letter_to_pass_on(session, actor, letter_id, lock=True)
+        if live_holder(letter, now) != actor.id:
+            raise InvalidTransition(
+                "You are not reviewing this letter, so there is nothing to stop"
+            )
+        _end(letter)
+        audit_letter(session, letter, "letter.claim_released", actor.id)
 
 
 def require_claim(

@@ -119,6 +119,14 @@ def take_over(letter_id: int):
     return render_template("review/take_over.html", letter_id=letter_id, claim=claim, form=form)
 
 
+@bp.post("/letters/<int:letter_id>/stop-reviewing")
+def stop_reviewing(letter_id: int):
+    if ActionForm().validate_on_submit():
+        claims.stop_reviewing(db(), signed_in.actor(), letter_id)
+        flash("You have stopped reviewing the letter. Another facilitator can review it now")
+    return redirect(url_for("review.queue"))
+
+
 @bp.post("/letters/<int:letter_id>/approve")
 def approve(letter_id: int):
     form = ApproveForm()

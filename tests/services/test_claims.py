@@ -326,3 +326,20 @@ def test_releasing_for_a_reading_checks_the_claim(session, settings, world, sam,
         letters.release_for_reading(session, settings, sam, letter.id)
     letters.release_for_reading(session, settings, world.facilitator, letter.id)
     assert session.get(Letter, letter.id).state == LetterState.DELIVERED
+
+
+# --- stopping before the claim runs out ----------------------------------------------
+
+
+def test_stopping_lets_the_letter_go_to_the_next_who_opens_it(session, world, sam, letter):
+    claims.claim_for_review(session, world.facilitator, letter.id)
+    with pytest.raises(InvalidTransition, match="You are not reviewing this letter"):
+        claims.stop_reviewing(session, sam, letter.id)
+    claims.stop_reviewing(session, world.facilitator, letter.id)
+    assert _claim_fields(session, letter.id) == (None, None, None)
+    (released,) = _entries(session, letter.id, "letter.claim_released")
+    assert released.actor_id == world.facilitator.id
+    assert claims.claim_for_review(session, sam, letter.id).mine
+    # Nothing is left to stop for the one who stopped.
+    with pytest.raises(InvalidTransition):
+        claims.stop_reviewing(session, world.facilitator, letter.id)

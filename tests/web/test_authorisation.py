@@ -88,6 +88,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.let_go", "POST"): "RRRRAR",
     ("review.take_over", "GET"): "RRRRAR",
     ("review.take_over", "POST"): "RRRRAR",
+    ("review.stop_reviewing", "POST"): "RRRRAR",
     ("party.home", "GET"): "RAARRR",
     ("party.stop", "GET"): "RAARRR",
     ("party.case", "GET"): "RAARRR",

@@ -167,3 +167,18 @@ def test_a_paper_letter_waits_unclaimed_for_the_second_facilitator(
     assert _claim_notice(page).startswith("You are reviewing this letter until")
     assert sam.post(f"/review/letters/{letter_id}/approve").status_code == 302
     assert _letter(session, letter_id).approved_by_id != world.facilitator.id
+
+
+def test_stop_reviewing_is_a_button_on_the_page_that_lets_the_letter_go(
+    client, auth, session, settings, world
+):
+    letter = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{letter.id}").text
+    assert f'action="/review/letters/{letter.id}/stop-reviewing"' in page
+    stopped = client.post(f"/review/letters/{letter.id}/stop-reviewing")
+    assert stopped.status_code == 302 and stopped.headers["Location"].endswith("/review/")
+    assert "You have stopped reviewing the letter" in client.get("/review/").text
+    session.expire_all()
+    assert session.get(Letter, letter.id).claimed_by_id is None
