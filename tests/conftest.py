@@ -8,7 +8,9 @@ signing key the world was built with comes along.
 """
 
 import copy
+import itertools
 import os
+import secrets
 import shutil
 import socket
 import time
@@ -38,6 +40,95 @@ from tests import factories
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
 
+# `make test` runs the suite in two processes (pytest-xdist): "gw0", "gw1", ...; "" when
+# pytest runs alone. Whatever a test or fixture holds outside its tmp_path (a PostgreSQL
+# database, a port) is the worker's own, so that two workers never meet.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def worker_database_url(url: str, worker: str = WORKER) -> str:
+    """The worker's own PostgreSQL database beside the run's: `.../test` becomes
+    `.../test_gw0`. The same URL when pytest runs alone, or when it is already the
+    worker's (a process the worker starts imports this module again)."""
+    parsed = make_url(url)
+    if not worker or parsed.database.endswith(f"_{worker}"):
+        return url
+    return parsed.set(database=f"{parsed.database}_{worker}").render_as_string(hide_password=False)
+
+
+if POSTGRES:
+    # In the environment too, so that every app and process of this worker (gunicorn's in
+    # tests/concurrency, anything that reads DATABASE_URL) lands on the worker's database.
+    os.environ["DATABASE_URL"] = worker_database_url(os.environ["DATABASE_URL"])
+
+
+def create_database_from_scratch(url: str) -> None:
+    """Drop the database of `url` if it is there and create it empty, from the server's
+    maintenance database (the run's own may not exist)."""
+    parsed = make_url(url)
+    server = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with server.connect() as connection:
+            name = connection.dialect.identifier_preparer.quote(parsed.database)
+            connection.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            connection.execute(text(f"CREATE DATABASE {name}"))
+    finally:
+        server.dispose()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The controller of an xdist run, before it starts the workers: one hash seed for all
+    of them. Each worker collects the tests itself, and xdist stops the run if two collect
+    them in another order, as two processes do when a test is parametrized from a set of
+    strings. Random for each run still, and shown in the header to repeat one."""
+    if not WORKER and getattr(config.option, "numprocesses", None):
+        os.environ.setdefault("PYTHONHASHSEED", str(secrets.randbelow(2**32)))
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    seed = os.environ.get("PYTHONHASHSEED")
+    return f"PYTHONHASHSEED={seed} (the workers' string hashing)" if seed else None
+
+
+# Under pytest-xdist every worker collects and deselects, but only the controller reports:
+# a worker hands what it deselected, and why, back in its workeroutput (see below).
+DESELECTED = "relay_deselected"
+_DESELECTED_SAID = pytest.StashKey[bool]()
+
+
+def deselect(config: pytest.Config, items: list[pytest.Item], chosen, lines) -> None:
+    """Take `chosen` out of the run, which says why in `lines`: deselected, never skipped."""
+    leaving = set(chosen)
+    items[:] = [item for item in items if item not in leaving]
+    config.hook.pytest_deselected(items=list(chosen))
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        found = workeroutput.setdefault(DESELECTED, {"ids": [], "lines": []})
+        found["ids"].extend(item.nodeid for item in chosen)
+        found["lines"].extend(lines)
+        return
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        for line in lines:
+            reporter.write_line(line)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """The controller of an xdist run: say once what the workers deselected, and why, and
+    count it in the summary. Each worker collects the same tests, so the first suffices."""
+    config = node.config
+    found = getattr(node, "workeroutput", {}).get(DESELECTED)
+    if not found or config.stash.get(_DESELECTED_SAID, False):
+        return
+    config.stash[_DESELECTED_SAID] = True
+    config.hook.pytest_deselected(items=found["ids"])
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line("")
+        for line in found["lines"]:
+            reporter.write_line(line)
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """A test marked `only_on(database, reason)` is deselected on the other database, and
@@ -50,15 +141,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ]
     if not elsewhere:
         return
-    items[:] = [item for item in items if item not in elsewhere]
-    config.hook.pytest_deselected(items=elsewhere)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    lines = []
     for item in elsewhere:
         database, reason = item.get_closest_marker("only_on").args
-        if reporter is not None:
-            reporter.write_line(
-                f"{item.nodeid}: deselected on {here}, runs on {database}: {reason}"
-            )
+        lines.append(f"{item.nodeid}: deselected on {here}, runs on {database}: {reason}")
+    deselect(config, items, elsewhere, lines)
 
 
 # Argon2id's cost is tested where it is the subject (tests/pure/test_crypto.py,
@@ -92,6 +179,10 @@ def migrated_database(tmp_path_factory):
     """Migrate once; each test then gets a copy (SQLite) or emptied tables (PostgreSQL)."""
     if POSTGRES:
         url = os.environ["DATABASE_URL"]
+        if WORKER:
+            # Each worker's database starts from nothing, as .ci/reset_postgres.py leaves
+            # the run's; alone, pytest takes the database it is given as it is.
+            create_database_from_scratch(url)
         schema.upgrade(url)
         return url
     path = tmp_path_factory.mktemp("template") / "relay.sqlite3"
@@ -229,11 +320,33 @@ def database_url(migrated_database, tmp_path, template, worlds):
     return f"sqlite:///{path}"
 
 
+# The ports the servers of a test take: a block of its own for each xdist worker (the
+# first for pytest alone), below the range Linux hands out to outgoing connections
+# (32768 and up), so that neither the other worker nor a client socket of this machine
+# takes a port between its pick and the server's bind. Each process starts at a random
+# place in its block, so two runs at once rarely meet either.
+PORT_BLOCK = 500
+FIRST_PORT = 20_000
+_PORT_SLOT = int(WORKER.removeprefix("gw")) + 1 if WORKER.startswith("gw") else 0
+_PORT_BASE = FIRST_PORT + _PORT_SLOT * PORT_BLOCK
+_port_turns = itertools.count(secrets.randbelow(PORT_BLOCK))
+
+
 def free_port() -> int:
     """A local port nothing listens on (for a server to take, or to find closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+    if _PORT_BASE + PORT_BLOCK > 32768:  # more workers than blocks: the kernel's choice
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+    for _ in range(PORT_BLOCK):
+        port = _PORT_BASE + next(_port_turns) % PORT_BLOCK
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # taken: by a server still running, or by another program
+            return port
+    raise RuntimeError(f"no free port in {_PORT_BASE}-{_PORT_BASE + PORT_BLOCK - 1}")
 
 
 class CompiledTemplates(jinja2.BytecodeCache):

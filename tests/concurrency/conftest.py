@@ -10,6 +10,8 @@ the races these tests look for cannot happen there, and a pass would prove nothi
 
 One gunicorn serves the whole module. Its workers open a database session per request,
 so the tables that tests/conftest.py empties before each test are all they ever see.
+Under pytest-xdist (`make test`) that is the xdist worker's own database (test_gw0, ...)
+and a port of the worker's own block (tests/conftest.py).
 """
 
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from tests.concurrency.harness import stop
 from tests.concurrency.harness import wait_until_ready
 from tests.conftest import POSTGRES
 from tests.conftest import build_app
+from tests.conftest import deselect
 from tests.conftest import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -34,15 +37,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     races = [item for item in items if HERE in item.path.parents]
     if not races:
         return
-    items[:] = [item for item in items if HERE not in item.path.parents]
-    config.hook.pytest_deselected(items=races)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(
+    deselect(
+        config,
+        items,
+        races,
+        [
             f"tests/concurrency: {len(races)} race tests deselected: they need PostgreSQL "
             "(DATABASE_URL=postgresql+psycopg://...); SQLite admits one writer at a time, "
             "so there is no race there to find"
-        )
+        ],
+    )
 
 
 @pytest.fixture(scope="module")
