@@ -14,9 +14,10 @@ elsewhere `.venv/bin/playwright install chromium`) and axe-core in node_modules
 (`npm ci` at the repository root). `make test` sees to both. A missing browser or
 axe-core fails the run: these tests are never skipped.
 
-The shape of it: one SMTP server and one Chromium for the whole run. Each test gets its
-own SQLite file, migrated before gunicorn starts on it in a process of its own on a free
-127.0.0.1 port (tests/browser/server.py; its output is in `gunicorn.log` in the test's
+The shape of it: one SMTP server and one Chromium for the whole run (under pytest-xdist,
+for each worker process). Each test gets its own SQLite file, a copy of the run's migrated
+one, before gunicorn starts on it in a process of its own on a free 127.0.0.1 port of the
+worker's own block (tests/browser/server.py; its output is in `gunicorn.log` in the test's
 tmp_path), and a new browser context for each person in it, as if each had their own
 device. The test builds its world through the services on the same file, from its own
 process, as `flask demo` would beside a running server; what it learns from the server,
@@ -25,6 +26,7 @@ it reads from that file or from the server's log.
 
 import email
 import re
+import shutil
 import threading
 from collections.abc import Callable
 from collections.abc import Iterator
@@ -63,6 +65,7 @@ from tests.browser.server import gunicorn
 from tests.browser.server import logged_csp_violations
 from tests.concurrency.harness import Server
 from tests.conftest import PEOPLE as SERVICE_PEOPLE
+from tests.conftest import POSTGRES
 from tests.conftest import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -224,7 +227,9 @@ class Site:
 
 
 @pytest.fixture
-def site(smtp_server: Mailbox, exit_site: str, app_config: dict, tmp_path: Path) -> Iterator[Site]:
+def site(
+    smtp_server: Mailbox, exit_site: str, app_config: dict, tmp_path: Path, migrated_database
+) -> Iterator[Site]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     config = {
@@ -241,6 +246,10 @@ def site(smtp_server: Mailbox, exit_site: str, app_config: dict, tmp_path: Path)
         "QUICK_EXIT_URL": exit_site,
         **app_config,
     }
+    if not POSTGRES:
+        # A copy of the run's migrated file (tests/conftest.py), which `initialise` finds
+        # current: migrating a new file for each test cost a second of each.
+        shutil.copy(migrated_database, tmp_path / "relay.sqlite3")
     app = create_app(config)
     # The database file and the signing key exist before the server starts, as after
     # `flask init`.
