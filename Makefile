@@ -8,6 +8,13 @@ FLASK := $(BIN)/flask --app wsgi
 CHROMIUM := /usr/bin/chromium
 AXE := node_modules/axe-core/axe.min.js
 
+# The suite runs in two processes, one per core of the CI machine (pytest-xdist), each with
+# its own files, ports and PostgreSQL database (tests/conftest.py). Whole test files go to
+# one process (`--dist loadfile` in pyproject.toml), so a module's servers start once.
+# `make test PYTEST_WORKERS=0` runs it in one process.
+PYTEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
+
 .PHONY: install run init demo test test-fast lint audit browser bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -58,10 +65,10 @@ $(AXE): package.json package-lock.json
 	touch $(AXE)
 
 test: install lint audit browser
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 test-fast: install
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 bench: install
 	$(BIN)/python -m bench.bench_kdf
