@@ -107,6 +107,7 @@ class Waiting:
     with_author: int = 0  # changes asked for or suggested, back with the writer
     readings: int = 0  # approved for a recipient who reads with their facilitator
     invitations: int = 0  # a party invited who has not set up their account
+    risk_reviews: int = 0  # a party's risk review date has passed (cases.risk_reviews_due)
 
     def __bool__(self) -> bool:
         return any(getattr(self, field.name) for field in fields(self))
@@ -115,7 +116,7 @@ class Waiting:
 def waiting_in_cases(
     session: Session, settings: ServiceSettings, now: datetime
 ) -> dict[int, Waiting]:
-    """{user id: Waiting} for everyone with a facilitator's place in a case, counted in two
+    """{user id: Waiting} for everyone with a facilitator's place in a case, counted in three
     grouped queries whatever the number of letters; nobody with nothing waiting."""
     place = aliased(CaseParticipant)
     recipient = aliased(CaseParticipant)
@@ -169,6 +170,23 @@ def waiting_in_cases(
         }
     for user_id, invited in invitation_counts:
         found.setdefault(user_id, {})["invitations"] = invited
+    # As cases.risk_reviews_due lists them, on the service's calendar day.
+    review_counts = session.execute(
+        select(place.user_id, func.count(party.id))
+        .select_from(place)
+        .join(Case, Case.id == place.case_id)
+        .join(party, party.case_id == place.case_id)
+        .where(
+            place.role == Role.FACILITATOR,
+            place.user_id.is_not(None),
+            Case.state != CaseState.CLOSED,
+            party.risk_review_on < working_days.uk_date(now),
+            party.withdrawn_at.is_(None),
+        )
+        .group_by(place.user_id)
+    ).all()
+    for user_id, due in review_counts:
+        found.setdefault(user_id, {})["risk_reviews"] = due
     waiting = {user_id: Waiting(**counts) for user_id, counts in found.items()}
     return {user_id: counts for user_id, counts in waiting.items() if counts}
 
@@ -181,6 +199,7 @@ def digest_body(waiting: Waiting, settings: ServiceSettings, day: date) -> str:
         f"Letters back with their writer for changes: {waiting.with_author}",
         f"Readings to arrange: {waiting.readings}",
         f"People invited who have not yet set up their account: {waiting.invitations}",
+        f"Risk assessments past their review date: {waiting.risk_reviews}",
     )
     return DIGEST_BODY.format(
         day=f"{day:%A %-d %B %Y}",

@@ -427,3 +427,26 @@ def _wait_for_a_lock_wait(watching) -> None:
             return
         time.sleep(0.05)
     raise AssertionError("the second run never waited for the first")
+
+
+def test_a_risk_review_past_its_date_waits_for_the_cases_facilitators(
+    session, settings, world, desk
+):
+    """As the desk lists them (cases.risk_reviews_due): a person still in an open case whose
+    review date has passed, by the service's calendar day."""
+    victim = next(p for p in world.case.participants if p.role == Role.VICTIM)
+    victim.risk_review_on = date(2027, 1, 5)  # the day before TWELFTH_NIGHT
+    session.commit()
+    waiting = reminders.waiting_in_cases(session, settings, TWELFTH_NIGHT)
+    assert waiting[desk["a"]].risk_reviews == 1
+    assert waiting[desk["sam"]].risk_reviews == 1
+    assert waiting[desk["b"]].risk_reviews == 0
+    body = reminders.digest_body(waiting[desk["a"]], settings, date(2027, 1, 6))
+    assert "- Risk assessments past their review date: 1" in body
+    # On its review date it is not yet past.
+    on_the_day = reminders.waiting_in_cases(session, settings, TWELFTH_NIGHT.replace(day=5))
+    assert on_the_day[desk["a"]].risk_reviews == 0
+    # A person who withdrew is reviewed no more.
+    victim.withdrawn_at = TWELFTH_NIGHT
+    session.commit()
+    assert reminders.waiting_in_cases(session, settings, TWELFTH_NIGHT)[desk["a"]].risk_reviews == 0
