@@ -442,5 +442,11 @@ def test_every_staff_page_counts_the_review_queue_for_its_navigation_in_one_stat
     assert ">Review queue (30)</a>" in home
     assert loaded == []
     # The staff home also counts the queue for its own line: the navigation adds one.
-    counts = [s for s in statements if "count(" in s.lower() and "letters" in s]
+    # (The case list's letters waiting in each case of its page are counted apart, grouped
+    # by case: that is not the queue.)
+    counts = [
+        s
+        for s in statements
+        if "count(" in s.lower() and "letters" in s and "GROUP BY letters.case_id" not in s
+    ]
     assert len(counts) == 3, counts  # the navigation, the home's queue and its readings
