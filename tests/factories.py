@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from relay import demo
 from relay.models import Case
+from relay.models import Invitation
 from relay.models import Role
 from relay.models import UserSession
 from relay.services import accounts
@@ -66,6 +67,7 @@ class Resources:
     user_id: int
     session_id: int
     staff_user_id: int = 0
+    invitation_id: int = 0  # a staff invitation not yet accepted
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,12 @@ def build_two_cases(session: Session, settings: ServiceSettings) -> Built:
         session, settings, world.facilitator, world.victim, world.offender, world.case.id
     )
     case_a.staff_user_id = world.facilitator.id
+    invitations.invite_staff(
+        session, settings, world.administrator, email="pending@relay.test", name="Pending"
+    )
+    case_a.invitation_id = session.scalar(
+        select(Invitation.id).where(Invitation.email == "pending@relay.test")
+    )
     email, name, password = OTHER["other_facilitator"]
     token = invitations.invite_staff(session, settings, world.administrator, email=email, name=name)
     invitations.accept_invitation(session, settings, token=token, password=password)

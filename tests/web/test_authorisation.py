@@ -50,6 +50,16 @@ MATRIX: dict[tuple[str, str], str] = {
     ("admin.invite", "POST"): "RRRRRA",
     ("admin.restore_access", "GET"): "RRRRRA",
     ("admin.restore_access", "POST"): "RRRRRA",
+    ("admin.pending_invitations", "GET"): "RRRRRA",
+    ("admin.resend_invitation", "POST"): "RRRRRA",
+    ("admin.revoke_invitation", "GET"): "RRRRRA",
+    ("admin.revoke_invitation", "POST"): "RRRRRA",
+    ("admin.person", "GET"): "RRRRRA",
+    # Without a facilitator to hand to, the case's only facilitator stays (a form error).
+    ("admin.hand_over", "POST"): "RRRRRA",
+    # Without the confirmation ticked, nothing is closed (a form error).
+    ("admin.close_account", "GET"): "RRRRRA",
+    ("admin.close_account", "POST"): "RRRRRA",
     ("admin.audit_status", "GET"): "RRRRRA",
     ("admin.audit_status", "POST"): "RRRRRA",
     ("cases.home", "GET"): "RRRAAA",
@@ -118,6 +128,7 @@ MATRIX: dict[tuple[str, str], str] = {
 
 # Requests that end the session, the case or a letter run last, in this order.
 LAST = [
+    ("admin.revoke_invitation", "POST"),
     ("party.delete_draft", "POST"),
     ("party.withdraw_letter", "POST"),
     ("party.destroy", "POST"),
@@ -187,6 +198,8 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
             values[name] = resources.staff_user_id
         elif name == "user_id":
             values[name] = resources.user_id
+        elif name == "invitation_id":
+            values[name] = resources.invitation_id
         elif name == "session_id":
             values[name] = resources.session_id
         elif name == "gate":
