@@ -453,7 +453,7 @@ class CaseParticipant(Base):
         # A person's places in cases, by role: counted from the index alone.
         Index("ix_case_participants_user_id_role", "user_id", "role", "case_id"),
         # Risk reviews coming due, soonest first (`cases.risk_reviews_due`).
-        Index("ix_case_participants_risk_review_on", "risk_review_on", "case_id"),
+        Index("ix_case_participants_risk_review_on", "risk_review_on", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -33,7 +33,7 @@ def upgrade() -> None:
     op.create_index(
         "ix_case_participants_risk_review_on",
         "case_participants",
-        ["risk_review_on", "case_id"],
+        ["risk_review_on", "id"],
     )
     op.create_index("ix_audit_entries_case_id", "audit_entries", ["case_id", "sequence"])
 

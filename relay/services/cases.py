@@ -484,8 +484,8 @@ def risk_reviews_due(
         select(CaseParticipant)
         .join(Case, Case.id == CaseParticipant.case_id)
         .where(*where)
-        # The index's own order (risk_review_on, case_id): read in order, no sort.
-        .order_by(CaseParticipant.risk_review_on, CaseParticipant.case_id, CaseParticipant.id)
+        # The index's own order (risk_review_on, id): read in order, no sort.
+        .order_by(CaseParticipant.risk_review_on, CaseParticipant.id)
     )
     count = (
         select(func.count())
