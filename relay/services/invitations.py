@@ -13,6 +13,7 @@ from relay import audit
 from relay import crypto
 from relay.database import transaction
 from relay.models import CaseParticipant
+from relay.models import CaseState
 from relay.models import Invitation
 from relay.models import Role
 from relay.models import User
@@ -156,6 +157,49 @@ def accept_invitation(
             details={"invitation": invitation.id, "role": str(user.role)},
         )
         return NewAccount(user, recovery_code)
+
+
+def resend_party_invitation(
+    session: Session, settings: ServiceSettings, actor: Actor, invitation_id: int
+) -> Invitation:
+    """A case's facilitator sends a party's invitation again, while the case is open: a new
+    link with a fresh expiry, mailed like the first; the old link stops working. Without
+    it, a party whose link ran out could never join, since a case has one of each party."""
+    with transaction(session):
+        invitation = session.scalar(
+            select(Invitation)
+            .where(
+                Invitation.id == invitation_id,
+                Invitation.used_at.is_(None),
+                Invitation.participant_id.is_not(None),
+            )
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        case = invitation.participant.case if invitation is not None else None
+        if case is None or not any(
+            place.user_id == actor.id and place.role == Role.FACILITATOR
+            for place in case.participants
+        ):
+            raise NotFound("invitation")
+        if actor.role != Role.FACILITATOR or actor.user.keys_replaced_at is not None:
+            raise NotAllowed("You cannot invite this kind of account")
+        if case.state == CaseState.CLOSED or invitation.participant.withdrawn_at is not None:
+            raise InvalidTransition("The case is closed: nobody more can join it")
+        if session.scalar(select(User.id).where(func.lower(User.email) == invitation.email)):
+            raise InvalidTransition(
+                "An account with this e-mail address exists now, so this invitation cannot be "
+                "used: ask an administrator"
+            )
+        _send(session, settings, invitation)
+        audit.record(
+            session,
+            "invitation.resent",
+            actor_id=actor.id,
+            case_id=case.id,
+            details={"invitation": invitation.id, "role": str(invitation.role)},
+        )
+        return invitation
 
 
 # --- staff invitations not yet accepted: the administrator's list -------------------

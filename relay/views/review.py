@@ -18,6 +18,7 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.services import claims
 from relay.services import desk
+from relay.services import invitations
 from relay.services import letters
 from relay.services import notes
 from relay.services import text
@@ -61,6 +62,7 @@ def queue():
         ),
         beside=desk.beside_the_queue(db(), actor),
         why_not_passed_on=letters.why_not_passed_on,
+        action=ActionForm(),
     )
 
 
@@ -117,6 +119,20 @@ def take_over(letter_id: int):
         # Nobody else holds it any more (or it is yours): the letter's page says where it is.
         return redirect(url_for("review.show", letter_id=letter_id))
     return render_template("review/take_over.html", letter_id=letter_id, claim=claim, form=form)
+
+
+@bp.post("/invitations/<int:invitation_id>/send-again")
+def send_invitation_again(invitation_id: int):
+    """From the list of invitations beside the queue: one whose link ran out, or was lost."""
+    if ActionForm().validate_on_submit():
+        invitation = invitations.resend_party_invitation(
+            db(), signed_in.settings(), signed_in.actor(), invitation_id
+        )
+        flash(
+            f"A new invitation link is on its way to the {invitation.role.label}. "
+            "The old link no longer works"
+        )
+    return redirect(url_for("review.queue", _anchor="invitations"))
 
 
 @bp.post("/letters/<int:letter_id>/stop-reviewing")

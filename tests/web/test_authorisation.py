@@ -99,6 +99,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.take_over", "GET"): "RRRRAR",
     ("review.take_over", "POST"): "RRRRAR",
     ("review.stop_reviewing", "POST"): "RRRRAR",
+    # The world's pending invitation is to a member of staff, which no facilitator sends
+    # again; their own parties' invitations: tests/web/test_review_queue.py.
+    ("review.send_invitation_again", "POST"): "RRRRRR",
     ("party.home", "GET"): "RAARRR",
     ("party.stop", "GET"): "RAARRR",
     ("party.case", "GET"): "RAARRR",

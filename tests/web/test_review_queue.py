@@ -18,13 +18,16 @@ from urllib.parse import parse_qs
 from urllib.parse import urlsplit
 
 import pytest
+from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy import update
 
+from relay.models import AuditEntry
 from relay.models import Case
 from relay.models import Invitation
 from relay.models import Letter
 from relay.models import LetterVersion
+from relay.models import OutboxMessage
 from relay.models import Role
 from relay.services import access
 from relay.services import cases
@@ -32,6 +35,7 @@ from relay.services import claims
 from relay.services import flags
 from relay.services import invitations
 from relay.services import letters
+from relay.services.errors import InvalidInput
 from tests.factories import actor_for
 from tests.web.test_constant_sql import _cases_in_review_of_every_kind
 
@@ -459,7 +463,10 @@ def test_beside_the_queue_the_other_lists_a_facilitator_acts_on(
     assert approved.endswith("waiting because the recipient has not chosen to receive letters")
     invited = _section(page, "invitations")
     # Expiring first: the expired one, marked in words.
-    assert invited[0] == ("Case RJ-NEW: the person responsible (“Lee”), Expired on 02 January 2026")
+    assert invited[0] == (
+        "Case RJ-NEW: the person responsible (“Lee”), Expired on 02 January 2026 "
+        "Send again the invitation to the person responsible in case RJ-NEW"
+    )
     assert invited[1].startswith("Case RJ-NEW: the person harmed (“Pat”), invited ")
     # The other facilitator's case RJ-B has its own people and letters: none of them here.
     assert "RJ-B" not in page
@@ -471,3 +478,58 @@ def test_beside_the_queue_the_other_lists_a_facilitator_acts_on(
     session.commit()
     (approved,) = _section(client.get("/review/").text, "approved-waiting")
     assert approved.endswith("waiting because not before 1 May 2099")
+
+
+def test_a_party_invitation_that_ran_out_is_sent_again_from_beside_the_queue(
+    session, client, auth, settings, world, two_cases
+):
+    """A case has one of each party, so an expired link could never be replaced by inviting
+    again: the case's facilitator sends it again, and the old link stops working."""
+    fran = world.facilitator
+    case = cases.open_case(session, fran, reference="RJ-NEW", offence_category="theft")
+    old_token = cases.invite_party(
+        session,
+        settings,
+        fran,
+        case.id,
+        role=Role.VICTIM,
+        email="pat@relay.test",
+        name="Pat",
+        display_name="Pat",
+    )
+    session.execute(
+        update(Invitation)
+        .values(expires_at=datetime(2026, 1, 2, 9, 0, tzinfo=UTC))
+        .where(Invitation.email == "pat@relay.test")
+    )
+    session.commit()
+    invitation_id = session.scalar(
+        select(Invitation.id).where(Invitation.email == "pat@relay.test")
+    )
+    mail_before = session.scalar(select(func.count()).select_from(OutboxMessage))
+
+    # Another case's facilitator, and an administrator, find no such invitation.
+    other = auth.another_client("other_facilitator")
+    assert other.post(f"/review/invitations/{invitation_id}/send-again").status_code == 404
+
+    auth.sign_in("facilitator")
+    page = client.get("/review/").text
+    assert (
+        'Send again<span class="visually-hidden"> the invitation to the person harmed in case '
+        "RJ-NEW</span>" in page
+    )
+    sent = client.post(f"/review/invitations/{invitation_id}/send-again")
+    assert sent.status_code == 302
+    assert sent.headers["Location"].endswith("/review/#invitations")
+    page = client.get("/review/").text
+    assert "A new invitation link is on its way to the person harmed" in page
+    (listed,) = _section(page, "invitations")
+    assert "Expired" not in listed and "the link works until" in listed
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(OutboxMessage)) == mail_before + 1
+    with pytest.raises(InvalidInput, match="expired, has been replaced"):
+        invitations.open_invitation(session, old_token)
+    resent = session.scalars(
+        select(AuditEntry).where(AuditEntry.action == "invitation.resent")
+    ).all()
+    assert [(entry.case_id, entry.actor_id) for entry in resent] == [(case.id, fran.id)]
