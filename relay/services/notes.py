@@ -228,11 +228,19 @@ def gate_evidence_in(
 ) -> dict[tuple[str, int | None], str]:
     """Each gate's evidence, by (gate, participant id or None), for the case's staff."""
     gates = {kind: gate for gate, kind in GATE_EVIDENCE.items()}
-    found = session.scalars(
-        select(SealedNote).where(SealedNote.case_id == case.id, SealedNote.kind.in_(tuple(gates)))
+    found = list(
+        session.scalars(
+            select(SealedNote).where(
+                SealedNote.case_id == case.id, SealedNote.kind.in_(tuple(gates))
+            )
+        )
     )
-    texts = {(gates[note.kind], note.participant_id): _read(session, actor, note) for note in found}
-    return {place: text for place, text in texts.items() if text}
+    texts = _open_through_case(session, actor, case.id, found)
+    return {
+        (gates[note.kind], note.participant_id): texts[note.id]
+        for note in found
+        if texts.get(note.id)
+    }
 
 
 def add_case_note(session: Session, case: Case, text: str, written_by_id: int) -> SealedNote:
