@@ -8,6 +8,7 @@ check gets wrong.
 """
 
 import enum
+from collections import Counter
 from collections.abc import Collection
 from dataclasses import dataclass
 from dataclasses import replace
@@ -827,10 +828,7 @@ def _require_flags_checked(found: list[flags.Flag], checked: Collection[str]) ->
 
 def _flag_counts(found: list[flags.Flag]) -> dict[str, int]:
     """For the audit trail: how many flags of each rule were checked, never their words."""
-    counts: dict[str, int] = {}
-    for flag in found:
-        counts[flag.kind] = counts.get(flag.kind, 0) + 1
-    return counts
+    return dict(Counter(flag.kind for flag in found))
 
 
 def enter_paper_letter(
@@ -1021,6 +1019,8 @@ def approve_letter(
             letter.first_approval_version_id = version.id
             letter.first_approved_by_id = actor.id
             letter.first_approved_at = utcnow()
+            # Kept for the second approver, whose form starts with it (views/review.py).
+            letter.deliver_not_before = not_before
             _audit(session, letter, "letter.first_approval", actor.id, details=checked)
             return False
         content_keys.seal_to_recipient(session, version, content_key, recipient)

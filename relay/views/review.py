@@ -76,7 +76,8 @@ def _render(letter_id: int, decided: bool = False, **forms):
     marked = text.render_marked(current, [(flag.start, flag.end) for flag in found])
     versions = [(version, text.render(body)) for version, body in texts[:-1]]
     versions.append((texts[-1][0], marked))
-    forms.setdefault("approve", ApproveForm(formdata=None))
+    # A second approver starts from the first's "not before" date, and may change it.
+    forms.setdefault("approve", ApproveForm(formdata=None, not_before=letter.deliver_not_before))
     forms.setdefault("changes", ChangesForm(formdata=None))
     forms.setdefault("reject", RejectForm(formdata=None))
     forms.setdefault(

@@ -3,6 +3,8 @@ approved, enforced in the service and audited; a confirmation for a flagged lett
 case marked for extra care; and in such a case, two facilitators' approval."""
 
 import json
+from datetime import date
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -217,3 +219,16 @@ def test_a_new_version_needs_its_first_approval_again(session, settings, world, 
     # Sam's approval of the new version is a first approval again, not the second.
     assert letters.approve_letter(session, settings, sam, letter_id, confirmed=True) is False
     assert letters.approve_letter(session, settings, world.facilitator, letter_id, confirmed=True)
+
+
+def test_the_first_approvers_not_before_date_is_kept_for_the_second(session, settings, world, sam):
+    _mark_extra_care(session, world)
+    letter_id = _submitted(session, settings, world, PLAIN)
+    later = date.today() + timedelta(days=30)
+    letters.approve_letter(session, settings, world.facilitator, letter_id, later, confirmed=True)
+    session.expire_all()
+    assert session.get(Letter, letter_id).deliver_not_before == later
+    assert letters.approve_letter(session, settings, sam, letter_id, later, confirmed=True)
+    session.expire_all()
+    letter = session.get(Letter, letter_id)
+    assert (letter.state, letter.deliver_not_before) == (LetterState.APPROVED, later)

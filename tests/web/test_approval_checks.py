@@ -3,6 +3,8 @@ confirmation when the letter is flagged or the case marked for extra care, error
 to the field with the boxes ticked kept, and the first of two approvals said plainly."""
 
 import re
+from datetime import date
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -105,8 +107,9 @@ def test_an_extra_care_case_takes_two_facilitators_and_says_so(
     page = client.get(f"/review/letters/{letter_id}").text
     assert "This case is marked for extra care" in page
     assert ">Give the first approval</button>" in page
+    later = (date.today() + timedelta(days=30)).isoformat()
     first = client.post(
-        f"/review/letters/{letter_id}/approve", data={"not_before": "", "confirmed": "y"}
+        f"/review/letters/{letter_id}/approve", data={"not_before": later, "confirmed": "y"}
     )
     assert first.status_code == 302
     saved = client.get(first.headers["Location"]).text
@@ -117,9 +120,11 @@ def test_an_extra_care_case_takes_two_facilitators_and_says_so(
     auth.sign_in_as(SAM[0], SAM[2])
     second_page = client.get(f"/review/letters/{letter_id}").text
     assert "By Fran Facilitator on" in second_page
+    # The first approver's "not before" date is where the second starts from.
+    assert f'value="{later}"' in second_page
     assert ">Approve and pass on</button>" in second_page
     second = client.post(
-        f"/review/letters/{letter_id}/approve", data={"not_before": "", "confirmed": "y"}
+        f"/review/letters/{letter_id}/approve", data={"not_before": later, "confirmed": "y"}
     )
     assert second.status_code == 302
-    assert _state(session, letter_id) == LetterState.DELIVERED
+    assert _state(session, letter_id) == LetterState.APPROVED  # waiting for its date
