@@ -30,7 +30,7 @@ TEMPLATE_TAGS = (
         for tag in re.findall(r"<([a-zA-Z][a-zA-Z0-9]*)", template.read_text(encoding="utf-8"))
     }
     | set(letter_text.RENDERED_TAGS)
-    | {"input", "textarea", "label"}
+    | {"input", "textarea", "label", "select", "option"}
 )  # WTForms writes these
 # The only image is the QR code on the set-up page, which shows nothing a person typed.
 TEMPLATE_TAGS.discard("img")
