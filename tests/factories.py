@@ -19,8 +19,10 @@ from relay.models import Role
 from relay.models import UserSession
 from relay.services import accounts
 from relay.services import cases
+from relay.services import claims
 from relay.services import invitations
 from relay.services import letters
+from relay.services import notes
 from relay.services import signing_in
 from relay.services.actor import Actor
 from relay.services.settings import ServiceSettings
@@ -158,6 +160,23 @@ def receive_letters(session, settings, victim, case_id: int, conditions: str = "
         preference="receive",
         tell_author_when_read=False,
         conditions=conditions,
+    )
+
+
+def approve_as_reviewed(session, settings, facilitator, letter_id: int, not_before=None) -> bool:
+    """Approve as a facilitator does on the review page: open the letter, tick each of its
+    flags as checked, confirm."""
+    letter, texts, _claim = claims.open_for_review(session, facilitator, letter_id)
+    conditions = notes.conditions_of(session, facilitator, letter.recipient)
+    found = letters.flags_for_review(letter, texts[-1][1], conditions)
+    return letters.approve_letter(
+        session,
+        settings,
+        facilitator,
+        letter_id,
+        not_before,
+        checked_flags=[flag.key for flag in found],
+        confirmed=True,
     )
 
 
