@@ -21,6 +21,7 @@ from sqlalchemy import MetaData
 from sqlalchemy import String
 from sqlalchemy import Text
 from sqlalchemy import UniqueConstraint
+from sqlalchemy import text
 from sqlalchemy import types
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.orm import Mapped
@@ -263,8 +264,17 @@ class User(Base):
 class Invitation(Base):
     __tablename__ = "invitations"
     # The invitations not yet accepted, those expiring first: read in that order, a page
-    # stops at 25 (relay/services/desk.py, invitations.pending_staff_invitations).
-    __table_args__ = (Index("ix_invitations_used_at", "used_at", "expires_at", "id"),)
+    # stops at 25 (relay/services/desk.py, invitations.pending_staff_invitations). Partial:
+    # PostgreSQL orders by the columns after `used_at` only where it is compared with =.
+    __table_args__ = (
+        Index(
+            "ix_invitations_unused",
+            "expires_at",
+            "id",
+            postgresql_where=text("used_at IS NULL"),
+            sqlite_where=text("used_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Only a digest of the token is kept, so a database copy cannot be used

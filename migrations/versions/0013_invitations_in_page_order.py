@@ -9,6 +9,7 @@ Revises: 0012
 Create Date: 2026-11-27 19:30:00
 """
 
+import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
@@ -17,9 +18,20 @@ branch_labels = None
 depends_on = None
 
 
+UNUSED = sa.text("used_at IS NULL")
+
+
 def upgrade() -> None:
-    op.create_index("ix_invitations_used_at", "invitations", ["used_at", "expires_at", "id"])
+    # Partial: PostgreSQL reads an index in order past its first column only where that
+    # column is compared with =, and "IS NULL" is not.
+    op.create_index(
+        "ix_invitations_unused",
+        "invitations",
+        ["expires_at", "id"],
+        postgresql_where=UNUSED,
+        sqlite_where=UNUSED,
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_invitations_used_at", table_name="invitations")
+    op.drop_index("ix_invitations_unused", table_name="invitations")
