@@ -395,8 +395,7 @@ def assess_risk(
     every letter then needs a second facilitator's approval (docs/rules.md rule 4)."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
-        if case.state == CaseState.CLOSED:
-            raise InvalidTransition("The case is closed")
+        states.check_case(CaseAction.KEEP_RECORDS, case)
         party = _who_is_assessed(case, participant_id)
         if party.risk_assessed_at is None:
             # The first assessment is a gate: recorded before the exchange starts.
@@ -442,8 +441,8 @@ def assess_risk(
 
 def keeps_records(case: Case, actor: Actor) -> bool:
     """Whether this person writes the case's notes and reviews its risk assessments: a
-    facilitator of the case, until it closes (as for closing it, in states.CASE_ACTIONS)."""
-    return CaseAction.CLOSE in states.allowed_case_actions(case, actor)
+    facilitator of the case, until it closes (states.CASE_ACTIONS, KEEP_RECORDS)."""
+    return CaseAction.KEEP_RECORDS in states.allowed_case_actions(case, actor)
 
 
 def may_assess_risk(case: Case, actor: Actor, party: CaseParticipant) -> bool:
@@ -746,8 +745,7 @@ def add_case_note(session: Session, actor: Actor, case_id: int, text: str) -> No
     to a party; audited without its text."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
-        if case.state == CaseState.CLOSED:
-            raise InvalidTransition("The case is closed")
+        states.check_case(CaseAction.KEEP_RECORDS, case)
         text = text.strip()
         if not text:
             raise InvalidInput("Enter the note", "text")

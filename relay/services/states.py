@@ -396,6 +396,8 @@ class CaseAction(enum.StrEnum):
     ADD_FACILITATOR = "add_facilitator"
     REMOVE_FACILITATOR = "remove_facilitator"
     JOIN = "join"
+    # A facilitator's own records of the case: notes, and reviews of risk assessments.
+    KEEP_RECORDS = "keep_records"
     SHRED = "shred"
 
 
@@ -427,6 +429,7 @@ CASE_ACTIONS: dict[CaseAction, CaseTransition] = {
     ),
     K.ADD_FACILITATOR: CaseTransition(P.FACILITATOR, NOT_CLOSED, None),
     K.REMOVE_FACILITATOR: CaseTransition(P.FACILITATOR, NOT_CLOSED, None),
+    K.KEEP_RECORDS: CaseTransition(P.FACILITATOR, NOT_CLOSED, None),
     K.JOIN: CaseTransition(P.ADMINISTRATOR, ANY_CASE, None),
     K.SHRED: CaseTransition(
         P.SERVICE, frozenset({C.CLOSED}), None, "Only a closed case can be shredded"
