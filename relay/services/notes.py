@@ -16,12 +16,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from relay import crypto
-from relay import keyring
 from relay.models import Case
 from relay.models import CaseParticipant
 from relay.models import Letter
 from relay.models import NoteKind
-from relay.models import NoteSeal
 from relay.models import Role
 from relay.models import SealedNote
 from relay.models import User
@@ -284,9 +282,9 @@ def case_notes(session: Session, actor: Actor, case: Case, page: int = 1) -> Pag
 def _open_through_case(
     session: Session, actor: Actor, case_id: int, found: list[SealedNote]
 ) -> dict[int, str]:
-    """A page of notes opened through the case key: the key, its seal to the reader and
-    every note's seal read once for the page, not once a note. A note the reader cannot
-    open (an administrator who has not joined; shredded) is left out."""
+    """A page of notes opened through the case key: the key and its seal to the reader
+    read once for the page (content_keys.open_notes_through_case). Nothing for a reader
+    who cannot open the case key (an administrator who has not joined)."""
     if not found:
         return {}
     try:
@@ -294,21 +292,4 @@ def _open_through_case(
         case_private_key = actor.case_private_key(session, case_id)
     except (NotFound, NotAllowed, AccessPending, crypto.DecryptionFailed):
         return {}
-    holder = keyring.case_holder(case_key.id)
-    seals = dict(
-        session.execute(
-            select(NoteSeal.note_id, NoteSeal.sealed_key).where(
-                NoteSeal.note_id.in_([note.id for note in found]), NoteSeal.holder == holder
-            )
-        ).all()
-    )
-    texts = {}
-    for note in found:
-        if note.id in seals and note.ciphertext is not None:
-            note_key = crypto.open_sealed(
-                case_private_key, seals[note.id], keyring.note_key(note.id, holder)
-            )
-            texts[note.id] = crypto.decrypt(
-                note_key, note.ciphertext, keyring.note_text(note.id)
-            ).decode()
-    return texts
+    return content_keys.open_notes_through_case(session, found, case_key, case_private_key)
