@@ -148,12 +148,6 @@ class InvitePartyForm(InviteStaffForm):
     )
 
 
-class GateForm(FlaskForm):
-    extra_care = BooleanField(
-        "Extra care needed (for example sexual or domestic violence, stalking or trafficking)"
-    )
-
-
 class RestoreAccessForm(FlaskForm):
     checked = BooleanField(
         "I have checked with this person, by phone or in person, that they asked for this",
@@ -308,14 +302,6 @@ class ReceivingForm(FlaskForm):
         "Conditions for letters to you (optional)",
         description="For example: do not use my first name. The writer sees these as guidance.",
         validators=[Length(max=limits.CONDITIONS_CHARACTERS)],
-    )
-
-
-class PauseForm(FlaskForm):
-    reason = TextAreaField(
-        "Why the exchange is paused (optional)",
-        description="Both people see this, in their own account. Keep it short and kind.",
-        validators=[Length(max=limits.NOTE_CHARACTERS)],
     )
 
 
