@@ -653,6 +653,9 @@ class AuditHead(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit_entries"
+    # A case's timeline is read from the audit trail by case, newest first
+    # (relay/services/timeline.py): without this it would read the whole chain.
+    __table_args__ = (Index("ix_audit_entries_case_id", "case_id", "sequence"),)
 
     sequence: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     at: Mapped[str] = mapped_column(String(32))
@@ -709,8 +712,3 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(200), default="")
-
-
-# A case's timeline is read from the audit trail by case, newest first
-# (relay/services/timeline.py): without this it would read the whole chain.
-Index("ix_audit_entries_case_id", AuditEntry.case_id, AuditEntry.sequence)
