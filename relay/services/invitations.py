@@ -118,45 +118,63 @@ def open_invitation(
 ) -> Invitation:
     """The invitation behind a token, if it can still be used; locked to be used, so an
     administrator's resend or revoke at the same moment gives one outcome."""
+    invitation = _usable(session, token, now, lock=lock)
+    if invitation is None:
+        raise _link_refused()
+    return invitation
+
+
+def _usable(
+    session: Session, token: str, now: datetime | None = None, *, lock: bool = False
+) -> Invitation | None:
     now = now or utcnow()
     query = select(Invitation).where(Invitation.token_digest == crypto.token_digest(token))
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     invitation = session.scalar(query)
     if invitation is None or invitation.used_at is not None or invitation.expires_at <= now:
-        raise InvalidInput(
-            "This invitation link has expired, has been replaced or withdrawn, or has already "
-            "been used. Ask the person who invited you for a new one",
-            "token",
-        )
+        return None
     return invitation
+
+
+def _link_refused() -> InvalidInput:
+    return InvalidInput(
+        "This invitation link has expired, has been replaced or withdrawn, or has already "
+        "been used. Ask the person who invited you for a new one",
+        "token",
+    )
 
 
 def accept_invitation(
     session: Session, settings: ServiceSettings, *, token: str, password: str
 ) -> NewAccount:
     with transaction(session):
-        invitation = open_invitation(session, token, lock=True)
-        user, recovery_code, _private_key = add_account(
-            session,
-            settings,
-            email=invitation.email,
-            name=invitation.name,
-            role=invitation.role,
-            password=password,
-            field="token",
-        )
-        invitation.used_at = utcnow()
-        if invitation.participant is not None:
-            invitation.participant.user_id = user.id
-        audit.record(
-            session,
-            "account.activated",
-            actor_id=user.id,
-            case_id=invitation.participant.case_id if invitation.participant else None,
-            details={"invitation": invitation.id, "role": str(user.role)},
-        )
-        return NewAccount(user, recovery_code)
+        invitation = _usable(session, token, lock=True)
+        if invitation is not None:
+            user, recovery_code, _private_key = add_account(
+                session,
+                settings,
+                email=invitation.email,
+                name=invitation.name,
+                role=invitation.role,
+                password=password,
+                field="token",
+            )
+            invitation.used_at = utcnow()
+            if invitation.participant is not None:
+                invitation.participant.user_id = user.id
+            audit.record(
+                session,
+                "account.activated",
+                actor_id=user.id,
+                case_id=invitation.participant.case_id if invitation.participant else None,
+                details={"invitation": invitation.id, "role": str(user.role)},
+            )
+            return NewAccount(user, recovery_code)
+    # Refused after the block, which wrote nothing: a rollback would expire the invitation
+    # the caller opened to show its page, and when a revocation won the lock its row is
+    # gone, so the page could not load it again and answered 500.
+    raise _link_refused()
 
 
 def resend_party_invitation(
