@@ -288,7 +288,9 @@ def signed_out():
 @bp.route("/activate/<token>", methods=["GET", "POST"])
 @guessing_link
 def activate(token: str):
-    invitation = invitations.open_invitation(db(), token)
+    # Only its address is shown: the row itself may be revoked while the form is posted,
+    # and a refusal's rollback would then reload a row that is gone.
+    email = invitations.open_invitation(db(), token).email
     form = NewPasswordForm()
     if form.validate_on_submit():
         try:
@@ -301,7 +303,7 @@ def activate(token: str):
             return render_template(
                 "auth/recovery_code.html", code=created.recovery_code, email=created.user.email
             )
-    return render_template("auth/activate.html", form=form, invitation=invitation)
+    return render_template("auth/activate.html", form=form, email=email)
 
 
 @bp.route("/reset", methods=["GET", "POST"])
