@@ -324,8 +324,10 @@ def database_url(migrated_database, tmp_path, template, worlds):
 # first for pytest alone), below the range Linux hands out to outgoing connections
 # (32768 and up), so that neither the other worker nor a client socket of this machine
 # takes a port between its pick and the server's bind. Each process starts at a random
-# place in its block, so two runs at once rarely meet either.
-PORT_BLOCK = 500
+# place in its block, so two runs at once rarely meet either. A port is free when a server
+# can bind it as gunicorn and aiosmtpd do (SO_REUSEADDR): nothing listens there, though
+# connections to an earlier server may still be closing (TIME_WAIT, a minute).
+PORT_BLOCK = 1000
 FIRST_PORT = 20_000
 _PORT_SLOT = int(WORKER.removeprefix("gw")) + 1 if WORKER.startswith("gw") else 0
 _PORT_BASE = FIRST_PORT + _PORT_SLOT * PORT_BLOCK
@@ -341,6 +343,7 @@ def free_port() -> int:
     for _ in range(PORT_BLOCK):
         port = _PORT_BASE + next(_port_turns) % PORT_BLOCK
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
