@@ -1,10 +1,9 @@
 """An administrator looks after staff in a browser (relay/views/admin.py): a facilitator
 who is leaving hands their open case to another before their account can close, and an
 invitation not yet accepted is sent again and then revoked. Every page passes axe at 1280
-and 320 px (checked on each page as it opens); the one known fault is KNOWN_FAULT below."""
+and 320 px (checked on each page as it opens)."""
 
 import re
-from dataclasses import replace
 
 import pytest
 from playwright.sync_api import Locator
@@ -24,12 +23,6 @@ pytestmark = pytest.mark.slow
 SAM = ("sam@relay.example", "Sam Jones", "correct horse sam jones")
 UNA = ("una@relay.example", "Una Newcomer")
 FRAN = PEOPLE["facilitator"][1]
-# A page bug this file may not fix: on the page of a closed account the rotation command is
-# one unbroken line in a <pre>, which scrolls sideways at 320 px, as static/relay.css has no
-# rule for <pre> (`pre { white-space: pre-wrap; overflow-wrap: anywhere; }` fixes it). The
-# journey allows exactly this problem on that page, says so as an xfail at its end, and
-# fails once the fault is gone: then delete KNOWN_FAULT and `_allowing_known_fault`.
-KNOWN_FAULT = "at 320px, sideways scrolling: code reaches "
 # A case Fran worked on before, closed since: its key is still hers when her account closes.
 EARLIER = "RJ-BROWSER-0"
 
@@ -89,9 +82,9 @@ class CloseAccountPage(Screen):
         self.ui.follow(self.button("Close the account"))
         return CloseAccountPage(self.person, self.name)
 
-    def close_done(self, seen: list[str]) -> PersonPage:
+    def close_done(self) -> PersonPage:
         self.ui.follow(self.button("Close the account"))
-        return PersonPage(_allowing_known_fault(self.person, seen), self.name)
+        return PersonPage(self.person, self.name)
 
     def hand_each_one_over(self) -> PersonPage:
         self.ui.follow(self.link("Hand each one to another facilitator"))
@@ -121,28 +114,6 @@ class RevokeInvitationPage(Screen):
     def revoke(self) -> InvitationsPage:
         self.ui.follow(self.button("Revoke the invitation"))
         return InvitationsPage(self.person)
-
-
-def _allowing_known_fault(person: Person, seen: list[str]) -> Person:
-    """`person`, whose pages may have KNOWN_FAULT and no other problem; `seen` gets it."""
-
-    def check(page, kind: str) -> None:
-        try:
-            person.after_navigation(page, kind)
-        except AssertionError as error:
-            # The checks' message: the address, then a line for each problem (pytest may
-            # add its own "assert ..." lines after them).
-            lines = str(error).splitlines()[1:]
-            problems = [line for line in lines[: _first_assert(lines)] if line.strip()]
-            if not problems or not all(p.startswith(KNOWN_FAULT) for p in problems):
-                raise
-            seen.extend(problems)
-
-    return replace(person, after_navigation=check)
-
-
-def _first_assert(lines: list[str]) -> int:
-    return next((i for i, line in enumerate(lines) if line.startswith("assert ")), len(lines))
 
 
 def _second_facilitator(site) -> None:
@@ -217,8 +188,7 @@ def test_a_leaving_facilitator_hands_over_their_case_and_their_account_is_closed
 
     # When they tick it
     closing.ui.choose(closing.confirmation())
-    known_fault: list[str] = []
-    fran = closing.close_done(known_fault)
+    fran = closing.close_done()
     # Then the account is closed, and the page gives the command that changes the key she held
     expect(fran.notice()).to_contain_text(
         "The account is closed. 1 case key(s) they held are still to be changed"
@@ -239,9 +209,6 @@ def test_a_leaving_facilitator_hands_over_their_case_and_their_account_is_closed
     expect(SignInPage(leaver).error_summary()).to_contain_text(
         "The e-mail address or password is not right"
     )
-
-    assert known_fault, "the rotation command no longer scrolls sideways: delete KNOWN_FAULT"
-    pytest.xfail(f"{fran.page.url} {known_fault} (static/relay.css has no rule for <pre>)")
 
 
 def test_an_invitation_is_sent_again_then_revoked(people, world, mailbox):
