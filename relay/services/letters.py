@@ -775,7 +775,12 @@ def flags_for_review(letter: Letter, text: str, conditions: str | None = None) -
         held.add(person.display_name)
         if person.user is not None:
             held.add(person.user.name)
-            held.update(part for part in person.user.name.split() if len(part) >= 2)
+            # Each word of it that could be a name: two letters or more, not a number.
+            held.update(
+                part
+                for part in person.user.name.split()
+                if len(part) >= 2 and any(character.isalpha() for character in part)
+            )
     withheld: tuple[str, ...] = ()
     recipient = letter.recipient.user
     if recipient is not None and flags.asks_surname_withheld(conditions):

@@ -232,3 +232,13 @@ def test_the_first_approvers_not_before_date_is_kept_for_the_second(session, set
     session.expire_all()
     letter = session.get(Letter, letter_id)
     assert (letter.state, letter.deliver_not_before) == (LetterState.APPROVED, later)
+
+
+def test_a_number_in_an_account_name_is_not_a_name_to_flag(session, settings, world):
+    """Found by the PostgreSQL race tests: a person named "Race victim 12" made every "12"
+    in a letter a name to check."""
+    world.victim.user.name = "Race Victim 12"
+    session.commit()
+    letter_id = _submitted(session, settings, world, "I am sorry. (12)")
+    assert _flags(session, world, letter_id) == []
+    assert letters.approve_letter(session, settings, world.facilitator, letter_id)
