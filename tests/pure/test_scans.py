@@ -13,6 +13,7 @@ import pypdf
 import pytest
 from PIL import ExifTags
 from PIL import Image
+from PIL import ImageCms
 from PIL import ImageDraw
 from PIL import ImageFont
 from PIL import PngImagePlugin
@@ -111,8 +112,14 @@ def test_a_photo_loses_its_gps_position_and_every_other_exif_field():
     gps[ExifTags.GPS.GPSLatitude] = (51.0, 30.0, 26.0)
     gps[ExifTags.GPS.GPSLongitudeRef] = "W"
     gps[ExifTags.GPS.GPSLongitude] = (0.0, 7.0, 39.0)
-    upload = _encoded(_letter_page(), "JPEG", exif=exif, comment=b"HMP Example wing C")
-    assert Image.open(io.BytesIO(upload)).getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>HMP Example</rdf:RDF></x:xmpmeta>'
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    upload = _encoded(
+        _letter_page(), "JPEG", exif=exif, xmp=xmp, icc_profile=icc, comment=b"HMP Example C"
+    )
+    uploaded = Image.open(io.BytesIO(upload))
+    assert uploaded.getexif().get_ifd(ExifTags.IFD.GPSInfo)
+    assert {"xmp", "icc_profile", "comment"} <= set(uploaded.info)
 
     scan = scans.accept_scan(upload, filename="photo.jpg")
 
@@ -120,8 +127,8 @@ def test_a_photo_loses_its_gps_position_and_every_other_exif_field():
     cleaned = Image.open(io.BytesIO(scan.data))
     assert cleaned.format == "JPEG"
     assert dict(cleaned.getexif()) == {}
-    assert "exif" not in cleaned.info and "icc_profile" not in cleaned.info
-    for trace in (b"Exif", b"GPS", b"PhoneMaker", b"HMP Example", b"http://ns.adobe.com"):
+    assert not {"exif", "xmp", "icc_profile", "comment"} & set(cleaned.info)
+    for trace in (b"Exif", b"GPS", b"PhoneMaker", b"HMP Example", b"xmpmeta", b"ICC_PROFILE"):
         assert trace not in scan.data
 
 
@@ -210,6 +217,21 @@ def test_a_pdf_that_needs_a_password_is_refused():
     writer.encrypt(user_password="secret", owner_password="owner", algorithm="RC4-128")
 
     assert "password" in _refusal(_pdf(writer), filename="letter.pdf")
+
+
+def test_a_pdf_encrypted_with_no_password_to_open_is_stored_unencrypted():
+    # An owner password only restricts printing or copying: the page still renders.
+    writer = pypdf.PdfWriter()
+    writer.add_blank_page(width=595, height=842)
+    writer.encrypt(user_password="", owner_password="owner", algorithm="RC4-128")
+    upload = _pdf(writer)
+    assert b"/Encrypt" in upload
+
+    scan = scans.accept_scan(upload)
+
+    assert scan.pages == 1
+    assert b"/Encrypt" not in scan.data
+    assert not pypdf.PdfReader(io.BytesIO(scan.data)).is_encrypted
 
 
 def test_a_pdf_over_the_page_limit_is_refused():
