@@ -180,6 +180,20 @@ class LetterState(enum.StrEnum):
         }[self]
 
 
+class PaperDelivery(enum.StrEnum):
+    """How a letter reached a party who takes part on paper."""
+
+    POSTED = "posted"
+    HANDED_OVER = "handed_over"  # read with them, or given to them, at a meeting
+
+    @property
+    def label(self) -> str:
+        return {
+            PaperDelivery.POSTED: "posted",
+            PaperDelivery.HANDED_OVER: "handed over at a reading",
+        }[self]
+
+
 class NoteKind(enum.StrEnum):
     """Free text a person types for someone in a case, besides letters."""
 
@@ -490,6 +504,9 @@ class CaseParticipant(Base):
     risk_categories: Mapped[str | None] = mapped_column(String(120))
     risk_review_on: Mapped[date | None] = mapped_column(Date)
     withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Takes part on paper (no e-mail, no account: many people in custody): their gates are
+    # recorded from the paper form, and letters to them are printed and posted.
+    on_paper: Mapped[bool] = mapped_column(Boolean, default=False)
 
     case: Mapped[Case] = relationship(back_populates="participants")
     user: Mapped[User | None] = relationship(foreign_keys=[user_id])
@@ -543,6 +560,11 @@ class Letter(Base):
     )
     first_approved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     first_approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # For a recipient on paper: delivered when their facilitator records it posted or
+    # handed over, on which day and by whom.
+    paper_delivery: Mapped[PaperDelivery | None] = mapped_column(_enum(PaperDelivery))
+    paper_delivered_on: Mapped[date | None] = mapped_column(Date)
+    paper_delivered_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     case: Mapped[Case] = relationship(back_populates="letters")
     author: Mapped[CaseParticipant] = relationship(foreign_keys=[author_id])

@@ -283,6 +283,24 @@ def open_case(session: Session, actor: Actor, *, reference: str, offence_categor
         return case
 
 
+def _new_party(case: Case, role: Role, display_name: str) -> CaseParticipant:
+    """The victim's or offender's place in the case; the case is locked for its change."""
+    states.check_case(CaseAction.INVITE_PARTY, case)
+    if role not in PARTY_ROLES:
+        raise InvalidInput("Choose who you are inviting", "role")
+    if parties(case, role):
+        raise InvalidInput(f"This case already has a {role.label}", "role")
+    if not display_name.strip():
+        raise InvalidInput("Enter the name the other person will see", "display_name")
+    participant = CaseParticipant(role=role, display_name=display_name.strip())
+    if role == Role.VICTIM:
+        # Nothing arrives unasked: a victim chooses to receive letters.
+        participant.receive_preference = ReceivePreference.NOT_NOW
+    case.participants.append(participant)
+    states.move_case(case, CaseAction.INVITE_PARTY)
+    return participant
+
+
 def invite_party(
     session: Session,
     settings: ServiceSettings,
@@ -297,24 +315,33 @@ def invite_party(
     """Add the victim or offender to the case and e-mail their invitation; returns the code."""
     with transaction(session):
         case = _managing_case(session, actor, case_id)
-        states.check_case(CaseAction.INVITE_PARTY, case)
-        if role not in PARTY_ROLES:
-            raise InvalidInput("Choose who you are inviting", "role")
-        if parties(case, role):
-            raise InvalidInput(f"This case already has a {role.label}", "role")
-        if not display_name.strip():
-            raise InvalidInput("Enter the name the other person will see", "display_name")
-        participant = CaseParticipant(role=role, display_name=display_name.strip())
-        if role == Role.VICTIM:
-            # Nothing arrives unasked: a victim chooses to receive letters.
-            participant.receive_preference = ReceivePreference.NOT_NOW
-        case.participants.append(participant)
+        participant = _new_party(case, role, display_name)
         session.flush()
-        token = create_invitation(
+        return create_invitation(
             session, settings, actor, email=email, name=name, role=role, participant=participant
         )
-        states.move_case(case, CaseAction.INVITE_PARTY)
-        return token
+
+
+def add_paper_party(
+    session: Session, actor: Actor, case_id: int, *, role: Role, display_name: str
+) -> CaseParticipant:
+    """Add the victim or offender as a party who takes part on paper: no e-mail and no
+    account (many people in custody). They never block the case: their gates are recorded
+    from the paper form, letters to them are printed and posted, letters from them are
+    typed in from paper (docs/rules.md, "Paper and custody")."""
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        participant = _new_party(case, role, display_name)
+        participant.on_paper = True
+        session.flush()
+        audit.record(
+            session,
+            "case.paper_party_added",
+            actor_id=actor.id,
+            case_id=case.id,
+            details={"person": str(role)},
+        )
+        return participant
 
 
 def _who_is_assessed(case: Case, participant_id: int) -> CaseParticipant:
@@ -549,8 +576,8 @@ def gate_status(case: Case) -> list[GateStatus]:
     return [
         GateStatus(
             "parties",
-            "Both people have been invited and have set up their accounts",
-            bool(victims) and bool(offenders) and all(p.user_id for p in both),
+            "Both people have been invited and have set up their accounts, or take part on paper",
+            bool(victims) and bool(offenders) and all(p.user_id or p.on_paper for p in both),
         ),
         GateStatus(
             "consent",

@@ -39,6 +39,7 @@ from relay.models import Letter
 from relay.models import LetterRead
 from relay.models import LetterVersion
 from relay.models import NoteKind
+from relay.models import PaperDelivery
 from relay.models import ReceivePreference
 from relay.models import Role
 from relay.models import User
@@ -591,6 +592,8 @@ def _readings_to_arrange(actor: Actor) -> Select:
         .where(
             Letter.state.in_(states.WAITING),
             CaseParticipant.receive_preference == ReceivePreference.WITH_FACILITATOR,
+            # A reading with a party on paper is recorded as the letter handed over.
+            CaseParticipant.on_paper.is_(False),
         )
         .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.approved_at, Letter.id)
@@ -611,15 +614,34 @@ def _sent_back(actor: Actor) -> Select:
     return _in_my_cases(query, actor)
 
 
+def _to_print_and_post(actor: Actor) -> Select:
+    """Approved letters to a party on paper: theirs to print, and post or hand over."""
+    query = (
+        select(Letter)
+        .join(CaseParticipant, Letter.recipient_id == CaseParticipant.id)
+        .where(Letter.state.in_(states.WAITING), CaseParticipant.on_paper.is_(True))
+        .options(*_FOR_STAFF_LISTS, joinedload(Letter.recipient))
+        .order_by(Letter.approved_at, Letter.id)
+    )
+    return _in_my_cases(query, actor)
+
+
+def to_print_and_post(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
+    """Approved letters to parties on paper in the facilitator's cases, oldest first."""
+    return page_of(session, _to_print_and_post(actor), page)
+
+
 def _approved_not_passed_on(actor: Actor) -> Select:
     """Approved letters waiting for a "not before" date, for the recipient's choice to
-    receive, or for a paused case: every approved letter but the readings to arrange."""
+    receive, or for a paused case: every approved letter but the readings to arrange and
+    those to print and post."""
     query = (
         select(Letter)
         .join(CaseParticipant, Letter.recipient_id == CaseParticipant.id)
         .where(
             Letter.state.in_(states.WAITING),
             CaseParticipant.receive_preference != ReceivePreference.WITH_FACILITATOR,
+            CaseParticipant.on_paper.is_(False),
         )
         .options(*_FOR_STAFF_LISTS, joinedload(Letter.recipient))
         .order_by(Letter.approved_at, Letter.id)
@@ -995,9 +1017,9 @@ def approve_letter(
         # Held until the flags are found, below (as in `_flag_count`).
         accounts = _case_accounts(session, letter.case)
         recipient = accounts.get(letter.recipient.user_id)
-        if recipient is None:
+        if recipient is None and not letter.recipient.on_paper:
             raise InvalidTransition("The recipient has not set up their account yet")
-        if recipient.keys_replaced_at is not None:
+        if recipient is not None and recipient.keys_replaced_at is not None:
             # Sealing to the key pair a reset link made would hand the letter to whoever
             # read that mailbox: approve once their facilitator has restored their access.
             raise InvalidTransition(
@@ -1028,7 +1050,9 @@ def approve_letter(
             letter.deliver_not_before = not_before
             _audit(session, letter, "letter.first_approval", actor.id, details=checked)
             return False
-        content_keys.seal_to_recipient(session, version, content_key, recipient)
+        if recipient is not None:
+            # A party on paper without an account is given the letter on paper instead.
+            content_keys.seal_to_recipient(session, version, content_key, recipient)
         letter.approved_version_id = version.id
         letter.deliver_not_before = not_before
         letter.approved_by_id = actor.id
@@ -1046,6 +1070,45 @@ def approve_letter(
         elif states.waiting_for_reading(letter):
             _notify_facilitators(session, settings, letter.case)
         return True
+
+
+def deliver_on_paper(
+    session: Session, actor: Actor, letter_id: int, *, how: str, on: date | None
+) -> None:
+    """A letter to a party on paper reaches them when their facilitator records it posted,
+    or handed over at a reading: the day, and who did it. Its author learns of it only as
+    the recipient's choice allows, as for any delivery (`states.shown_to_author`)."""
+    with transaction(session):
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
+        try:
+            kind = PaperDelivery(how)
+        except ValueError:
+            raise InvalidInput("Choose how the letter reached them", "how") from None
+        if on is None:
+            raise InvalidInput("Enter the day, for example 27 11 2026", "on")
+        if on > utcnow().date():
+            raise InvalidInput("The day cannot be in the future", "on")
+        if letter.approved_at is not None and on < letter.approved_at.date():
+            raise InvalidInput("The day cannot be before the letter was approved", "on")
+        if letter.deliver_not_before is not None and on < letter.deliver_not_before:
+            waits_for = f"{letter.deliver_not_before:%-d %B %Y}"
+            raise InvalidInput(
+                f'This letter waits for its "not before" date, {waits_for}: it can reach '
+                "them from that day",
+                "on",
+            )
+        states.move(letter, A.DELIVER_ON_PAPER, actor.id)
+        letter.delivered_at = letter.updated_at
+        letter.paper_delivery = kind
+        letter.paper_delivered_on = on
+        letter.paper_delivered_by_id = actor.id
+        _audit(
+            session,
+            letter,
+            "letter.delivered_on_paper",
+            actor.id,
+            details={"how": str(kind), "on": on.isoformat()},
+        )
 
 
 def hold_back(session: Session, actor: Actor, letter_id: int) -> None:

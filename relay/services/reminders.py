@@ -106,6 +106,7 @@ class Waiting:
     in_review: int = 0  # in review, within the target
     with_author: int = 0  # changes asked for or suggested, back with the writer
     readings: int = 0  # approved for a recipient who reads with their facilitator
+    to_post: int = 0  # approved for a party on paper: to print, and post or hand over
     invitations: int = 0  # a party invited who has not set up their account
     risk_reviews: int = 0  # a party's risk review date has passed (cases.risk_reviews_due)
 
@@ -123,9 +124,13 @@ def waiting_in_cases(
     in_review = Letter.state.in_(states.IN_REVIEW)
     overdue_before = overdue_if_submitted_before(settings, now)
     # As letters.readings_to_arrange lists them.
-    reading = Letter.state.in_(states.WAITING) & (
-        recipient.receive_preference == ReceivePreference.WITH_FACILITATOR
+    reading = (
+        Letter.state.in_(states.WAITING)
+        & (recipient.receive_preference == ReceivePreference.WITH_FACILITATOR)
+        & recipient.on_paper.is_(False)
     )
+    # As letters.to_print_and_post lists them.
+    to_post = Letter.state.in_(states.WAITING) & recipient.on_paper.is_(True)
     letter_counts = session.execute(
         select(
             place.user_id,
@@ -133,6 +138,7 @@ def waiting_in_cases(
             func.count().filter(in_review),
             func.count().filter(Letter.state.in_(WITH_AUTHOR)),
             func.count().filter(reading),
+            func.count().filter(to_post),
         )
         .select_from(place)
         .join(Letter, Letter.case_id == place.case_id)
@@ -161,12 +167,13 @@ def waiting_in_cases(
         .group_by(place.user_id)
     ).all()
     found: dict[int, dict[str, int]] = {}
-    for user_id, overdue, reviewing, with_author, readings in letter_counts:
+    for user_id, overdue, reviewing, with_author, readings, to_print in letter_counts:
         found[user_id] = {
             "overdue": overdue,
             "in_review": reviewing - overdue,
             "with_author": with_author,
             "readings": readings,
+            "to_post": to_print,
         }
     for user_id, invited in invitation_counts:
         found.setdefault(user_id, {})["invitations"] = invited
@@ -198,6 +205,7 @@ def digest_body(waiting: Waiting, settings: ServiceSettings, day: date) -> str:
         f"Other letters waiting for review: {waiting.in_review}",
         f"Letters back with their writer for changes: {waiting.with_author}",
         f"Readings to arrange: {waiting.readings}",
+        f"Letters to print and post: {waiting.to_post}",
         f"People invited who have not yet set up their account: {waiting.invitations}",
         f"Risk assessments past their review date: {waiting.risk_reviews}",
     )

@@ -62,6 +62,9 @@ class LetterAction(enum.StrEnum):
     DESTROY_DRAFT = "destroy_draft"
     HOLD_BACK = "hold_back"
     LET_GO = "let_go"
+    # A letter to a party on paper reaches them when their facilitator records it posted
+    # or handed over at a reading.
+    DELIVER_ON_PAPER = "deliver_on_paper"
 
 
 # A condition beyond the states: the refusal to show, or None when it holds.
@@ -84,14 +87,18 @@ class LetterTransition:
 
 
 def waiting_for_reading(letter: Letter) -> bool:
-    """Approved for a recipient who reads only with their facilitator: theirs to arrange."""
+    """Approved for a recipient who reads only with their facilitator: theirs to arrange.
+    (With a party on paper the reading is the letter handed over: `DELIVER_ON_PAPER`.)"""
     return (
         letter.state in WAITING
         and letter.recipient.receive_preference == ReceivePreference.WITH_FACILITATOR
+        and not letter.recipient.on_paper
     )
 
 
 def _released_to_facilitator(letter: Letter, _actor_id: int | None) -> str | None:
+    if letter.recipient.on_paper:
+        return "The recipient takes part on paper: record the letter handed over at the reading"
     if letter.recipient.receive_preference != ReceivePreference.WITH_FACILITATOR:
         return "The recipient has not asked to read with their facilitator"
     # A reading honours the "not before" date as delivery does.
@@ -111,6 +118,12 @@ def first_approval_holds(letter: Letter) -> bool:
         and bool(letter.versions)
         and letter.first_approval_version_id == letter.versions[-1].id
     )
+
+
+def _to_a_party_on_paper(letter: Letter, _actor_id: int | None) -> str | None:
+    if not letter.recipient.on_paper:
+        return "The recipient takes part through Relay: the letter reaches them there"
+    return None
 
 
 def _another_pair_of_eyes(letter: Letter, actor_id: int | None) -> str | None:
@@ -233,6 +246,9 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
         _released_to_facilitator,
     ),
     A.DELIVER: LetterTransition(P.SERVICE, WAITING, S.DELIVERED, RUNNING, _NOT_RUNNING),
+    A.DELIVER_ON_PAPER: LetterTransition(
+        P.FACILITATOR, WAITING, S.DELIVERED, RUNNING, _NOT_RUNNING, _to_a_party_on_paper
+    ),
     A.STOP: LetterTransition(
         P.SERVICE, UNDELIVERED - NEVER_SENT, S.STOPPED, NOT_CLOSED, "The case has already ended"
     ),
@@ -318,6 +334,8 @@ def due(letter: Letter, today: date | None = None) -> bool:
     today = today or utcnow().date()
     return (
         refusal(A.DELIVER, letter.state, letter.case.state, letter) is None
+        # A party on paper has no account to deliver to: their facilitator posts it.
+        and not letter.recipient.on_paper
         and letter.recipient.withdrawn_at is None
         and letter.recipient.receive_preference == ReceivePreference.RECEIVE
         and (letter.deliver_not_before is None or letter.deliver_not_before <= today)

@@ -31,6 +31,7 @@ def _letter(state: LetterState, case_state: CaseState, **fields) -> SimpleNamesp
         user_id=RECIPIENT,
         receive_preference=fields.pop("preference", ReceivePreference.WITH_FACILITATOR),
         withdrawn_at=None,
+        on_paper=fields.pop("on_paper", False),
     )
     letter = SimpleNamespace(
         state=state,
@@ -134,6 +135,19 @@ def test_the_conditions_beyond_the_states():
     two_versions = [SimpleNamespace(id=1), SimpleNamespace(id=2)]
     earlier = _letter(LetterState.IN_REVIEW, CaseState.ACTIVE, **first, versions=two_versions)
     states.move(earlier, LetterAction.APPROVE, FACILITATOR)
+    # A letter reaches a party on paper when it is posted or handed over, and only then.
+    portal = _letter(LetterState.APPROVED, CaseState.ACTIVE)
+    with pytest.raises(InvalidTransition, match="takes part through Relay"):
+        states.move(portal, LetterAction.DELIVER_ON_PAPER, FACILITATOR)
+    on_paper = _letter(LetterState.APPROVED, CaseState.ACTIVE, on_paper=True)
+    with pytest.raises(InvalidTransition, match="takes part on paper"):
+        states.move(on_paper, LetterAction.RELEASE, FACILITATOR)
+    assert not states.waiting_for_reading(on_paper)  # though they read with their facilitator
+    receiving = _letter(
+        LetterState.APPROVED, CaseState.ACTIVE, on_paper=True, preference=ReceivePreference.RECEIVE
+    )
+    assert not states.due(receiving)  # Relay has no account to deliver to
+    states.move(on_paper, LetterAction.DELIVER_ON_PAPER, FACILITATOR)
     destroyed = _letter(LetterState.READ, CaseState.ACTIVE, recipient_copy_destroyed_at=1)
     for action in (LetterAction.OPEN, LetterAction.HOLD, LetterAction.DESTROY_COPY):
         with pytest.raises(InvalidTransition):
@@ -246,6 +260,7 @@ PINNED = {
     "approve": (IR, AP, OPEN),
     "release": (AP, DL, RUN),
     "deliver": (AP, DL, RUN),
+    "deliver_on_paper": (AP, DL, RUN),
     "stop": (f"{IR} {CR} {RP} {AP} held", "stopped", LIVE),
     "hold_back": (f"{AP} {DL}", "held", OPEN),
     "let_go": ("held", AP, OPEN),
