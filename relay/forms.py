@@ -148,6 +148,28 @@ class InvitePartyForm(InviteStaffForm):
     )
 
 
+class PaperPartyForm(FlaskForm):
+    """A party who takes part on paper: no e-mail address, no account."""
+
+    role = InvitePartyForm.role
+    display_name = InvitePartyForm.display_name
+
+
+class DeliveredOnPaperForm(FlaskForm):
+    how = RadioField(
+        "How did the letter reach them?",
+        choices=_choices(
+            ("posted", "Posted to them"), ("handed_over", "Handed over or read with them")
+        ),
+        validators=[_required("Choose how the letter reached them")],
+    )
+    on = DateField(
+        "On which day?",
+        description="The day it was posted, or the day of the reading.",
+        validators=[Optional()],
+    )
+
+
 class RestoreAccessForm(FlaskForm):
     checked = BooleanField(
         "I have checked with this person, by phone or in person, that they asked for this",

@@ -1,7 +1,7 @@
 """The lists a facilitator acts on beside the review queue (issue 9, item 1): readings to
-arrange, letters back with their writer, approved letters not yet passed on, and
-invitations to their cases not yet accepted. Each is its first page, counted whole, read
-from rows alone: no letter is decrypted for them."""
+arrange, letters back with their writer, approved letters not yet passed on, letters to
+print and post to parties on paper, and invitations to their cases not yet accepted. Each
+is its first page, counted whole, read from rows alone: no letter is decrypted for them."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,6 +32,7 @@ class BesideTheQueue:
     readings: Page[Letter]  # waiting for a reading with their facilitator
     sent_back: Page[Letter]  # changes asked for or suggested: with the writer
     approved: Page[Letter]  # approved, waiting for a date, a choice or the case
+    to_post: Page[Letter]  # approved for a party on paper: to print, and post or hand over
     invitations: Page[Invitation]  # to a party of their cases, not yet accepted
     now: datetime  # an invitation whose expires_at is not after this has expired
 
@@ -63,6 +64,7 @@ def beside_the_queue(session: Session, actor: Actor, now: datetime | None = None
         readings=letters.readings_to_arrange(session, actor),
         sent_back=letters.sent_back(session, actor),
         approved=letters.approved_not_passed_on(session, actor),
+        to_post=letters.to_print_and_post(session, actor),
         invitations=page_of(session, _party_invitations(actor), 1),
         now=now or utcnow(),
     )

@@ -21,6 +21,7 @@ from relay.forms import CloseCaseForm
 from relay.forms import GateEvidenceForm
 from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
+from relay.forms import PaperPartyForm
 from relay.forms import PauseReasonForm
 from relay.forms import RiskAssessmentForm
 from relay.forms import TimelineFilterForm
@@ -314,6 +315,28 @@ def invite(case_id: int):
             flash(f"Invitation sent to {form.email.data}")
             return redirect(url_for("cases.show", case_id=case_id))
     return render_template("cases/invite.html", form=form, case=case)
+
+
+@bp.route("/<int:case_id>/on-paper", methods=["GET", "POST"])
+def add_paper_party(case_id: int):
+    """A person with no e-mail address (many people in custody) takes part on paper."""
+    case = cases.case_for_staff(db(), signed_in.actor(), case_id)
+    form = PaperPartyForm()
+    if form.validate_on_submit():
+        try:
+            cases.add_paper_party(
+                db(),
+                signed_in.actor(),
+                case_id,
+                role=Role(form.role.data),
+                display_name=form.display_name.data,
+            )
+        except InvalidInput as error:
+            show_error(form, error, "display_name")
+        else:
+            flash(f"Added: {form.display_name.data.strip()} takes part on paper")
+            return redirect(url_for("cases.show", case_id=case_id))
+    return render_template("cases/on_paper.html", form=form, case=case)
 
 
 @bp.post("/<int:case_id>/gates/<gate>")

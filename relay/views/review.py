@@ -11,11 +11,13 @@ from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import ApproveForm
 from relay.forms import ChangesForm
+from relay.forms import DeliveredOnPaperForm
 from relay.forms import QueueForm
 from relay.forms import RedactionForm
 from relay.forms import RejectForm
 from relay.forms import show_error
 from relay.models import Role
+from relay.models import utcnow
 from relay.services import claims
 from relay.services import desk
 from relay.services import invitations
@@ -79,6 +81,7 @@ def _render(letter_id: int, decided: bool = False, **forms):
     # A second approver starts from the first's "not before" date, and may change it.
     forms.setdefault("approve", ApproveForm(formdata=None, not_before=letter.deliver_not_before))
     forms.setdefault("changes", ChangesForm(formdata=None))
+    forms.setdefault("on_paper", DeliveredOnPaperForm(formdata=None, on=utcnow().date()))
     forms.setdefault("reject", RejectForm(formdata=None))
     forms.setdefault(
         "redact", RedactionForm(formdata=None, prefix="redact", text=text.for_editing(current))
@@ -197,6 +200,22 @@ def _decide(letter_id: int, form, name: str, service, *values):
         else:
             return redirect(url_for("review.show", letter_id=letter_id, decided=1))
     return _render(letter_id, **{name: form})
+
+
+@bp.post("/letters/<int:letter_id>/delivered-on-paper")
+def delivered_on_paper(letter_id: int):
+    form = DeliveredOnPaperForm()
+    if form.validate_on_submit():
+        try:
+            letters.deliver_on_paper(
+                db(), signed_in.actor(), letter_id, how=form.how.data, on=form.on.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "on")
+        else:
+            flash("Recorded: the letter has reached them")
+            return redirect(url_for("review.show", letter_id=letter_id))
+    return _render(letter_id, on_paper=form)
 
 
 @bp.post("/letters/<int:letter_id>/changes")

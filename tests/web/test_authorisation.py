@@ -68,6 +68,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("cases.show", "GET"): "RRRRAA",
     ("cases.invite", "GET"): "RRRRAA",
     ("cases.invite", "POST"): "RRRRAR",
+    ("cases.add_paper_party", "GET"): "RRRRAA",
+    ("cases.add_paper_party", "POST"): "RRRRAR",
     ("cases.record_gate", "POST"): "RRRRAR",
     ("cases.assess_risk", "POST"): "RRRRAR",
     ("cases.add_note", "POST"): "RRRRAR",
@@ -99,6 +101,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.take_over", "GET"): "RRRRAR",
     ("review.take_over", "POST"): "RRRRAR",
     ("review.stop_reviewing", "POST"): "RRRRAR",
+    ("review.delivered_on_paper", "POST"): "RRRRAR",
     # The world's pending invitation is to a member of staff, which no facilitator sends
     # again; their own parties' invitations: tests/web/test_review_queue.py.
     ("review.send_invitation_again", "POST"): "RRRRRR",
@@ -149,6 +152,8 @@ FORMS = {
     "cases.new": {"reference": "NEW-CASE", "offence_category": "theft"},
     "cases.invite": {"role": "victim", "email": "d@example.com", "name": "D", "display_name": "D"},
     "cases.paper_letter": {"author": "offender", "text": "A letter from paper."},
+    "cases.add_paper_party": {"role": "offender", "display_name": "D"},
+    "review.delivered_on_paper": {"how": "posted", "on": "2026-01-01"},
     "cases.add_facilitator": {"email": "nobody@relay.test"},
     "cases.close": {"outcome": "completed"},
     "cases.record_gate": {"consent-evidence": "Consent form signed, file 12"},

@@ -1,0 +1,97 @@
+"""A party on paper through the pages (issue 10, item 1): added on the case page with no
+e-mail address, their letter listed to print and post beside the queue, and recorded as
+reached them on the letter's page, with errors next to the fields."""
+
+import re
+from datetime import date
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from relay.models import CaseParticipant
+from relay.models import Letter
+from relay.models import LetterState
+from relay.models import Role
+from relay.services import cases
+from relay.services import invitations
+from relay.services import letters
+from tests.factories import actor_for
+
+HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
+
+
+def _state(session, letter_id: int) -> LetterState:
+    session.expire_all()
+    return session.get(Letter, letter_id).state
+
+
+def test_a_facilitator_adds_a_party_on_paper_and_posts_them_a_letter(
+    client, auth, session, settings, world
+):
+    fran = world.facilitator
+    case = cases.open_case(session, fran, reference="RJ-PAPER", offence_category="robbery")
+    token = cases.invite_party(
+        session,
+        settings,
+        fran,
+        case.id,
+        role=Role.VICTIM,
+        email=HARMED[0],
+        name=HARMED[1],
+        display_name="Pat",
+    )
+    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
+    auth.sign_in("facilitator")
+
+    page = client.get(f"/cases/{case.id}").text
+    assert f'href="/cases/{case.id}/on-paper">Add someone who takes part on paper</a>' in page
+    refused = client.post(f"/cases/{case.id}/on-paper", data={"role": "offender"})
+    assert refused.status_code == 200
+    assert '<a href="#display_name">Enter the name the other person will see</a>' in refused.text
+    added = client.post(
+        f"/cases/{case.id}/on-paper", data={"role": "offender", "display_name": "Lee"}
+    )
+    assert added.status_code == 302
+    page = client.get(f"/cases/{case.id}").text
+    assert "Lee takes part on paper" in page
+    assert re.search(
+        r"Person responsible: shown to the other person as “Lee”\s*– takes part on paper", page
+    )
+    session.expire_all()
+    inmate = session.scalar(
+        select(CaseParticipant).where(
+            CaseParticipant.case_id == case.id, CaseParticipant.role == Role.OFFENDER
+        )
+    )
+    assert (inmate.on_paper, inmate.user_id) == (True, None)
+
+    for gate in cases.GATES:
+        cases.record_gate(session, fran, case.id, gate)
+    cases.activate_case(session, fran, case.id)
+    harmed = actor_for(session, settings, HARMED[0], HARMED[2])
+    letter = letters.save_draft(session, harmed, case.id, None, "Why our house?")
+    letters.submit_letter(session, settings, harmed, letter.id)
+    letters.approve_letter(session, settings, fran, letter.id)
+
+    queue = client.get("/review/").text
+    assert '<h2 id="to-post">Letters to print and post</h2>' in queue
+    assert f"Letter {letter.id} in case RJ-PAPER</a>,\n      to the person responsible" in queue
+
+    review = client.get(f"/review/letters/{letter.id}").text
+    assert "The recipient takes part on paper" in review
+    tomorrow = (date.today() + timedelta(days=1)).isoformat()
+    future = client.post(
+        f"/review/letters/{letter.id}/delivered-on-paper", data={"how": "posted", "on": tomorrow}
+    )
+    assert future.status_code == 200
+    assert '<a href="#on">The day cannot be in the future</a>' in future.text
+    assert '<input checked class="choice__input" id="how-0" name="how"' in future.text
+    assert _state(session, letter.id) == LetterState.APPROVED
+
+    posted = client.post(
+        f"/review/letters/{letter.id}/delivered-on-paper",
+        data={"how": "posted", "on": date.today().isoformat()},
+    )
+    assert posted.status_code == 302
+    assert _state(session, letter.id) == LetterState.DELIVERED
+    assert "Letters to print and post" not in client.get("/review/").text
