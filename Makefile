@@ -15,7 +15,7 @@ AXE := node_modules/axe-core/axe.min.js
 PYTEST_WORKERS ?= 2
 PYTEST := $(BIN)/python -m pytest -n $(PYTEST_WORKERS)
 
-.PHONY: install run init demo test test-fast lint audit browser bench clean
+.PHONY: install run init demo test test-fast lint audit browser ocr bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -64,10 +64,16 @@ $(AXE): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	touch $(AXE)
 
-test: install lint audit browser
+# Paper letters are read back with Tesseract (relay/services/scans.py): Debian's packages.
+ocr:
+	@command -v tesseract >/dev/null 2>&1 || { \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tesseract-ocr tesseract-ocr-eng; }
+
+test: install lint audit browser ocr
 	$(PYTEST)
 
-test-fast: install
+test-fast: install ocr
 	$(PYTEST) -m "not slow"
 
 bench: install
