@@ -1,6 +1,7 @@
 """The facilitator's review of letters: read every version, then decide."""
 
 from flask import Blueprint
+from flask import Response
 from flask import flash
 from flask import redirect
 from flask import render_template
@@ -200,6 +201,20 @@ def _decide(letter_id: int, form, name: str, service, *values):
         else:
             return redirect(url_for("review.show", letter_id=letter_id, decided=1))
     return _render(letter_id, **{name: form})
+
+
+@bp.get("/letters/<int:letter_id>/printed.pdf")
+def printed(letter_id: int):
+    """Made for this request only; no-store, so no copy stays in a cache."""
+    pdf = letters.print_for_post(db(), signed_in.actor(), letter_id)
+    return Response(
+        pdf,
+        mimetype="application/pdf",
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Disposition": f'attachment; filename="relay-letter-{letter_id}.pdf"',
+        },
+    )
 
 
 @bp.post("/letters/<int:letter_id>/delivered-on-paper")

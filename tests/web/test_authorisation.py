@@ -102,6 +102,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.take_over", "POST"): "RRRRAR",
     ("review.stop_reviewing", "POST"): "RRRRAR",
     ("review.delivered_on_paper", "POST"): "RRRRAR",
+    ("review.printed", "GET"): "RRRRAR",
     # The world's pending invitation is to a member of staff, which no facilitator sends
     # again; their own parties' invitations: tests/web/test_review_queue.py.
     ("review.send_invitation_again", "POST"): "RRRRRR",

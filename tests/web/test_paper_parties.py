@@ -2,12 +2,15 @@
 e-mail address, their letter listed to print and post beside the queue, and recorded as
 reached them on the letter's page, with errors next to the fields."""
 
+import io
 import re
 from datetime import date
 from datetime import timedelta
 
+from pypdf import PdfReader
 from sqlalchemy import select
 
+from relay.models import AuditEntry
 from relay.models import CaseParticipant
 from relay.models import Letter
 from relay.models import LetterState
@@ -79,6 +82,23 @@ def test_a_facilitator_adds_a_party_on_paper_and_posts_them_a_letter(
 
     review = client.get(f"/review/letters/{letter.id}").text
     assert "The recipient takes part on paper" in review
+    # The letter to print: made on request, kept by no cache, holding only what Lee may see.
+    assert f'href="/review/letters/{letter.id}/printed.pdf" download>' in review
+    printed = client.get(f"/review/letters/{letter.id}/printed.pdf")
+    assert printed.status_code == 200
+    assert printed.mimetype == "application/pdf"
+    assert printed.headers["Cache-Control"] == "no-store"
+    words = " ".join(page.extract_text() for page in PdfReader(io.BytesIO(printed.data)).pages)
+    for shown in ("Why our house?", "Pat", "Lee", f"Relay letter {letter.id}"):
+        assert shown in words
+    for hidden in ("RJ-PAPER", "robbery", HARMED[1], HARMED[0]):
+        assert hidden not in words
+    (entry,) = session.scalars(
+        select(AuditEntry).where(
+            AuditEntry.action == "letter.printed", AuditEntry.letter_id == letter.id
+        )
+    ).all()
+    assert entry.actor_id == fran.id
     tomorrow = (date.today() + timedelta(days=1)).isoformat()
     future = client.post(
         f"/review/letters/{letter.id}/delivered-on-paper", data={"how": "posted", "on": tomorrow}
@@ -95,3 +115,12 @@ def test_a_facilitator_adds_a_party_on_paper_and_posts_them_a_letter(
     assert posted.status_code == 302
     assert _state(session, letter.id) == LetterState.DELIVERED
     assert "Letters to print and post" not in client.get("/review/").text
+
+
+def test_only_a_letter_to_a_party_on_paper_is_printed(client, auth, session, settings, world):
+    letter = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
+    letters.submit_letter(session, settings, world.offender, letter.id)
+    letters.approve_letter(session, settings, world.facilitator, letter.id)
+    auth.sign_in("facilitator")
+    assert client.get(f"/review/letters/{letter.id}/printed.pdf").status_code == 409
+    assert "Download the letter to print" not in client.get(f"/review/letters/{letter.id}").text
