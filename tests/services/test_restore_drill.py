@@ -21,7 +21,9 @@ from tests.factories import actor_for
 from tests.factories import receive_letters
 
 TEXT = "Restored intact, and still only for you."
-DRILL_DATABASE = "relay_restore_drill"
+# Named after the run's own database (one per worker, tests/conftest.py), so that two
+# runs on one server never restore into the same database.
+DRILL_SUFFIX = "_restore_drill"
 
 
 def _libpq(url) -> str:
@@ -42,12 +44,13 @@ def _backup_and_restore(source_url: str, tmp_path) -> str:
         ["pg_dump", "--format=custom", "--schema=public", f"--file={dump}", _libpq(url)],
         check=True,
     )
+    drill = f"{url.database}{DRILL_SUFFIX}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f"DROP DATABASE IF EXISTS {DRILL_DATABASE}"))
-        connection.execute(text(f"CREATE DATABASE {DRILL_DATABASE}"))
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{drill}"'))
+        connection.execute(text(f'CREATE DATABASE "{drill}"'))
     admin.dispose()
-    target = url.set(database=DRILL_DATABASE)
+    target = url.set(database=drill)
     subprocess.run(  # noqa: S603 - fixed arguments, the drill's own database
         [
             "pg_restore",
