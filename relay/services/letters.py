@@ -925,6 +925,15 @@ _REJECTION = _SendBack(
 )
 
 
+def _require_other_eyes(letter: Letter, action: LetterAction, actor: Actor) -> None:
+    """Four eyes (docs/rules.md rule 4): the typist of a paper letter, or the first approver
+    in a case marked for extra care, is refused as not allowed, whatever the state."""
+    condition = states.LETTER_TRANSITIONS[action].condition
+    refusal = condition(letter, actor.id) if condition is not None else None
+    if refusal is not None:
+        raise NotAllowed(refusal)
+
+
 def _send_back(
     session: Session,
     settings: ServiceSettings,
@@ -935,6 +944,7 @@ def _send_back(
 ) -> None:
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
+        _require_other_eyes(letter, decision.action, actor)
         states.check(decision.action, letter, actor.id)
         claims.require_claim(session, actor, letter)
         if not note.strip():
@@ -1007,10 +1017,7 @@ def approve_letter(
     letter on. Returns whether the letter was passed on (approved)."""
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
-        refusal = states.LETTER_TRANSITIONS[A.APPROVE].condition(letter, actor.id)
-        if refusal is not None:
-            # Four eyes (docs/rules.md rule 4): refused as not allowed, whatever the state.
-            raise NotAllowed(refusal)
+        _require_other_eyes(letter, A.APPROVE, actor)
         states.check(A.APPROVE, letter, actor.id)
         claims.require_claim(session, actor, letter)
         if not_before is not None and not_before <= utcnow().date():

@@ -126,6 +126,13 @@ def _to_a_party_on_paper(letter: Letter, _actor_id: int | None) -> str | None:
     return None
 
 
+def _not_the_typist(letter: Letter, actor_id: int | None) -> str | None:
+    # Four eyes on paper letters (docs/rules.md rule 4): nor is one stopped by its typist.
+    if letter.entered_by_id is not None and letter.entered_by_id == actor_id:
+        return "A letter you typed in from paper needs another facilitator to decide on it"
+    return None
+
+
 def _another_pair_of_eyes(letter: Letter, actor_id: int | None) -> str | None:
     # Four eyes on paper letters and in cases marked for extra care (docs/rules.md rule 4).
     if letter.entered_by_id is not None and letter.entered_by_id == actor_id:
@@ -225,7 +232,9 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     A.REQUEST_CHANGES: LetterTransition(
         P.FACILITATOR, IN_REVIEW, S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN
     ),
-    A.REJECT: LetterTransition(P.FACILITATOR, IN_REVIEW, S.REJECTED, OPEN_CASE, _NOT_OPEN),
+    A.REJECT: LetterTransition(
+        P.FACILITATOR, IN_REVIEW, S.REJECTED, OPEN_CASE, _NOT_OPEN, _not_the_typist
+    ),
     A.PROPOSE_REDACTION: LetterTransition(
         P.FACILITATOR, IN_REVIEW, S.REDACTION_PROPOSED, OPEN_CASE, _NOT_OPEN
     ),

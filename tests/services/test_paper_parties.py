@@ -23,6 +23,7 @@ from relay.services import letters
 from relay.services import states
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
+from relay.services.errors import NotAllowed
 from tests.factories import actor_for
 from tests.factories import receive_letters
 
@@ -209,3 +210,17 @@ def test_a_letter_from_the_party_on_paper_is_typed_in_for_review(
     )
     assert typed.state == LetterState.IN_REVIEW
     assert typed.author.user_id is None
+
+
+def test_the_typist_of_a_paper_letter_cannot_reject_it_alone(session, settings, world):
+    """Found reading the code for issue 10: approval refused the typist, but rejection did
+    not, so one facilitator could type a letter in and stop it without anyone else seeing
+    it. Four eyes on either decision (docs/rules.md rule 4)."""
+    typed = letters.enter_paper_letter(
+        session, settings, world.facilitator, world.case.id, Role.OFFENDER, "I am sorry."
+    )
+    with pytest.raises(NotAllowed, match="another facilitator"):
+        letters.reject_letter(session, settings, world.facilitator, typed.id, "Not this one.")
+    session.expire_all()
+    assert session.get(Letter, typed.id).state == LetterState.IN_REVIEW
+    assert _entries(session, "letter.rejected") == []
