@@ -117,7 +117,7 @@ class Waiting:
 def waiting_in_cases(
     session: Session, settings: ServiceSettings, now: datetime
 ) -> dict[int, Waiting]:
-    """{user id: Waiting} for everyone with a facilitator's place in a case, counted in three
+    """{user id: Waiting} for everyone with a facilitator's place in a case, counted in two
     grouped queries whatever the number of letters; nobody with nothing waiting."""
     place = aliased(CaseParticipant)
     recipient = aliased(CaseParticipant)
@@ -150,9 +150,16 @@ def waiting_in_cases(
         )
         .group_by(place.user_id)
     ).all()
+    # The parties of each facilitator's open cases: those invited who have not set up an
+    # account, and those whose risk review date has passed (as cases.risk_reviews_due
+    # lists them, on the service's calendar day). One grouped query for both.
     party = aliased(CaseParticipant)
-    invitation_counts = session.execute(
-        select(place.user_id, func.count(party.id))
+    party_counts = session.execute(
+        select(
+            place.user_id,
+            func.count().filter(party.user_id.is_(None)),
+            func.count().filter(party.risk_review_on < working_days.uk_date(now)),
+        )
         .select_from(place)
         .join(Case, Case.id == place.case_id)
         .join(party, party.case_id == place.case_id)
@@ -161,7 +168,6 @@ def waiting_in_cases(
             place.user_id.is_not(None),
             Case.state != CaseState.CLOSED,
             party.role.in_(PARTY_ROLES),
-            party.user_id.is_(None),
             party.withdrawn_at.is_(None),
         )
         .group_by(place.user_id)
@@ -175,25 +181,8 @@ def waiting_in_cases(
             "readings": readings,
             "to_post": to_print,
         }
-    for user_id, invited in invitation_counts:
-        found.setdefault(user_id, {})["invitations"] = invited
-    # As cases.risk_reviews_due lists them, on the service's calendar day.
-    review_counts = session.execute(
-        select(place.user_id, func.count(party.id))
-        .select_from(place)
-        .join(Case, Case.id == place.case_id)
-        .join(party, party.case_id == place.case_id)
-        .where(
-            place.role == Role.FACILITATOR,
-            place.user_id.is_not(None),
-            Case.state != CaseState.CLOSED,
-            party.risk_review_on < working_days.uk_date(now),
-            party.withdrawn_at.is_(None),
-        )
-        .group_by(place.user_id)
-    ).all()
-    for user_id, due in review_counts:
-        found.setdefault(user_id, {})["risk_reviews"] = due
+    for user_id, invited, reviews_due in party_counts:
+        found.setdefault(user_id, {}).update(invitations=invited, risk_reviews=reviews_due)
     waiting = {user_id: Waiting(**counts) for user_id, counts in found.items()}
     return {user_id: counts for user_id, counts in waiting.items() if counts}
 

@@ -32,13 +32,11 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from dataclasses import field
 
 import pytest
 from sqlalchemy import func
 from sqlalchemy import select
 
-from relay import audit
 from relay import crypto
 from relay.models import AuditEntry
 from relay.models import Case
@@ -52,6 +50,7 @@ from relay.models import User
 from relay.services import cases
 from relay.services import invitations
 from relay.services import outbox
+from tests.concurrency import test_claims_race
 from tests.concurrency.harness import Browser
 from tests.concurrency.harness import Reply
 from tests.concurrency.harness import Server
@@ -100,17 +99,9 @@ def _audit_mark(session) -> int:
 
 
 @dataclass
-class Tally:
-    scenario: str
-    server: Server
-    rounds: int = 0
-    outcomes: Counter = field(default_factory=Counter)
-    statuses: Counter = field(default_factory=Counter)
-    violations: list[str] = field(default_factory=list)
-    unhandled_before: int = 0
-
-    def __post_init__(self) -> None:
-        self.unhandled_before = self.server.unhandled_errors()
+class Tally(test_claims_race.Tally):
+    """The claims races' tally, which checks the audit chain and any 500 at the end; here
+    the answers are counted as they come (`saw`) and a round's facts shown as they are."""
 
     def round(self, number: int, answers: str, outcome: str | None, facts, problems) -> None:
         self.rounds += 1
@@ -124,28 +115,6 @@ class Tally:
     def saw(self, *answers) -> None:
         for answer in answers:
             self.statuses[_status(answer)] += 1
-
-    def finish(self, capsys, app, session) -> None:
-        session.rollback()
-        key = audit.load_signing_key(app.config["AUDIT_SIGNING_KEY_PATH"]).verify_key
-        chain = audit.verify(session, key)
-        session.rollback()
-        if not chain.ok:
-            self.violations.append(f"the audit chain no longer verifies: {chain.problems[:5]}")
-        unhandled = self.server.unhandled_errors() - self.unhandled_before
-        if self.statuses[500] or unhandled:
-            self.violations.append(
-                f"{self.statuses[500]} answers were 500 ({unhandled} logged as 'unhandled' "
-                f"in {self.server.log_path})"
-            )
-        summary = (
-            f"{self.scenario}: {self.rounds} rounds, outcomes {dict(self.outcomes)}, "
-            f"answers {dict(self.statuses)}, {len(self.violations)} violations"
-        )
-        with capsys.disabled():
-            print(f"\n{summary}")
-        if self.violations:
-            pytest.fail("\n".join([summary, *self.violations]), pytrace=False)
 
 
 def _sign_in(server: Server, role: str) -> Browser:
