@@ -7,24 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Select
-from sqlalchemy import and_
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm import aliased
 from sqlalchemy.orm import contains_eager
 
 from relay.models import CaseParticipant
 from relay.models import Invitation
 from relay.models import Letter
-from relay.models import Role
 from relay.models import utcnow
 from relay.services import letters
 from relay.services.actor import Actor
 from relay.services.paging import Page
 from relay.services.paging import page_of
-
-# The facilitator's own place in the invited person's case.
-_MINE = aliased(CaseParticipant, name="mine")
 
 
 @dataclass(frozen=True)
@@ -47,16 +41,7 @@ def _party_invitations(actor: Actor) -> Select:
         .options(contains_eager(Invitation.participant).joinedload(CaseParticipant.case))
         .order_by(Invitation.expires_at, Invitation.id)
     )
-    if actor.role == Role.ADMINISTRATOR:
-        return query
-    return query.join(
-        _MINE,
-        and_(
-            _MINE.case_id == CaseParticipant.case_id,
-            _MINE.user_id == actor.id,
-            _MINE.role == Role.FACILITATOR,
-        ),
-    )
+    return letters.in_cases_of(query, actor, CaseParticipant.case_id)
 
 
 def beside_the_queue(session: Session, actor: Actor, now: datetime | None = None) -> BesideTheQueue:

@@ -431,18 +431,19 @@ def last_author_version(letter: Letter) -> LetterVersion | None:
 _MINE = aliased(CaseParticipant, name="mine")
 
 
-def _in_my_cases(query: Select, actor: Actor) -> Select:
-    """Only the cases the facilitator works on (an administrator sees every case)."""
+def in_cases_of(query: Select, actor: Actor, case_id: ColumnElement = Letter.case_id) -> Select:
+    """Only rows of the cases the facilitator works on, found by `case_id` (every case for
+    an administrator)."""
     if actor.role == Role.ADMINISTRATOR:
         return query
     # A join on their place in the case, not `case_id IN (their cases)`: SQLite builds the
-    # whole IN list (thousands of cases for a busy facilitator) before reading one letter,
-    # where a join lets it walk the letters in the list's order and stop at a page. One
-    # place per person per case, so the join repeats no letter.
+    # whole IN list (thousands of cases for a busy facilitator) before reading one row,
+    # where a join lets it walk the rows in the list's order and stop at a page. One
+    # place per person per case, so the join repeats no row.
     return query.join(
         _MINE,
         and_(
-            _MINE.case_id == Letter.case_id,
+            _MINE.case_id == case_id,
             _MINE.user_id == actor.id,
             _MINE.role == Role.FACILITATOR,
         ),
@@ -461,7 +462,7 @@ def _review_queue(actor: Actor) -> Select:
         .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.submitted_at, Letter.id)
     )
-    return _in_my_cases(query, actor)
+    return in_cases_of(query, actor)
 
 
 class QueueShow(enum.StrEnum):
@@ -599,7 +600,7 @@ def _readings_to_arrange(actor: Actor) -> Select:
         .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.approved_at, Letter.id)
     )
-    return _in_my_cases(query, actor)
+    return in_cases_of(query, actor)
 
 
 def _sent_back(actor: Actor) -> Select:
@@ -612,7 +613,7 @@ def _sent_back(actor: Actor) -> Select:
         .options(*_FOR_STAFF_LISTS)
         .order_by(Letter.state, Letter.submitted_at, Letter.id)
     )
-    return _in_my_cases(query, actor)
+    return in_cases_of(query, actor)
 
 
 def _to_print_and_post(actor: Actor) -> Select:
@@ -624,7 +625,7 @@ def _to_print_and_post(actor: Actor) -> Select:
         .options(*_FOR_STAFF_LISTS, joinedload(Letter.recipient))
         .order_by(Letter.approved_at, Letter.id)
     )
-    return _in_my_cases(query, actor)
+    return in_cases_of(query, actor)
 
 
 def to_print_and_post(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
@@ -647,7 +648,7 @@ def _approved_not_passed_on(actor: Actor) -> Select:
         .options(*_FOR_STAFF_LISTS, joinedload(Letter.recipient))
         .order_by(Letter.approved_at, Letter.id)
     )
-    return _in_my_cases(query, actor)
+    return in_cases_of(query, actor)
 
 
 def sent_back(session: Session, actor: Actor, page: int = 1) -> Page[Letter]:
