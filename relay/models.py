@@ -618,6 +618,35 @@ class ContentKeySeal(Base):
     version: Mapped[LetterVersion] = relationship(back_populates="seals")
 
 
+class PaperScan(Base):
+    """A letter that came on paper, as scanned: the pictures only (`relay.services.scans`
+    cleaned them), encrypted under the scan's own key, which is sealed to the case's key
+    alone. Uploaded before the letter is typed in; joined to the version typed from it,
+    and destroyed with the case (docs/security.md, "Paper")."""
+
+    __tablename__ = "paper_scans"
+    # A case's scans still to be typed in, oldest first (the paper letter page).
+    __table_args__ = (Index("ix_paper_scans_case_id", "case_id", "version_id", "id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    # Who wrote it, as the facilitator read it from the letter: the typed version's author.
+    author_role: Mapped[Role] = mapped_column(_enum(Role))
+    received_on: Mapped[date] = mapped_column(Date)
+    envelope_dated: Mapped[date | None] = mapped_column(Date)
+    media_type: Mapped[str] = mapped_column(String(40))
+    pages: Mapped[int] = mapped_column(Integer)
+    # XChaCha20-Poly1305 under the scan key, bound to this row's id; None once shredded.
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The scan key sealed to the case key named by `holder` ("case:<case key id>").
+    holder: Mapped[str] = mapped_column(String(40))
+    sealed_key: Mapped[bytes | None] = mapped_column(LargeBinary(256))
+    uploaded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # The version typed from this scan; None while it waits to be typed in.
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("letter_versions.id"), unique=True)
+
+
 class SealedNote(Base):
     """A note a person typed, encrypted like a letter: under its own key, sealed to the
     case key and to each person it is for (docs/security.md, "Keys")."""
