@@ -294,7 +294,9 @@ class Invitation(Base):
     # Only a digest of the token is kept, so a database copy cannot be used
     # to take over an invitation.
     token_digest: Mapped[bytes] = mapped_column(LargeBinary(32), unique=True)
-    email: Mapped[str] = mapped_column(String(254))
+    # None for a printed one-time code (a party on paper): they choose their address when
+    # they enter it. A link is only ever sent to an address, a code only ever printed.
+    email: Mapped[str | None] = mapped_column(String(254))
     name: Mapped[str] = mapped_column(String(120))
     role: Mapped[Role] = mapped_column(_enum(Role))
     invited_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))

@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 from sqlalchemy.orm import selectinload
 
 from relay import audit
+from relay import keyring
 from relay.database import transaction
 from relay.models import AuditEntry
 from relay.models import Case
@@ -22,6 +23,7 @@ from relay.models import CaseState
 from relay.models import ExtraCare
 from relay.models import Letter
 from relay.models import LetterState
+from relay.models import LetterVersion
 from relay.models import ReceivePreference
 from relay.models import RiskLevel
 from relay.models import Role
@@ -36,13 +38,17 @@ from relay.services import states
 from relay.services.actor import Actor
 from relay.services.delivery import deliver_due_letters
 from relay.services.delivery import lock_case
+from relay.services.delivery import lock_letters_of
 from relay.services.delivery import stop_letters
 from relay.services.errors import AccessPending
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
+from relay.services.invitations import GIVEN_TO_RECIPIENT
+from relay.services.invitations import PrintedCode
 from relay.services.invitations import create_invitation
+from relay.services.invitations import issue_code
 from relay.services.paging import Page
 from relay.services.paging import page_of
 from relay.services.settings import ServiceSettings
@@ -782,3 +788,120 @@ def add_case_note(session: Session, actor: Actor, case_id: int, text: str) -> No
             )
         notes.add_case_note(session, case, text, actor.id)
         audit.record(session, "case.note_added", actor_id=actor.id, case_id=case.id)
+
+
+# --- a party on paper, later: switching, and a printed code for the portal ------------
+
+
+def _party_to_change(case: Case, participant_id: int) -> CaseParticipant:
+    """A victim or offender of this open case who is still in the exchange."""
+    party = next((p for p in case.participants if p.id == participant_id), None)
+    if party is None or party.role not in PARTY_ROLES:
+        raise NotFound("person")
+    if case.state == CaseState.CLOSED:
+        raise InvalidTransition("The case is closed")
+    if party.withdrawn_at is not None:
+        raise InvalidTransition("They have left the exchange")
+    return party
+
+
+def set_on_paper(
+    session: Session,
+    settings: ServiceSettings,
+    actor: Actor,
+    case_id: int,
+    participant_id: int,
+    on_paper: bool,
+) -> CaseParticipant:
+    """A case's facilitator changes how a party takes part (docs/rules.md, "Paper and
+    custody").
+
+    To paper: their account, if they have one, stays, with every letter it holds; a letter
+    approved to them from now on (and any approved one not yet passed on) waits to be
+    printed and posted (`states.due`), sealed to their account as usual.
+
+    Off paper: only with an account (a party without one is given a printed code,
+    `print_code`, and leaves paper when they use it). Letters approved while they had no
+    account were sealed to nobody but the case and their writer: each is sealed to their
+    account now, from the case key, and those due are passed on through Relay."""
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        party = _party_to_change(case, participant_id)
+        if party.on_paper == on_paper:
+            raise InvalidTransition(
+                "They already take part on paper"
+                if on_paper
+                else "They already take part through Relay"
+            )
+        person = {"person": str(party.role)}
+        if on_paper:
+            party.on_paper = True
+            audit.record(
+                session, "case.party_on_paper", actor_id=actor.id, case_id=case.id, details=person
+            )
+            return party
+        user = session.get(User, party.user_id) if party.user_id is not None else None
+        if user is None:
+            raise InvalidTransition(
+                "They have no account yet: print them a one-time code. They take part "
+                "through Relay once they have set up their account with it"
+            )
+        if user.keys_replaced_at is not None:
+            raise InvalidTransition(
+                "Their password was reset without their recovery code: restore their access "
+                "first, after checking with them"
+            )
+        sealed = _seal_letters_to(session, actor, case, party, user)
+        party.on_paper = False
+        audit.record(
+            session,
+            "case.party_off_paper",
+            actor_id=actor.id,
+            case_id=case.id,
+            details={**person, "letters": sealed},
+        )
+        deliver_due_letters(session, settings, case, actor.id)
+        return party
+
+
+def _seal_letters_to(
+    session: Session, actor: Actor, case: Case, party: CaseParticipant, user: User
+) -> int:
+    """Give the party's account the key of every letter approved to them that it does not
+    hold yet (approved while they had no account); returns how many. The letters are
+    locked, after the case, as every transition takes them."""
+    holder = keyring.user_holder(user.id)
+    case_key = keys.case_key_of(session, case.id)
+    case_private_key = None
+    sealed = 0
+    for letter in lock_letters_of(session, case, GIVEN_TO_RECIPIENT):
+        if letter.recipient_id != party.id or letter.approved_version_id is None:
+            continue
+        version = session.get(LetterVersion, letter.approved_version_id)
+        if any(seal.holder == holder for seal in version.seals):
+            continue
+        if case_private_key is None:
+            case_private_key = actor.case_private_key(session, case.id)
+        content_key = content_keys.open_through_case(session, version, case_key, case_private_key)
+        content_keys.seal_to_recipient(session, version, content_key, user)
+        sealed += 1
+    return sealed
+
+
+def print_code(
+    session: Session, settings: ServiceSettings, actor: Actor, case_id: int, participant_id: int
+) -> PrintedCode:
+    """A one-time code, to print, for a party on paper with no account who wants to use
+    Relay: they enter it at "I have a code" and set up their account, no e-mail needed. It
+    is shown once; a new one replaces any earlier one (`invitations.issue_code`)."""
+    with transaction(session):
+        case = _managing_case(session, actor, case_id)
+        party = _party_to_change(case, participant_id)
+        if not party.on_paper:
+            raise InvalidTransition(
+                "A code is printed only for someone who takes part on paper: invite them by "
+                "e-mail, or change them to paper first"
+            )
+        if party.user_id is not None:
+            raise InvalidTransition("They already have an account: they sign in with it")
+        return issue_code(session, settings, actor, party)

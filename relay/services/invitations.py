@@ -15,9 +15,12 @@ from relay.database import transaction
 from relay.models import CaseParticipant
 from relay.models import CaseState
 from relay.models import Invitation
+from relay.models import Letter
+from relay.models import LetterState
 from relay.models import Role
 from relay.models import User
 from relay.models import utcnow
+from relay.services import delivery
 from relay.services import outbox
 from relay.services.accounts import NewAccount
 from relay.services.accounts import add_account
@@ -127,8 +130,20 @@ def open_invitation(
 def _usable(
     session: Session, token: str, now: datetime | None = None, *, lock: bool = False
 ) -> Invitation | None:
+    """A link's invitation: one with an address (a printed code has none, and is entered
+    only as a code, `open_code`)."""
+    return _usable_by_digest(
+        session, crypto.token_digest(token), Invitation.email.is_not(None), now, lock=lock
+    )
+
+
+def _usable_by_digest(
+    session: Session, digest: bytes, kind, now: datetime | None = None, *, lock: bool = False
+) -> Invitation | None:
+    # Found by its digest, in the unique index: the comparison is of digests, never of the
+    # secret itself, so how long it takes tells nothing about a code or a link.
     now = now or utcnow()
-    query = select(Invitation).where(Invitation.token_digest == crypto.token_digest(token))
+    query = select(Invitation).where(Invitation.token_digest == digest, kind)
     if lock:
         query = query.with_for_update().execution_options(populate_existing=True)
     invitation = session.scalar(query)
@@ -151,30 +166,208 @@ def accept_invitation(
     with transaction(session):
         invitation = _usable(session, token, lock=True)
         if invitation is not None:
-            user, recovery_code, _private_key = add_account(
-                session,
-                settings,
-                email=invitation.email,
-                name=invitation.name,
-                role=invitation.role,
-                password=password,
-                field="token",
-            )
-            invitation.used_at = utcnow()
-            if invitation.participant is not None:
-                invitation.participant.user_id = user.id
-            audit.record(
-                session,
-                "account.activated",
-                actor_id=user.id,
-                case_id=invitation.participant.case_id if invitation.participant else None,
-                details={"invitation": invitation.id, "role": str(user.role)},
-            )
-            return NewAccount(user, recovery_code)
+            return _set_up(session, settings, invitation, invitation.email, password, "token")
     # Refused after the block, which wrote nothing: a rollback would expire the invitation
     # the caller opened to show its page, and when a revocation won the lock its row is
     # gone, so the page could not load it again and answered 500.
     raise _link_refused()
+
+
+def _set_up(
+    session: Session,
+    settings: ServiceSettings,
+    invitation: Invitation,
+    email: str,
+    password: str,
+    field: str,
+    *,
+    by_code: bool = False,
+) -> NewAccount:
+    """The account an invitation sets up, by its link or its code, in the caller's
+    transaction with the invitation locked: used once, and a party's place in their case.
+    A party on paper who enters their code leaves paper (`_letters_sealed_to_nobody`)."""
+    user, recovery_code, _private_key = add_account(
+        session,
+        settings,
+        email=email,
+        name=invitation.name,
+        role=invitation.role,
+        password=password,
+        field=field,
+    )
+    invitation.used_at = utcnow()
+    participant = invitation.participant
+    extra = {}
+    if participant is not None:
+        participant.user_id = user.id
+        if by_code:
+            participant.on_paper = _letters_sealed_to_nobody(session, participant)
+            extra = {"by": "code", "on_paper": participant.on_paper}
+    audit.record(
+        session,
+        "account.activated",
+        actor_id=user.id,
+        case_id=participant.case_id if participant else None,
+        details={"invitation": invitation.id, "role": str(user.role), **extra},
+    )
+    return NewAccount(user, recovery_code)
+
+
+# Letters that reached, or wait for, their recipient: approved, perhaps held back.
+GIVEN_TO_RECIPIENT = frozenset(
+    {LetterState.APPROVED, LetterState.DELIVERED, LetterState.READ, LetterState.HELD}
+)
+
+
+def _letters_sealed_to_nobody(session: Session, participant: CaseParticipant) -> bool:
+    """Were letters approved to this party while they had no account? Those are sealed to
+    the case and their writer only: the new account holds no key to them, and only a
+    facilitator, with the case key, can give it one (`cases.set_on_paper`). Until then the
+    party stays on paper, so no such letter is passed on to an account that cannot open it."""
+    return (
+        session.scalar(
+            select(Letter.id)
+            .where(
+                Letter.recipient_id == participant.id,
+                Letter.approved_version_id.is_not(None),
+                Letter.state.in_(GIVEN_TO_RECIPIENT),
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+# --- a printed one-time code, for a party on paper -----------------------------------
+
+# Crockford's base 32: no I, L, O or U, so nothing is misread off paper; read back, an O
+# is a 0 and an I or an L is a 1. 20 characters of 32 are 100 random bits, in five groups.
+CODE_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+CODE_LENGTH = 20
+CODE_GROUP = 4
+# Long enough for a letter to reach a prison, be handed on, and a visit to a computer.
+CODE_DAYS = 28
+
+_READ_BACK = str.maketrans({"O": "0", "I": "1", "L": "1"})
+
+
+@dataclass(frozen=True)
+class PrintedCode:
+    code: str  # shown once, on the page to print; only its digest is kept
+    expires_at: datetime
+    name: str  # the party's name in the case (their display name)
+    reference: str  # the case's, for the facilitator's page only
+
+
+def new_code() -> str:
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    return "-".join(raw[i : i + CODE_GROUP] for i in range(0, CODE_LENGTH, CODE_GROUP))
+
+
+def normalise_code(code: str) -> str | None:
+    """The code as issued, from what a person typed (any case, spaces, hyphens, an O for
+    a 0); None when it cannot be a code."""
+    typed = "".join(code.split()).replace("-", "").upper().translate(_READ_BACK)
+    if len(typed) != CODE_LENGTH or any(c not in CODE_ALPHABET for c in typed):
+        return None
+    return typed
+
+
+def _code_digest(code: str) -> bytes | None:
+    typed = normalise_code(code)
+    return crypto.token_digest(typed) if typed is not None else None
+
+
+def issue_code(
+    session: Session, settings: ServiceSettings, actor: Actor, participant: CaseParticipant
+) -> PrintedCode:
+    """A one-time code for a party on paper, in the caller's transaction (which holds the
+    case locked and has checked the party may have one). A new code replaces any earlier
+    unused invitation of theirs, in the same row: the earlier code or link stops working."""
+    invitation = session.scalar(
+        select(Invitation)
+        .where(Invitation.participant_id == participant.id, Invitation.used_at.is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    replaced = invitation is not None
+    if invitation is None:
+        invitation = Invitation(participant=participant)
+    code = new_code()
+    invitation.email = None
+    invitation.name = participant.display_name
+    invitation.role = participant.role
+    invitation.invited_by_id = actor.id
+    invitation.token_digest = crypto.token_digest(normalise_code(code))
+    invitation.expires_at = utcnow() + timedelta(days=CODE_DAYS)
+    session.add(invitation)
+    session.flush()
+    audit.record(
+        session,
+        "invitation.code_printed",
+        actor_id=actor.id,
+        case_id=participant.case_id,
+        details={"invitation": invitation.id, "role": str(participant.role), "replaced": replaced},
+    )
+    return PrintedCode(
+        code, invitation.expires_at, participant.display_name, participant.case.reference
+    )
+
+
+def _code_refused() -> InvalidInput:
+    # One answer for a code mistyped, made up, expired, replaced, used, or for a case
+    # closed: nothing tells a guesser which.
+    return InvalidInput(
+        "This code is not right, has expired or has been used. Check that you typed it as "
+        "it is printed, or ask your facilitator for a new one",
+        "code",
+    )
+
+
+def _usable_code(
+    session: Session, code: str, *, lock: bool = False, now: datetime | None = None
+) -> Invitation | None:
+    digest = _code_digest(code)
+    if digest is None:
+        return None
+    invitation = _usable_by_digest(session, digest, Invitation.email.is_(None), now, lock=lock)
+    if invitation is None or invitation.participant is None:
+        return None
+    participant = invitation.participant
+    if participant.case.state == CaseState.CLOSED or participant.withdrawn_at is not None:
+        return None
+    return invitation
+
+
+def open_code(session: Session, code: str, now: datetime | None = None) -> Invitation:
+    """The invitation behind a printed code, if it can still be used."""
+    invitation = _usable_code(session, code, now=now)
+    if invitation is None:
+        raise _code_refused()
+    return invitation
+
+
+def accept_code(
+    session: Session, settings: ServiceSettings, *, code: str, email: str, password: str
+) -> NewAccount:
+    """A party on paper sets up their account with their printed code, choosing the
+    address they will sign in with. The case is locked first (the lock order), then the
+    invitation, so two people typing one code at once make one account, and a case
+    closing at that moment either comes first (the code is refused) or after."""
+    email = normalise_email(email)
+    if "@" not in email or len(email) > 254:
+        raise InvalidInput("Enter an e-mail address in the right format", "email")
+    with transaction(session):
+        found = _usable_code(session, code)
+        if found is not None:
+            delivery.lock_case(session, found.participant.case_id, exclusive=True)
+            invitation = _usable_code(session, code, lock=True)
+            if invitation is not None:
+                return _set_up(
+                    session, settings, invitation, email, password, "email", by_code=True
+                )
+    # Refused after the block, which wrote nothing (as `accept_invitation`).
+    raise _code_refused()
 
 
 def resend_party_invitation(
@@ -190,6 +383,8 @@ def resend_party_invitation(
                 Invitation.id == invitation_id,
                 Invitation.used_at.is_(None),
                 Invitation.participant_id.is_not(None),
+                # A printed code is printed again on the case page, never mailed.
+                Invitation.email.is_not(None),
             )
             .with_for_update()
             .execution_options(populate_existing=True)
