@@ -22,6 +22,10 @@ SECRETS = ("SECRET_KEY", "SESSION_KEY")
 # kept for drama (0808 157 0000 to 0999), which nobody answers. Production shows only the
 # text its operator sets, and refuses this one by name.
 DEV_SERVICE_CONTACT_TEXT = "Call 0808 157 0192, Monday to Friday, 9am to 5pm"
+# Where a letter posted to a party on paper comes back to if it cannot be delivered, for
+# development and the demo: ZZ99 is no real postcode. Production prints only the address
+# its operator sets, and refuses this one by name: a letter returned to it would be lost.
+DEV_RETURN_ADDRESS = "Relay (development)\nPO Box 0000\nNowhere\nZZ99 9ZZ"
 
 # libsodium's Argon2id limits (nacl.pwhash.argon2id), written out so that this
 # file needs nothing installed to be read.
@@ -76,6 +80,12 @@ class Base:
     # without it, showing none, but set it there: it is how a party finds help when their
     # facilitator is away.
     SERVICE_CONTACT_TEXT = ""
+    # The service's postal address, printed on the cover sheet of a letter posted to a party
+    # on paper, for the post room to return it to: several lines, from one variable with
+    # its lines apart by newlines or by \n written out (an env file holds one line).
+    # Empty: no cover sheet is printed, and its page names this setting. Production starts
+    # without it (a service may have nobody on paper), but set it before anyone is.
+    RETURN_ADDRESS = ""
     TESTING = False
     DEBUG = False
     # Facilitators and administrators sign in with a second factor (TOTP).
@@ -109,6 +119,7 @@ class Base:
 class Development(Base):
     SESSION_COOKIE_SECURE = False
     SERVICE_CONTACT_TEXT = DEV_SERVICE_CONTACT_TEXT
+    RETURN_ADDRESS = DEV_RETURN_ADDRESS
     HSTS = False
     ARGON2_OPSLIMIT = ARGON2_INTERACTIVE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_INTERACTIVE["ARGON2_MEMLIMIT"]
@@ -169,6 +180,7 @@ _ENV_SETTINGS = {
     "QUICK_EXIT_URL",
     "BANK_HOLIDAYS_SUBDIVISION",
     "SERVICE_CONTACT_TEXT",
+    "RETURN_ADDRESS",
     *_INT_SETTINGS,
     *_BOOL_SETTINGS,
 }
@@ -187,7 +199,15 @@ def _convert(name: str, raw: str) -> object:
         return raw.strip().lower() in {"1", "true", "yes", "on"}
     if name == "BANK_HOLIDAYS_SUBDIVISION":
         return raw.strip().upper()
+    if name == "RETURN_ADDRESS":
+        return _address(raw)
     return raw
+
+
+def _address(raw: str) -> str:
+    """An address's lines from one variable: newlines, or \\n written out, part them."""
+    lines = raw.replace("\\n", "\n").replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return "\n".join(line.strip() for line in lines if line.strip())
 
 
 def load_settings(name: str | None = None, environ: Mapping[str, str] | None = None) -> dict:
@@ -229,6 +249,12 @@ def _refuse_unsafe_production(settings: dict) -> None:
         raise ConfigError(
             "SERVICE_CONTACT_TEXT is the development default; set your service's own contact "
             "details, or leave it unset to show none"
+        )
+    if settings["RETURN_ADDRESS"] == DEV_RETURN_ADDRESS:
+        # A letter the post room sends back would go to an address that does not exist.
+        raise ConfigError(
+            "RETURN_ADDRESS is the development default; set your service's own postal "
+            "address, or leave it unset until someone takes part on paper"
         )
     workers = settings["WEB_CONCURRENCY"]
     if workers > 1 and settings["RATELIMIT_STORAGE_URI"].startswith("memory:"):
