@@ -491,3 +491,17 @@ class CaseListForm(FlaskForm):
         validate_choice=False,  # the service says what it accepts
         validators=[Optional()],
     )
+
+
+class CoverSheetForm(FlaskForm):
+    """The address on a cover sheet: typed each time, never kept (relay/services/post.py
+    checks its length and lines)."""
+
+    addressee = TextAreaField(
+        "Address to post the letter to",
+        description=(
+            "As on an envelope, one line for each line. For someone in prison: their name, "
+            "prison number and the prison's address."
+        ),
+        validators=[_required("Enter the address to post the letter to")],
+    )

@@ -12,6 +12,7 @@ from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import ApproveForm
 from relay.forms import ChangesForm
+from relay.forms import CoverSheetForm
 from relay.forms import DeliveredOnPaperForm
 from relay.forms import QueueForm
 from relay.forms import RedactionForm
@@ -24,6 +25,7 @@ from relay.services import desk
 from relay.services import invitations
 from relay.services import letters
 from relay.services import notes
+from relay.services import post
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.views import require_roles
@@ -255,4 +257,47 @@ def redact(letter_id: int):
         letters.propose_redaction,
         lambda: form.text.data,
         lambda: form.note.data,
+    )
+
+
+@bp.route("/letters/<int:letter_id>/cover-sheet", methods=["GET", "POST"])
+def cover_sheet(letter_id: int):
+    """The address is typed each time: the sheet comes back as a PDF, and the address is
+    kept nowhere (relay/services/post.py says why)."""
+    actor = signed_in.actor()
+    settings = signed_in.settings()
+    form = CoverSheetForm()
+    if form.validate_on_submit():
+        try:
+            sheet = post.cover_sheet_for(db(), actor, letter_id, form.addressee.data, settings)
+        except InvalidInput as error:
+            show_error(form, error, "addressee")
+        else:
+            return Response(
+                sheet,
+                mimetype="application/pdf",
+                headers={
+                    "Cache-Control": "no-store",
+                    "Content-Disposition": (
+                        f'inline; filename="relay-cover-sheet-{letter_id}.pdf"'
+                    ),
+                },
+            )
+    return render_template(
+        "review/cover_sheet.html",
+        letter=post.letter_to_post(db(), actor, letter_id),
+        form=form,
+        return_address=settings.return_address,
+    )
+
+
+@bp.get("/letters/<int:letter_id>/print")
+def print_view(letter_id: int):
+    """The letter as a page to print from the browser: what the PDF holds, no more."""
+    printed = post.letter_to_print(db(), signed_in.actor(), letter_id)
+    return render_template(
+        "review/print_view.html",
+        letter_id=letter_id,
+        printed=printed,
+        text=text.render(printed.text),
     )
