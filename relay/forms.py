@@ -15,6 +15,7 @@ from wtforms import StringField
 from wtforms import SubmitField
 from wtforms import TextAreaField
 from wtforms.fields.choices import SelectChoice
+from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import EqualTo
@@ -505,3 +506,37 @@ class CoverSheetForm(FlaskForm):
         ),
         validators=[_required("Enter the address to post the letter to")],
     )
+
+
+class PaperCodeForm(FlaskForm):
+    """The "I have a code" page: the one-time code a facilitator printed for a party on paper."""
+
+    code = StringField(
+        "Your code",
+        description="It is on the paper from your facilitator, for example ABCD-EFGH-JKMN-"
+        "PQRS-TVWX. Small or capital letters, with or without the dashes.",
+        validators=[_required("Enter the code"), Length(max=60)],
+    )
+
+
+class CodeAccountForm(NewPasswordForm):
+    """Setting up an account with a printed code: the code rides along from the first
+    step (never in the address), and the person chooses the address they sign in with."""
+
+    code = HiddenField(validators=[_required("Enter the code"), Length(max=60)])
+    email = EmailField(
+        "Email address",
+        description="You sign in with it. Relay only ever sends it a short notice, never "
+        "the words of a letter.",
+        validators=[_required("Enter your email address"), Length(max=254)],
+    )
+
+
+class PartyForm(FlaskForm):
+    """A button on the case page that acts on one of its parties, named in the form."""
+
+    participant = HiddenField(validators=[_required("Choose the person")])
+
+
+class PaperSwitchForm(PartyForm):
+    to = HiddenField(validators=[AnyOf(("paper", "relay"))])

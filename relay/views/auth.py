@@ -15,9 +15,11 @@ from relay.extensions import csrf
 from relay.extensions import db
 from relay.extensions import limiter
 from relay.forms import ActionForm
+from relay.forms import CodeAccountForm
 from relay.forms import CodeForm
 from relay.forms import NewPasswordForm
 from relay.forms import NoticesForm
+from relay.forms import PaperCodeForm
 from relay.forms import ResetForm
 from relay.forms import ResetRequestForm
 from relay.forms import SignInForm
@@ -49,6 +51,9 @@ def _account_link_limit() -> str:
 # Brute force is slowed per client address here, and per account in the service.
 guessing_sign_in = limiter.limit(_sign_in_limit, methods=["POST"])
 guessing_link = limiter.limit(_account_link_limit, methods=["POST"])
+# A printed code is tried at either of its two steps: one count for both, so that a guesser
+# does not get twice the tries by alternating them.
+guessing_code = limiter.shared_limit(_account_link_limit, scope="printed-code", methods=["POST"])
 
 HOME_BY_ROLE = {
     Role.ADMINISTRATOR: "admin.home",
@@ -304,6 +309,51 @@ def activate(token: str):
                 "auth/recovery_code.html", code=created.recovery_code, email=created.user.email
             )
     return render_template("auth/activate.html", form=form, email=email)
+
+
+@bp.route("/code", methods=["GET", "POST"])
+@guessing_code
+def enter_code():
+    """The "I have a code" page: a party on paper sets up their account with the code their
+    facilitator printed for them (relay/services/invitations.py `open_code`)."""
+    form = PaperCodeForm()
+    if form.validate_on_submit():
+        try:
+            invitations.open_code(db(), form.code.data)
+        except InvalidInput as error:
+            show_error(form, error, "code")
+        else:
+            return render_template(
+                "auth/code_account.html", form=CodeAccountForm(formdata=None, code=form.code.data)
+            )
+    return render_template("auth/enter_code.html", form=form)
+
+
+@bp.post("/code/account")
+@guessing_code
+def code_account():
+    form = CodeAccountForm()
+    if form.validate_on_submit():
+        try:
+            created = invitations.accept_code(
+                db(),
+                signed_in.settings(),
+                code=form.code.data,
+                email=form.email.data,
+                password=form.password.data,
+            )
+        except InvalidInput as error:
+            if error.field == "code":
+                # Used, replaced or expired while the page was open: back to the code.
+                again = PaperCodeForm(formdata=None)
+                show_error(again, error, "code")
+                return render_template("auth/enter_code.html", form=again)
+            show_error(form, error, "password")
+        else:
+            return render_template(
+                "auth/recovery_code.html", code=created.recovery_code, email=created.user.email
+            )
+    return render_template("auth/code_account.html", form=form)
 
 
 @bp.route("/reset", methods=["GET", "POST"])

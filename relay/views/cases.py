@@ -22,6 +22,8 @@ from relay.forms import GateEvidenceForm
 from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
 from relay.forms import PaperPartyForm
+from relay.forms import PaperSwitchForm
+from relay.forms import PartyForm
 from relay.forms import PauseReasonForm
 from relay.forms import RiskAssessmentForm
 from relay.forms import TimelineFilterForm
@@ -418,3 +420,48 @@ def paper_letter(case_id: int):
             flash("The letter is waiting for a second facilitator to review it")
             return redirect(url_for("review.show", letter_id=letter.id))
     return render_template("cases/paper_letter.html", form=form, case=case)
+
+
+def _party_named(form: PartyForm) -> int:
+    try:
+        return int(form.participant.data)
+    except (TypeError, ValueError):
+        abort(404)
+
+
+@bp.post("/<int:case_id>/paper")
+def change_paper(case_id: int):
+    """Change a party to take part on paper, or through Relay again (`cases.set_on_paper`)."""
+    cases.case_for_staff(db(), signed_in.actor(), case_id)
+    form = PaperSwitchForm()
+    if form.validate_on_submit():
+        party = cases.set_on_paper(
+            db(),
+            signed_in.settings(),
+            signed_in.actor(),
+            case_id,
+            _party_named(form),
+            form.to.data == "paper",
+        )
+        how = "on paper" if party.on_paper else "through Relay"
+        flash(f"“{party.display_name}” now takes part {how}")
+    return redirect(url_for("cases.show", case_id=case_id))
+
+
+@bp.post("/<int:case_id>/paper-code")
+def print_code(case_id: int):
+    """A one-time code for a party on paper, on a page to print: this answer is the only
+    place it is ever shown (a POST, served no-store; only its digest is kept)."""
+    cases.case_for_staff(db(), signed_in.actor(), case_id)
+    form = PartyForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("cases.show", case_id=case_id))
+    printed = cases.print_code(
+        db(), signed_in.settings(), signed_in.actor(), case_id, _party_named(form)
+    )
+    return render_template(
+        "cases/paper_code.html",
+        printed=printed,
+        case_id=case_id,
+        address=signed_in.settings().link(url_for("auth.enter_code")),
+    )
