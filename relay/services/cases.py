@@ -897,11 +897,11 @@ def print_code(
     with transaction(session):
         case = _managing_case(session, actor, case_id)
         party = _party_to_change(case, participant_id)
+        if party.user_id is not None:
+            raise InvalidTransition("They already have an account: they sign in with it")
         if not party.on_paper:
             raise InvalidTransition(
                 "A code is printed only for someone who takes part on paper: invite them by "
                 "e-mail, or change them to paper first"
             )
-        if party.user_id is not None:
-            raise InvalidTransition("They already have an account: they sign in with it")
         return issue_code(session, settings, actor, party)

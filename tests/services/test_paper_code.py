@@ -222,8 +222,24 @@ def test_a_code_is_printed_only_for_a_party_on_paper_with_no_account_by_their_fa
         for p in cases.case_for_staff(session, world.facilitator, case_id).participants
         if p.role == Role.VICTIM
     )
-    with pytest.raises(InvalidTransition, match="takes part on paper"):
+    with pytest.raises(InvalidTransition, match="already have an account"):
         cases.print_code(session, settings, world.facilitator, case_id, victim_id)
+    # Invited by e-mail, not yet set up: their link is theirs, not a code.
+    other = cases.open_case(session, world.facilitator, reference="RJ-MAIL", offence_category="x")
+    cases.invite_party(
+        session,
+        settings,
+        world.facilitator,
+        other.id,
+        role=Role.VICTIM,
+        email="later@relay.test",
+        name="Later",
+        display_name="Later",
+    )
+    invited = cases.case_for_staff(session, world.facilitator, other.id).participants[-1]
+    assert (invited.role, invited.user_id) == (Role.VICTIM, None)
+    with pytest.raises(InvalidTransition, match="takes part on paper"):
+        cases.print_code(session, settings, world.facilitator, other.id, invited.id)
     with pytest.raises(NotFound):
         cases.print_code(session, settings, harmed, case_id, inmate_id)
     with pytest.raises(NotFound):
