@@ -147,3 +147,21 @@ def test_only_the_cases_facilitator_switches_and_never_a_facilitator_or_a_closed
     with pytest.raises(InvalidTransition, match="closed"):
         cases.set_on_paper(session, settings, world.facilitator, world.case.id, victim.id, True)
     assert _participant(session, world.case.id, Role.VICTIM).on_paper is False
+
+
+def test_a_letter_already_approved_and_waiting_goes_to_print_and_post_when_they_change(
+    session, settings, world
+):
+    # The person harmed has not chosen to receive yet: the approved letter waits.
+    letter_id = _letter_to_victim(session, settings, world)
+    assert _state(session, letter_id) == LetterState.APPROVED
+    assert letters.to_print_and_post(session, world.facilitator).items == []
+    victim = _participant(session, world.case.id, Role.VICTIM)
+    cases.set_on_paper(session, settings, world.facilitator, world.case.id, victim.id, True)
+    assert [row.id for row in letters.to_print_and_post(session, world.facilitator).items] == [
+        letter_id
+    ]
+    assert letter_id not in [
+        row.id for row in letters.approved_not_passed_on(session, world.facilitator).items
+    ]
+    assert _state(session, letter_id) == LetterState.APPROVED
