@@ -197,18 +197,6 @@ class LetterForm(FlaskForm):
     send = SubmitField("Send to my facilitator")
 
 
-class PaperLetterForm(FlaskForm):
-    author = RadioField(
-        "Who wrote this letter?",
-        choices=_choices(("victim", "The person harmed"), ("offender", "The person responsible")),
-        validators=[_required("Choose who wrote the letter")],
-    )
-    text = TextAreaField(
-        "The letter, as written",
-        validators=[_required("Type the letter"), Length(max=limits.LETTER_CHARACTERS)],
-    )
-
-
 class ApproveForm(FlaskForm):
     not_before = DateField(
         "Do not deliver before (optional)",
@@ -221,6 +209,9 @@ class ApproveForm(FlaskForm):
         "Mark each flag once you have checked it", choices=[], validate_choice=False
     )
     confirmed = BooleanField("I have read the whole letter, and it can be passed on")
+    scan_checked = BooleanField(
+        "I have compared the typed letter with the scan, word for word, and they match"
+    )
 
 
 class QueueForm(FlaskForm):
@@ -397,6 +388,43 @@ class DayField(DateField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError("Enter a real date, for example 2027-03-31") from None
+
+
+class PaperScanForm(FlaskForm):
+    """A letter that came on paper, step one: who wrote it, when it came, and its scan."""
+
+    author = RadioField(
+        "Who wrote this letter?",
+        choices=_choices(("victim", "The person harmed"), ("offender", "The person responsible")),
+        validators=[_required("Choose who wrote the letter")],
+    )
+    received_on = DayField(
+        "The day the letter came",
+        description="By post, or handed to you. For example 2026-11-27.",
+        validators=[_required("Enter the day the letter came")],
+    )
+    envelope_dated = DayField(
+        "The date on the envelope (optional)",
+        description="The postmark, or a date the writer put on the envelope or letter.",
+        validators=[Optional()],
+    )
+    scan = FileField(
+        "The scan of the letter",
+        description="A PDF, JPEG or PNG of every page, up to 10 MB and 20 pages. A photo "
+        "taken with a phone is fine if every word can be read.",
+        validators=[FileRequired("Choose the scan of the letter")],
+    )
+
+
+class PaperLetterForm(FlaskForm):
+    """Step two: the letter typed in, beside its scan."""
+
+    text = TextAreaField(
+        "The letter, as written",
+        description="Relay's first reading of the scan is filled in. It is only a draft: "
+        "correct every word against the scan.",
+        validators=[_required("Type the letter"), Length(max=limits.LETTER_CHARACTERS)],
+    )
 
 
 class GateEvidenceForm(FlaskForm):

@@ -19,6 +19,8 @@ Each function, what it binds, and under or to what:
 * ``letter_text(version id)``: a letter version's text, under its content key
 * ``note_key(note id, holder)``: a note's key, to ``case_holder`` or ``user_holder``
 * ``note_text(note id)``: a note's text, under its note key
+* ``paper_scan_key(scan id, holder)``: a paper scan's key, to ``case_holder``
+* ``paper_scan(scan id)``: a paper scan's pictures, under its scan key
 * ``outbox_body(message id)``: a queued e-mail body, under the outbox subkey
 * ``legacy_team_membership(team key id, public key)``: the old team key (``keys migrate``)
 
@@ -86,6 +88,14 @@ def note_key(note_id: int, holder: str) -> bytes:
 
 def note_text(note_id: int) -> bytes:
     return f"note:{note_id}".encode()
+
+
+def paper_scan_key(scan_id: int, holder: str) -> bytes:
+    return f"paper-scan-key:scan:{scan_id}:holder:{holder}".encode()
+
+
+def paper_scan(scan_id: int) -> bytes:
+    return f"paper-scan:{scan_id}".encode()
 
 
 def outbox_body(message_id: int) -> bytes:

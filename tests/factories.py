@@ -26,6 +26,7 @@ from relay.services import notes
 from relay.services import signing_in
 from relay.services.actor import Actor
 from relay.services.settings import ServiceSettings
+from tests import paper
 
 People = dict[str, tuple[str, str, str]]
 
@@ -70,6 +71,7 @@ class Resources:
     session_id: int
     staff_user_id: int = 0
     invitation_id: int = 0  # a staff invitation not yet accepted
+    scan_id: int = 0  # a paper letter's scan waiting to be typed in
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ def approve_as_reviewed(session, settings, facilitator, letter_id: int, not_befo
         not_before,
         checked_flags=[flag.key for flag in found],
         confirmed=True,
+        scan_checked=True,
     )
 
 
@@ -196,8 +199,10 @@ def _case_resources(session, settings, facilitator, victim, offender, case_id) -
     victim_session = session.scalars(
         select(UserSession).where(UserSession.user_id == victim.id).order_by(UserSession.id)
     ).first()
+    scan = paper.received(session, facilitator, case_id, Role.OFFENDER, ["From paper."])
     return Resources(
         case_id=case_id,
+        scan_id=scan.id,
         author_letter={"victim": in_review, "offender": to_victim},
         recipient_letter={"victim": to_victim, "offender": to_offender},
         review_letter=in_review,

@@ -19,6 +19,7 @@ from relay.models import ContentKeySeal
 from relay.models import Letter
 from relay.models import LetterVersion
 from relay.models import NoteSeal
+from relay.models import PaperScan
 from relay.models import SealedNote
 from relay.models import User
 from relay.services.errors import NotFound
@@ -164,7 +165,12 @@ def reseal_to_new_case_key(
         context = keyring.note_key(seal.note_id, holder)
         note_key = crypto.open_sealed(old_private_key, seal.sealed_key, context)
         seal.sealed_key = crypto.seal_to(new_public_key, note_key, context)
-    return len(seals) + len(note_seals)
+    scans = _case_scans(session, case_key.case_id, holder)
+    for scan in scans:
+        context = keyring.paper_scan_key(scan.id, holder)
+        scan_key = crypto.open_sealed(old_private_key, scan.sealed_key, context)
+        scan.sealed_key = crypto.seal_to(new_public_key, scan_key, context)
+    return len(seals) + len(note_seals) + len(scans)
 
 
 def shred(session: Session, case: Case) -> int:
@@ -184,7 +190,56 @@ def shred(session: Session, case: Case) -> int:
         if note.ciphertext is not None:
             note.ciphertext = None
             shredded += 1
+    for scan in session.scalars(select(PaperScan).where(PaperScan.case_id == case.id)):
+        scan.sealed_key = None
+        if scan.ciphertext is not None:
+            scan.ciphertext = None
+            shredded += 1
     return shredded
+
+
+# --- paper scans: the pictures of a letter that came on paper, for its staff only ------
+
+
+def _case_scans(session: Session, case_id: int, holder: str) -> list[PaperScan]:
+    return list(
+        session.scalars(
+            select(PaperScan).where(
+                PaperScan.case_id == case_id,
+                PaperScan.holder == holder,
+                PaperScan.sealed_key.is_not(None),
+            )
+        ).all()
+    )
+
+
+def write_scan(session: Session, scan: PaperScan, data: bytes, case_key: CaseKey) -> None:
+    """Encrypt a cleaned scan under a fresh key sealed to the case key alone: only the
+    case's staff ever see a scan (the recipient is given the approved transcript)."""
+    scan.holder = keyring.case_holder(case_key.id)
+    session.add(scan)
+    session.flush()  # the id binds both the pictures and the seal
+    scan_key = crypto.new_symmetric_key()
+    scan.ciphertext = crypto.encrypt(scan_key, data, keyring.paper_scan(scan.id))
+    scan.sealed_key = crypto.seal_to(
+        case_key.public_key, scan_key, keyring.paper_scan_key(scan.id, scan.holder)
+    )
+
+
+def open_scan(scan: PaperScan, case_key: CaseKey, case_private_key: bytes) -> bytes:
+    holder = keyring.case_holder(case_key.id)
+    if scan.ciphertext is None or scan.sealed_key is None or scan.holder != holder:
+        raise NotFound("scan")  # shredded under the retention policy
+    scan_key = crypto.open_sealed(
+        case_private_key, scan.sealed_key, keyring.paper_scan_key(scan.id, holder)
+    )
+    return crypto.decrypt(scan_key, scan.ciphertext, keyring.paper_scan(scan.id))
+
+
+def destroy_scan(session: Session, scan: PaperScan) -> None:
+    """A scan uploaded in error and never typed in: its key, its pictures and its row."""
+    session.delete(scan)
+    session.flush()
 
 
 # --- notes: free text a person typed for someone in the case, besides letters ----------

@@ -52,12 +52,12 @@ from relay.services import keys
 from relay.services import limits
 from relay.services import notes
 from relay.services import outbox
+from relay.services import paper_in
 from relay.services import printing
 from relay.services import reminders
 from relay.services import states
 from relay.services import text as letter_text
 from relay.services.actor import Actor
-from relay.services.cases import PARTY_ROLES
 from relay.services.cases import case_for_party
 from relay.services.cases import case_for_staff
 from relay.services.cases import parties
@@ -864,23 +864,24 @@ def enter_paper_letter(
     session: Session,
     settings: ServiceSettings,
     actor: Actor,
-    case_id: int,
-    author_role: Role,
+    scan_id: int,
     text: str,
 ) -> Letter:
-    """A facilitator types in a letter that came on paper; a second facilitator approves it."""
+    """A facilitator types in a letter that came on paper from its scan (`paper_in`); a
+    second facilitator checks the two side by side and approves it."""
     with transaction(session):
-        case = case_for_staff(session, actor, case_id)
+        scan = paper_in.scan_for_staff(session, actor, scan_id)
         if actor.role != Role.FACILITATOR:
             raise NotAllowed("Only a facilitator can enter a letter")
-        case = lock_case(session, case.id, exclusive=False)
+        case = lock_case(session, scan.case_id, exclusive=False)
         states.check_new(A.ENTER_FROM_PAPER, case)
-        if author_role not in PARTY_ROLES or not parties(case, author_role):
+        scan = paper_in.lock_scan_to_type(session, case.id, scan_id)
+        if not parties(case, scan.author_role):
             raise InvalidInput("Choose who wrote the letter", "author")
         clean = _clean(text)
         if not clean:
             raise InvalidInput("Type the letter before you save it", "text")
-        author = parties(case, author_role)[0]
+        author = parties(case, scan.author_role)[0]
         letter = Letter(
             case=case,
             author=author,
@@ -895,7 +896,14 @@ def enter_paper_letter(
         _write_text(session, case.id, version, clean, author_user)
         version.flag_count = _flag_count(session, letter, clean)
         version.submitted_at = letter.submitted_at = utcnow()
-        _audit(session, letter, "letter.entered_from_paper", actor.id, details={"version": 1})
+        scan.version_id = version.id
+        _audit(
+            session,
+            letter,
+            "letter.entered_from_paper",
+            actor.id,
+            details={"version": 1, "scan": scan.id},
+        )
         return letter
 
 
@@ -1009,13 +1017,15 @@ def approve_letter(
     *,
     checked_flags: Collection[str] = (),
     confirmed: bool = False,
+    scan_checked: bool = False,
 ) -> bool:
     """Approve the version under review: only now is the recipient given its key.
 
     Every flag on the version (`flags_for_review`) must be in `checked_flags`, by its key,
-    and a letter with flags, or in a case marked for extra care, must be `confirmed`. In
-    such a case the first approval only records itself; a second facilitator's passes the
-    letter on. Returns whether the letter was passed on (approved)."""
+    and a letter with flags, or in a case marked for extra care, must be `confirmed`. A
+    letter typed in from paper needs `scan_checked`: the approver compared the transcript
+    with the scan. In a case marked for extra care the first approval only records itself;
+    a second facilitator's passes the letter on. Returns whether the letter was passed on."""
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         _require_other_eyes(letter, A.APPROVE, actor)
@@ -1050,7 +1060,22 @@ def approve_letter(
                 "Confirm that you have read the whole letter and it can be passed on",
                 "confirmed",
             )
+        scan = paper_in.scan_of_letter(session, letter)
+        if scan is not None and not scan_checked:
+            raise InvalidInput(
+                "Confirm that you have compared the typed letter with the scan, word for word",
+                "scan_checked",
+            )
         checked = {"version": version.number, "flags_checked": _flag_counts(found)}
+        if scan is not None:
+            # Four eyes on the typing (docs/rules.md rule 4): its own step in the trail.
+            _audit(
+                session,
+                letter,
+                "letter.transcript_checked",
+                actor.id,
+                details={"version": version.number, "scan": scan.id},
+            )
         if extra_care and not states.first_approval_holds(letter):
             letter.first_approval_version_id = version.id
             letter.first_approved_by_id = actor.id

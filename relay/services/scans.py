@@ -116,6 +116,29 @@ def ocr_draft(scan: CleanScan) -> str:
     return "\n\n".join(t for t in texts if t)
 
 
+def stored_scan(data: bytes, media_type: str, pages: int) -> CleanScan:
+    """A scan as `accept_scan` made it, read back from storage (decrypted by the caller)."""
+    kind = next(kind for kind, media in _MEDIA_TYPES.items() if media == media_type)
+    return CleanScan(kind=kind, data=data, pages=pages, media_type=media_type)
+
+
+def page_picture(scan: CleanScan, number: int) -> tuple[bytes, str]:
+    """Page `number` (from 1) of a cleaned scan as a picture a browser shows: (bytes, media
+    type). An image is its own only page; a PDF's page is rendered to a JPEG."""
+    if not 1 <= number <= scan.pages:
+        raise InvalidInput(f"The scan has no page {number}", "page")
+    if scan.kind != "pdf":
+        return scan.data, scan.media_type
+    document = pypdfium2.PdfDocument(scan.data)
+    try:
+        picture = _stored_page(document, number - 1)
+    finally:
+        document.close()
+    out = io.BytesIO()
+    picture.convert("RGB").save(out, "JPEG", quality=JPEG_QUALITY)
+    return out.getvalue(), _MEDIA_TYPES["jpeg"]
+
+
 def _kind_from_content(data: bytes) -> ScanKind | None:
     if data.startswith(b"%PDF-"):
         return "pdf"
@@ -270,14 +293,19 @@ def _page_images(scan: CleanScan) -> Iterator[Image.Image]:
     document = pypdfium2.PdfDocument(scan.data)
     try:
         for index in range(len(document)):
-            page = document[index]
-            try:
-                bitmap = page.render(scale=PDF_RENDER_DPI / 72, may_draw_forms=False)
-                try:
-                    yield bitmap.to_pil()
-                finally:
-                    bitmap.close()
-            finally:
-                page.close()
+            yield _stored_page(document, index)
     finally:
         document.close()
+
+
+def _stored_page(document: pypdfium2.PdfDocument, index: int) -> Image.Image:
+    page = document[index]
+    try:
+        bitmap = page.render(scale=PDF_RENDER_DPI / 72, may_draw_forms=False)
+        try:
+            # A copy: the picture PDFium gives shares the bitmap's memory, freed below.
+            return bitmap.to_pil().copy()
+        finally:
+            bitmap.close()
+    finally:
+        page.close()

@@ -1,13 +1,15 @@
 """A case's timeline for its staff, read from the audit trail: who did what, and when.
 
 Only what the trail holds is shown, and only in words: never a letter's or a note's text
-(the trail holds none), never an entry's details. Anyone who may manage the case sees its
-timeline; an administrator can also narrow it to one person and to a range of days, and
-export it as CSV (the export is itself audited).
+(the trail holds none), never an entry's details but the days of a paper letter's steps
+(the date on its envelope, the day it came, the day it was posted or handed over).
+Anyone who may manage the case sees its timeline; an administrator can also narrow it to
+one person and to a range of days, and export it as CSV (the export is itself audited).
 """
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from datetime import UTC
 from datetime import date
@@ -39,6 +41,11 @@ WORDS = {
     "case.key_rotated": "Changed the case's key",
     "case.key_withdrawn": "A leaving member of staff's key to the case was taken away",
     "case.paper_party_added": "Added a person who takes part on paper",
+    "case.party_on_paper": "Changed a person to take part on paper",
+    "case.party_off_paper": "Changed a person to take part through Relay",
+    "case.paper_letter_received": "Received a letter on paper",
+    "case.paper_letter_scanned": "Scanned a letter that came on paper",
+    "case.paper_scan_discarded": "Discarded a scan before it was typed in",
     "case.gate.consent": "Recorded the consent of the person harmed",
     "case.gate.admission": "Recorded the admission of responsibility",
     "case.gate.risk": "Recorded a risk assessment",
@@ -55,6 +62,7 @@ WORDS = {
     "case.timeline_exported": "Exported this timeline",
     "invitation.created": "Sent an invitation",
     "invitation.resent": "Sent an invitation again",
+    "invitation.code_printed": "Printed a one-time code to set up an account",
     "account.activated": "Set up their account",
     "account.access_restored": "Restored a person's access to their letters",
     "party.receiving_changed": "Changed how they receive letters",
@@ -63,7 +71,8 @@ WORDS = {
     "letter.draft_deleted": "Deleted a draft",
     "letter.draft_destroyed": "A draft never sent was destroyed",
     "letter.submitted": "Sent a letter for review",
-    "letter.entered_from_paper": "Typed in a paper letter",
+    "letter.entered_from_paper": "Typed in a paper letter from its scan",
+    "letter.transcript_checked": "Checked a typed letter against its scan",
     "letter.claimed": "Opened a letter for review",
     "letter.claim_taken_over": "Took over the review of a letter",
     "letter.claim_released": "Stopped reviewing a letter",
@@ -79,6 +88,7 @@ WORDS = {
     "letter.delivered": "A letter was delivered",
     "letter.delivered_on_paper": "Recorded a letter posted or handed over",
     "letter.printed": "Printed a letter to post",
+    "letter.cover_sheet_printed": "Printed a cover sheet for a letter to post",
     "letter.read": "Opened a letter sent to them",
     "letter.held_back": "Held a letter back",
     "letter.let_go": "Let a held letter go on",
@@ -95,6 +105,35 @@ def words_for(action: str) -> str:
         return WORDS[action]
     kind, _, rest = action.partition(".")
     return f"{kind.capitalize()}: {rest.replace('_', ' ').replace('.', ', ')}"
+
+
+def _day(value: object) -> str:
+    return f"{date.fromisoformat(str(value)):%-d %B %Y}"
+
+
+def _paper_dates(details: dict) -> str:
+    """The days a paper letter's record keeps: the only details a timeline shows, since
+    a day says nothing of what a letter says (docs/rules.md, "Paper and custody")."""
+    if "received_on" in details:
+        envelope = details.get("envelope_dated")
+        dated = f"envelope dated {_day(envelope)}, " if envelope else "no date on the envelope, "
+        return f" ({dated}came {_day(details['received_on'])})"
+    if "how" in details and "on" in details:
+        how = "posted" if details["how"] == "posted" else "handed over"
+        return f" ({how} on {_day(details['on'])})"
+    return ""
+
+
+# The actions whose entries show their days, in words.
+DATED = {"case.paper_letter_received", "letter.delivered_on_paper"}
+
+
+def described(action: str, details: str) -> str:
+    """The words for one entry: its action's, and for a paper step, its days."""
+    words = words_for(action)
+    if action in DATED:
+        words += _paper_dates(json.loads(details))
+    return words
 
 
 @dataclass(frozen=True)
@@ -156,7 +195,7 @@ def _entries(session: Session, rows: list[AuditEntry]) -> list[TimelineEntry]:
         TimelineEntry(
             datetime.fromisoformat(row.at),
             "Relay" if row.actor_id is None else people.get(row.actor_id, "A removed account"),
-            words_for(row.action),
+            described(row.action, row.details),
             row.letter_id,
         )
         for row in rows

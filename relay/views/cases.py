@@ -22,6 +22,7 @@ from relay.forms import GateEvidenceForm
 from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
 from relay.forms import PaperPartyForm
+from relay.forms import PaperScanForm
 from relay.forms import PaperSwitchForm
 from relay.forms import PartyForm
 from relay.forms import PauseReasonForm
@@ -36,6 +37,8 @@ from relay.services import delivery
 from relay.services import keys
 from relay.services import letters
 from relay.services import notes
+from relay.services import paper_in
+from relay.services import scans
 from relay.services import timeline as timelines
 from relay.services.errors import InvalidInput
 from relay.services.timeline import Narrowing
@@ -402,24 +405,73 @@ def close(case_id: int):
 
 @bp.route("/<int:case_id>/paper-letter", methods=["GET", "POST"])
 def paper_letter(case_id: int):
+    """A letter that came on paper, step one: who wrote it, when it came, and its scan."""
+    # A scan may be larger than any other form: only this page takes one.
+    request.max_content_length = scans.MAX_UPLOAD_BYTES + 256 * 1024
     case = cases.case_for_staff(db(), signed_in.actor(), case_id)
-    form = PaperLetterForm()
+    form = PaperScanForm()
     if form.validate_on_submit():
         try:
-            letter = letters.enter_paper_letter(
+            scan = paper_in.receive_paper_letter(
                 db(),
-                signed_in.settings(),
                 signed_in.actor(),
                 case_id,
-                Role(form.author.data),
-                form.text.data,
+                author_role=Role(form.author.data),
+                received_on=form.received_on.data,
+                envelope_dated=form.envelope_dated.data,
+                upload=form.scan.data.read(),
+                filename=form.scan.data.filename or "",
             )
+        except InvalidInput as error:
+            show_error(form, error, "scan")
+        else:
+            return redirect(url_for("cases.type_paper_letter", case_id=case_id, scan_id=scan.id))
+    waiting = paper_in.waiting_to_be_typed(db(), signed_in.actor(), case_id)
+    return render_template(
+        "cases/paper_letter.html", form=form, case=case, waiting=waiting, action=ActionForm()
+    )
+
+
+@bp.route("/<int:case_id>/paper-letter/<int:scan_id>", methods=["GET", "POST"])
+def type_paper_letter(case_id: int, scan_id: int):
+    """Step two: the letter typed in beside its scan, from Relay's first reading of it."""
+    actor = signed_in.actor()
+    scan = paper_in.scan_to_type(db(), actor, case_id, scan_id)
+    form = PaperLetterForm()
+    draft = None
+    if form.validate_on_submit():
+        try:
+            letters.enter_paper_letter(db(), signed_in.settings(), actor, scan_id, form.text.data)
         except InvalidInput as error:
             show_error(form, error, "text")
         else:
-            flash("The letter is waiting for a second facilitator to review it")
-            return redirect(url_for("review.show", letter_id=letter.id))
-    return render_template("cases/paper_letter.html", form=form, case=case)
+            flash("The letter is typed in. Another facilitator must check it against the scan")
+            return redirect(url_for("cases.show", case_id=case_id))
+    elif not form.is_submitted():
+        draft = paper_in.draft_transcript(db(), actor, case_id, scan_id)
+        form.text.data = draft.text
+    case = cases.case_for_staff(db(), actor, case_id)
+    return render_template(
+        "cases/type_paper_letter.html", form=form, case=case, scan=scan, draft=draft
+    )
+
+
+@bp.post("/<int:case_id>/paper-letter/<int:scan_id>/discard")
+def discard_scan(case_id: int, scan_id: int):
+    if ActionForm().validate_on_submit():
+        paper_in.discard_scan(db(), signed_in.actor(), case_id, scan_id)
+        flash("The scan is discarded")
+    return redirect(url_for("cases.paper_letter", case_id=case_id))
+
+
+@bp.get("/scans/<int:scan_id>/page-<int:number>")
+def scan_page(scan_id: int, number: int):
+    """One page of a scan as a picture, for the case's staff; never kept by the browser."""
+    picture, media_type = paper_in.page_picture(db(), signed_in.actor(), scan_id, number)
+    response = Response(picture, mimetype=media_type)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Disposition"] = "inline"
+    return response
 
 
 def _party_named(form: PartyForm) -> int:

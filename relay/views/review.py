@@ -25,6 +25,7 @@ from relay.services import desk
 from relay.services import invitations
 from relay.services import letters
 from relay.services import notes
+from relay.services import paper_in
 from relay.services import post
 from relay.services import text
 from relay.services.errors import InvalidInput
@@ -100,6 +101,8 @@ def _render(letter_id: int, decided: bool = False, **forms):
         action=ActionForm(),
         reads=letters.reads_of(db(), letter),
         flags=found,
+        # A letter typed in from paper: its scan, shown beside the version under review.
+        scan=paper_in.scan_of_letter(db(), letter),
         claim=claim,
         decided=decided,
         # Just after a decision: the next letter to review, if one waits.
@@ -163,6 +166,7 @@ def approve(letter_id: int):
             form.not_before.data,
             checked_flags=form.checked_flags.data or (),
             confirmed=form.confirmed.data,
+            scan_checked=form.scan_checked.data,
         )
 
     return _decide(letter_id, form, "approve", approve_letter)

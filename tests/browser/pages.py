@@ -388,7 +388,7 @@ class CloseCasePage(Screen):
 
 class PaperLetterPage(Screen):
     kind = "case-paper-letter"
-    heading = re.compile(r"^Enter a paper letter for case ")
+    heading = re.compile(r"^A letter that came on paper for case ")
 
 
 class InvitePartyPage(Screen):

@@ -28,6 +28,8 @@ HEX = PUBLIC.hex()
         (keyring.note_key(5, keyring.case_holder(7)), "note-key:note:5:holder:case:7"),
         (keyring.note_key(5, keyring.user_holder(4)), "note-key:note:5:holder:user:4"),
         (keyring.note_text(5), "note:5"),
+        (keyring.paper_scan_key(8, keyring.case_holder(7)), "paper-scan-key:scan:8:holder:case:7"),
+        (keyring.paper_scan(8), "paper-scan:8"),
         (keyring.outbox_body(99), "outbox-message:99"),
         (keyring.legacy_team_membership(1, PUBLIC), f"team-private-key:1:member:{HEX}"),
     ],
@@ -52,6 +54,8 @@ def test_no_two_kinds_of_context_can_be_the_same():
         keyring.note_key(1, keyring.case_holder(1)),
         keyring.note_key(1, keyring.user_holder(1)),
         keyring.note_text(1),
+        keyring.paper_scan_key(1, keyring.case_holder(1)),
+        keyring.paper_scan(1),
         keyring.outbox_body(1),
         keyring.legacy_team_membership(1, PUBLIC),
     ]

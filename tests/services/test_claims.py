@@ -23,6 +23,7 @@ from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from tests.conftest import receive_letters
 from tests.factories import actor_for
+from tests.paper import typed_from_paper
 
 SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 TEXT = "I have thought about that evening every day since."
@@ -270,7 +271,7 @@ def test_a_facilitator_taken_off_the_case_holds_no_claim_in_it(
 def test_a_paper_letter_is_claimed_by_the_second_facilitator_not_its_typist(
     session, settings, world, sam
 ):
-    paper = letters.enter_paper_letter(
+    paper = typed_from_paper(
         session, settings, world.facilitator, world.case.id, Role.OFFENDER, TEXT
     )
     assert claims.claim_for_review(session, world.facilitator, paper.id) is None
@@ -279,7 +280,7 @@ def test_a_paper_letter_is_claimed_by_the_second_facilitator_not_its_typist(
     # Its typist decides nothing on it alone: refused before any claim is looked at.
     with pytest.raises(NotAllowed, match="needs another facilitator"):
         letters.reject_letter(session, settings, world.facilitator, paper.id, "Not this.")
-    letters.approve_letter(session, settings, sam, paper.id)
+    letters.approve_letter(session, settings, sam, paper.id, scan_checked=True)
     assert session.get(Letter, paper.id).approved_by_id == sam.id
 
 

@@ -26,6 +26,7 @@ from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from tests.factories import actor_for
 from tests.factories import receive_letters
+from tests.paper import typed_from_paper
 
 HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
 
@@ -205,7 +206,7 @@ def test_a_letter_from_the_party_on_paper_is_typed_in_for_review(
 ):
     case_id, _inmate, harmed = paper_case
     _started(session, world, case_id)
-    typed = letters.enter_paper_letter(
+    typed = typed_from_paper(
         session, settings, world.facilitator, case_id, Role.OFFENDER, "I think of it every day."
     )
     assert typed.state == LetterState.IN_REVIEW
@@ -216,7 +217,7 @@ def test_the_typist_of_a_paper_letter_cannot_reject_it_alone(session, settings, 
     """Found reading the code for issue 10: approval refused the typist, but rejection did
     not, so one facilitator could type a letter in and stop it without anyone else seeing
     it. Four eyes on either decision (docs/rules.md rule 4)."""
-    typed = letters.enter_paper_letter(
+    typed = typed_from_paper(
         session, settings, world.facilitator, world.case.id, Role.OFFENDER, "I am sorry."
     )
     with pytest.raises(NotAllowed, match="another facilitator"):

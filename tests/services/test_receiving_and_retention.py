@@ -26,6 +26,7 @@ from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
 from tests.factories import actor_for
+from tests.paper import typed_from_paper
 from tests.services.test_services import _reset_token
 
 TEXT = "I would like you to know that I think about it every day."
@@ -137,10 +138,10 @@ def test_a_second_facilitator_on_the_case_approves_a_paper_letter(session, setti
     actor_for(session, settings, *PEOPLE["administrator"][::2])
     access.add_facilitator(session, world.facilitator, world.case.id, "second-f@relay.test")
     second = actor_for(session, settings, "second-f@relay.test", "second facilitator")
-    letter = letters.enter_paper_letter(
+    letter = typed_from_paper(
         session, settings, world.facilitator, world.case.id, Role.OFFENDER, TEXT
     )
-    letters.approve_letter(session, settings, second, letter.id)
+    letters.approve_letter(session, settings, second, letter.id, scan_checked=True)
     assert letter.state in (LetterState.APPROVED, LetterState.DELIVERED)
     assert letter.approved_by_id == second.id
     with pytest.raises(InvalidInput, match="already on the case"):

@@ -10,6 +10,7 @@ from relay.models import AuditEntry
 from relay.models import ContentKeySeal
 from relay.models import Letter
 from relay.models import LetterState
+from relay.models import Role
 from relay.models import UserSession
 from relay.services import cases
 from relay.services import invitations
@@ -24,6 +25,7 @@ from relay.services.errors import NotFound
 from tests.conftest import PEOPLE
 from tests.conftest import receive_letters
 from tests.factories import actor_for
+from tests.paper import typed_from_paper
 
 TEXT = "I have thought about that evening every day since."
 
@@ -207,8 +209,8 @@ def test_rejected_letter_tells_the_author_why_and_never_reaches_the_recipient(
 def test_paper_letter_is_approved_neither_by_its_typist_nor_by_an_administrator(
     session, settings, world
 ):
-    letter = letters.enter_paper_letter(
-        session, settings, world.facilitator, world.case.id, letters.Role.OFFENDER, TEXT
+    letter = typed_from_paper(
+        session, settings, world.facilitator, world.case.id, Role.OFFENDER, TEXT
     )
     assert letter.state == LetterState.IN_REVIEW
     with pytest.raises(NotAllowed, match="another facilitator"):

@@ -6,11 +6,13 @@ action does not fit) or "R" (refused: 404, or 403 for staff who may see but not 
 A route added to the app without an entry here fails `test_every_route_has_an_entry`.
 """
 
+import io
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.factories import Resources
+from tests.paper import scan_of
 
 ROLES = ("anonymous", "victim", "offender", "other_facilitator", "facilitator", "administrator")
 
@@ -83,6 +85,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("cases.close", "POST"): "RRRRAR",
     ("cases.paper_letter", "GET"): "RRRRAA",
     ("cases.paper_letter", "POST"): "RRRRAR",
+    ("cases.type_paper_letter", "GET"): "RRRRAR",
+    ("cases.type_paper_letter", "POST"): "RRRRAR",
+    ("cases.discard_scan", "POST"): "RRRRAR",
+    ("cases.scan_page", "GET"): "RRRRAR",
     ("cases.add_facilitator", "POST"): "RRRRAA",
     ("cases.restore_access", "POST"): "RRRRAA",
     ("cases.join", "POST"): "RRRRRA",
@@ -103,6 +109,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.stop_reviewing", "POST"): "RRRRAR",
     ("review.delivered_on_paper", "POST"): "RRRRAR",
     ("review.printed", "GET"): "RRRRAR",
+    ("review.cover_sheet", "GET"): "RRRRAR",
+    ("review.cover_sheet", "POST"): "RRRRAR",
+    ("review.print_view", "GET"): "RRRRAR",
     # The world's pending invitation is to a member of staff, which no facilitator sends
     # again; their own parties' invitations: tests/web/test_review_queue.py.
     ("review.send_invitation_again", "POST"): "RRRRRR",
@@ -140,6 +149,7 @@ LAST = [
     ("party.withdraw_letter", "POST"),
     ("party.destroy", "POST"),
     ("cases.close", "POST"),
+    ("cases.discard_scan", "POST"),
     ("party.withdraw", "POST"),
     ("auth.end_session", "POST"),
     ("auth.sign_out_everywhere", "POST"),
@@ -152,7 +162,8 @@ FORMS = {
     "auth.sign_in": {"email": "nobody@relay.test", "password": "wrong password"},
     "cases.new": {"reference": "NEW-CASE", "offence_category": "theft"},
     "cases.invite": {"role": "victim", "email": "d@example.com", "name": "D", "display_name": "D"},
-    "cases.paper_letter": {"author": "offender", "text": "A letter from paper."},
+    "cases.type_paper_letter": {"text": "A letter from paper."},
+    "review.cover_sheet": {"addressee": "HMP Nowhere\nZZ99 1AA"},
     "cases.add_paper_party": {"role": "offender", "display_name": "D"},
     "review.delivered_on_paper": {"how": "posted", "on": "2026-01-01"},
     "cases.add_facilitator": {"email": "nobody@relay.test"},
@@ -217,10 +228,22 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
             values[name] = "not-a-real-token"
         elif name == "filename":
             values[name] = "relay.css"
+        elif name == "scan_id":
+            values[name] = resources.scan_id
+        elif name == "number":
+            values[name] = 1
     with app.test_request_context():
         from flask import url_for
 
         return url_for(endpoint, **values)
+
+
+def _form(endpoint: str) -> dict:
+    """The form each POST sends, made afresh: a file is read once."""
+    if endpoint == "cases.paper_letter":
+        scan = (io.BytesIO(scan_of(["A letter from paper."])), "scan.png")
+        return {"author": "offender", "received_on": "2026-01-01", "scan": scan}
+    return FORMS.get(endpoint, {})
 
 
 def _outcome(response) -> str:
@@ -263,7 +286,7 @@ def test_each_role_gets_what_the_matrix_says(app, client, auth, two_cases, role)
         if method == "GET":
             response = client.get(url)
         else:
-            response = client.post(url, data=FORMS.get(endpoint, {}))
+            response = client.post(url, data=_form(endpoint))
         if _outcome(response) != expected:
             wrong.append(
                 f"{method} {url} ({endpoint}): expected {expected}, got {response.status_code}"
@@ -271,7 +294,7 @@ def test_each_role_gets_what_the_matrix_says(app, client, auth, two_cases, role)
     assert wrong == []
 
 
-RESOURCE_PARAMS = {"case_id", "letter_id", "user_id", "session_id"}
+RESOURCE_PARAMS = {"case_id", "letter_id", "user_id", "session_id", "scan_id"}
 
 
 @pytest.mark.parametrize("role", ["victim", "offender", "facilitator"])
@@ -287,7 +310,7 @@ def test_nobody_reaches_a_case_that_is_not_theirs(app, client, auth, two_cases, 
         if method == "GET":
             response = client.get(url)
         else:
-            response = client.post(url, data=FORMS.get(endpoint, {}))
+            response = client.post(url, data=_form(endpoint))
         if _outcome(response) != "R":
             reached.append(f"{method} {url} ({endpoint}): {response.status_code}")
     assert reached == []

@@ -16,6 +16,7 @@ from relay.services import access
 from relay.services import invitations
 from relay.services import letters
 from tests.conftest import Auth
+from tests.paper import typed_in_on_pages
 
 SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 TEXT = "I have thought about that evening every day since."
@@ -155,17 +156,14 @@ def test_a_paper_letter_waits_unclaimed_for_the_second_facilitator(
     client, auth, session, world, sam
 ):
     auth.sign_in("facilitator")
-    entered = client.post(
-        f"/cases/{world.case.id}/paper-letter",
-        data={"author": "offender", "text": TEXT},
-        follow_redirects=True,
-    )
+    letter_id = typed_in_on_pages(client, session, world.case.id, "offender", TEXT)
+    entered = client.get(f"/review/letters/{letter_id}")
     assert 'id="review-claim"' not in entered.text
-    letter_id = int(re.search(r"<h1>Letter (\d+) ", entered.text).group(1))
     assert _holder(session, letter_id) is None
     page = sam.get(f"/review/letters/{letter_id}").text
     assert _claim_notice(page).startswith("You are reviewing this letter until")
-    assert sam.post(f"/review/letters/{letter_id}/approve").status_code == 302
+    approved = sam.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
+    assert approved.status_code == 302
     assert _letter(session, letter_id).approved_by_id != world.facilitator.id
 
 

@@ -37,6 +37,7 @@ from relay.services import invitations
 from relay.services import letters
 from relay.services.errors import InvalidInput
 from tests.factories import actor_for
+from tests.paper import typed_from_paper
 from tests.web.test_constant_sql import _cases_in_review_of_every_kind
 
 SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
@@ -85,10 +86,10 @@ def three(session, settings, world, sam):
     fran = world.facilitator
     online = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
     letters.submit_letter(session, settings, world.offender, online.id)
-    typed_by_fran = letters.enter_paper_letter(
+    typed_by_fran = typed_from_paper(
         session, settings, fran, world.case.id, Role.VICTIM, "Why our house?"
     )
-    typed_by_sam = letters.enter_paper_letter(
+    typed_by_sam = typed_from_paper(
         session, settings, sam, world.case.id, Role.OFFENDER, "I think of it every day."
     )
     _sent_at(session, online.id, FRIDAY)
