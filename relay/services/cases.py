@@ -888,9 +888,7 @@ def _seal_letters_to(
     return sealed
 
 
-def print_code(
-    session: Session, settings: ServiceSettings, actor: Actor, case_id: int, participant_id: int
-) -> PrintedCode:
+def print_code(session: Session, actor: Actor, case_id: int, participant_id: int) -> PrintedCode:
     """A one-time code, to print, for a party on paper with no account who wants to use
     Relay: they enter it at "I have a code" and set up their account, no e-mail needed. It
     is shown once; a new one replaces any earlier one (`invitations.issue_code`)."""
@@ -904,4 +902,4 @@ def print_code(
                 "A code is printed only for someone who takes part on paper: invite them by "
                 "e-mail, or change them to paper first"
             )
-        return issue_code(session, settings, actor, party)
+        return issue_code(session, actor, party)

@@ -256,7 +256,6 @@ class PrintedCode:
     code: str  # shown once, on the page to print; only its digest is kept
     expires_at: datetime
     name: str  # the party's name in the case (their display name)
-    reference: str  # the case's, for the facilitator's page only
 
 
 def new_code() -> str:
@@ -278,9 +277,7 @@ def _code_digest(code: str) -> bytes | None:
     return crypto.token_digest(typed) if typed is not None else None
 
 
-def issue_code(
-    session: Session, settings: ServiceSettings, actor: Actor, participant: CaseParticipant
-) -> PrintedCode:
+def issue_code(session: Session, actor: Actor, participant: CaseParticipant) -> PrintedCode:
     """A one-time code for a party on paper, in the caller's transaction (which holds the
     case locked and has checked the party may have one). A new code replaces any earlier
     unused invitation of theirs, in the same row: the earlier code or link stops working."""
@@ -309,9 +306,7 @@ def issue_code(
         case_id=participant.case_id,
         details={"invitation": invitation.id, "role": str(participant.role), "replaced": replaced},
     )
-    return PrintedCode(
-        code, invitation.expires_at, participant.display_name, participant.case.reference
-    )
+    return PrintedCode(code, invitation.expires_at, participant.display_name)
 
 
 def _code_refused() -> InvalidInput:

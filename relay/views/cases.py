@@ -508,9 +508,7 @@ def print_code(case_id: int):
     form = PartyForm()
     if not form.validate_on_submit():
         return redirect(url_for("cases.show", case_id=case_id))
-    printed = cases.print_code(
-        db(), signed_in.settings(), signed_in.actor(), case_id, _party_named(form)
-    )
+    printed = cases.print_code(db(), signed_in.actor(), case_id, _party_named(form))
     return render_template(
         "cases/paper_code.html",
         printed=printed,

@@ -43,7 +43,7 @@ ALREADY = "They already have an account"
 PRINTED = re.compile(r'<p class="code" id="one-time-code">([0-9A-Z-]{24})</p>')
 
 
-def _paper_party(session, settings, facilitator, prefix: str, number: int) -> tuple[int, int, str]:
+def _paper_party(session, facilitator, prefix: str, number: int) -> tuple[int, int, str]:
     """A new case with a party on paper and a code printed for them."""
     case = cases.open_case(
         session, facilitator, reference=f"{prefix}-{number:03d}", offence_category="burglary"
@@ -51,7 +51,7 @@ def _paper_party(session, settings, facilitator, prefix: str, number: int) -> tu
     party = cases.add_paper_party(
         session, facilitator, case.id, role=Role.OFFENDER, display_name=f"Lee {number}"
     )
-    printed = cases.print_code(session, settings, facilitator, case.id, party.id)
+    printed = cases.print_code(session, facilitator, case.id, party.id)
     return case.id, party.id, printed.code
 
 
@@ -110,9 +110,7 @@ def test_one_code_typed_twice_at_once_makes_one_account(
     tally = Tally("code x the same code", server)
     first, second = _anyone(server), _anyone(server)
     for number in range(ROUNDS):
-        _case_id, party_id, code = _paper_party(
-            session, settings, world.facilitator, "TWICE", number
-        )
+        _case_id, party_id, code = _paper_party(session, world.facilitator, "TWICE", number)
         emails = [f"first-{number}@relay.test", f"second-{number}@relay.test"]
         mark = _audit_mark(session)
         one, two = race(
@@ -149,9 +147,7 @@ def test_a_code_typed_as_a_new_one_is_printed_gives_one_outcome(
     facilitator = _sign_in(server, "facilitator")
     anyone = _anyone(server)
     for number in range(ROUNDS):
-        case_id, party_id, code = _paper_party(
-            session, settings, world.facilitator, "AGAIN", number
-        )
+        case_id, party_id, code = _paper_party(session, world.facilitator, "AGAIN", number)
         emails = [f"lee-{number}@relay.test"]
         mark = _audit_mark(session)
         entered, printed = race(

@@ -60,7 +60,7 @@ def paper_case(session, settings, world):
 
 def _print(session, settings, world, paper_case) -> invitations.PrintedCode:
     case_id, inmate_id, _harmed = paper_case
-    return cases.print_code(session, settings, world.facilitator, case_id, inmate_id)
+    return cases.print_code(session, world.facilitator, case_id, inmate_id)
 
 
 def _accept(session, settings, code: str, email: str = LEE[0]):
@@ -223,7 +223,7 @@ def test_a_code_is_printed_only_for_a_party_on_paper_with_no_account_by_their_fa
         if p.role == Role.VICTIM
     )
     with pytest.raises(InvalidTransition, match="already have an account"):
-        cases.print_code(session, settings, world.facilitator, case_id, victim_id)
+        cases.print_code(session, world.facilitator, case_id, victim_id)
     # Invited by e-mail, not yet set up: their link is theirs, not a code.
     other = cases.open_case(session, world.facilitator, reference="RJ-MAIL", offence_category="x")
     cases.invite_party(
@@ -239,12 +239,12 @@ def test_a_code_is_printed_only_for_a_party_on_paper_with_no_account_by_their_fa
     invited = cases.case_for_staff(session, world.facilitator, other.id).participants[-1]
     assert (invited.role, invited.user_id) == (Role.VICTIM, None)
     with pytest.raises(InvalidTransition, match="takes part on paper"):
-        cases.print_code(session, settings, world.facilitator, other.id, invited.id)
+        cases.print_code(session, world.facilitator, other.id, invited.id)
     with pytest.raises(NotFound):
-        cases.print_code(session, settings, harmed, case_id, inmate_id)
+        cases.print_code(session, harmed, case_id, inmate_id)
     with pytest.raises(NotFound):
         # The facilitator of another case.
-        cases.print_code(session, settings, world.facilitator, world.case.id, inmate_id)
+        cases.print_code(session, world.facilitator, world.case.id, inmate_id)
     printed = _print(session, settings, world, paper_case)
     _accept(session, settings, printed.code)
     cases.set_on_paper(session, settings, world.facilitator, case_id, inmate_id, True)
