@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 
+from sqlalchemy import ColumnElement
 from sqlalchemy import func
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -138,7 +139,12 @@ def _usable(
 
 
 def _usable_by_digest(
-    session: Session, digest: bytes, kind, now: datetime | None = None, *, lock: bool = False
+    session: Session,
+    digest: bytes,
+    kind: ColumnElement[bool],
+    now: datetime | None = None,
+    *,
+    lock: bool = False,
 ) -> Invitation | None:
     # Found by its digest, in the unique index: the comparison is of digests, never of the
     # secret itself, so how long it takes tells nothing about a code or a link.
