@@ -427,6 +427,17 @@ class PaperLetterForm(FlaskForm):
     )
 
 
+class CorrectTranscriptForm(FlaskForm):
+    """A paper letter typed again where its typing does not match the scan."""
+
+    text = TextAreaField(
+        "The letter, typed again from the scan",
+        description="Correct the typing so it matches the scan word for word. You become "
+        "its typist, so another facilitator checks it before it is approved.",
+        validators=[_required("Type the letter"), Length(max=limits.LETTER_CHARACTERS)],
+    )
+
+
 class GateEvidenceForm(FlaskForm):
     """Used with a prefix per gate, so each gate's box has its own id on the case page."""
 

@@ -907,6 +907,37 @@ def enter_paper_letter(
         return letter
 
 
+def correct_transcript(
+    session: Session, settings: ServiceSettings, actor: Actor, letter_id: int, text: str
+) -> LetterVersion:
+    """A paper letter whose typing does not match its scan, typed again: a new version, and
+    whoever typed it is now its typist, so another facilitator checks it against the scan
+    (the writer on paper cannot be asked to change a transcript)."""
+    with transaction(session):
+        letter = letter_to_pass_on(session, actor, letter_id, lock=True)
+        if actor.role != Role.FACILITATOR:
+            raise NotAllowed("Only a facilitator can type a letter in")
+        states.check(A.CORRECT_TRANSCRIPT, letter, actor.id)
+        claims.require_claim(session, actor, letter)
+        clean = _clean(text)
+        if not clean:
+            raise InvalidInput("Type the letter before you save it", "text")
+        version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
+        author = session.get(User, letter.author.user_id) if letter.author.user_id else None
+        _write_text(session, letter.case_id, version, clean, author)
+        version.flag_count = _flag_count(session, letter, clean)
+        version.submitted_at = utcnow()
+        letter.entered_by_id = actor.id
+        _audit(
+            session,
+            letter,
+            "letter.transcript_corrected",
+            actor.id,
+            details={"version": version.number},
+        )
+        return version
+
+
 @dataclass(frozen=True)
 class _SendBack:
     """A decision that returns a letter to its writer with a note saying why."""

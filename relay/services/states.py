@@ -65,6 +65,9 @@ class LetterAction(enum.StrEnum):
     # A letter to a party on paper reaches them when their facilitator records it posted
     # or handed over at a reading.
     DELIVER_ON_PAPER = "deliver_on_paper"
+    # A paper letter's typing that does not match its scan, typed again by a facilitator,
+    # who becomes its typist: another must check the new typing.
+    CORRECT_TRANSCRIPT = "correct_transcript"
 
 
 # A condition beyond the states: the refusal to show, or None when it holds.
@@ -139,6 +142,12 @@ def _another_pair_of_eyes(letter: Letter, actor_id: int | None) -> str | None:
         return "A letter you typed in from paper needs another facilitator to approve it"
     if first_approval_holds(letter) and letter.first_approved_by_id == actor_id:
         return "You gave this letter its first approval: a second facilitator must approve it"
+    return None
+
+
+def _typed_from_paper(letter: Letter, _actor_id: int | None) -> str | None:
+    if letter.entered_by_id is None:
+        return "Only a letter typed in from paper can be typed again"
     return None
 
 
@@ -257,6 +266,9 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
     A.DELIVER: LetterTransition(P.SERVICE, WAITING, S.DELIVERED, RUNNING, _NOT_RUNNING),
     A.DELIVER_ON_PAPER: LetterTransition(
         P.FACILITATOR, WAITING, S.DELIVERED, RUNNING, _NOT_RUNNING, _to_a_party_on_paper
+    ),
+    A.CORRECT_TRANSCRIPT: LetterTransition(
+        P.FACILITATOR, IN_REVIEW, None, OPEN_CASE, _NOT_OPEN, _typed_from_paper
     ),
     A.STOP: LetterTransition(
         P.SERVICE, UNDELIVERED - NEVER_SENT, S.STOPPED, NOT_CLOSED, "The case has already ended"

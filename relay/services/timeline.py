@@ -73,6 +73,7 @@ WORDS = {
     "letter.submitted": "Sent a letter for review",
     "letter.entered_from_paper": "Typed in a paper letter from its scan",
     "letter.transcript_checked": "Checked a typed letter against its scan",
+    "letter.transcript_corrected": "Typed a paper letter in again from its scan",
     "letter.claimed": "Opened a letter for review",
     "letter.claim_taken_over": "Took over the review of a letter",
     "letter.claim_released": "Stopped reviewing a letter",

@@ -12,6 +12,7 @@ from relay.extensions import db
 from relay.forms import ActionForm
 from relay.forms import ApproveForm
 from relay.forms import ChangesForm
+from relay.forms import CorrectTranscriptForm
 from relay.forms import CoverSheetForm
 from relay.forms import DeliveredOnPaperForm
 from relay.forms import QueueForm
@@ -87,6 +88,10 @@ def _render(letter_id: int, decided: bool = False, **forms):
     forms.setdefault("changes", ChangesForm(formdata=None))
     forms.setdefault("on_paper", DeliveredOnPaperForm(formdata=None, on=utcnow().date()))
     forms.setdefault("reject", RejectForm(formdata=None))
+    forms.setdefault(
+        "retype",
+        CorrectTranscriptForm(formdata=None, prefix="retype", text=text.for_editing(current)),
+    )
     forms.setdefault(
         "redact", RedactionForm(formdata=None, prefix="redact", text=text.for_editing(current))
     )
@@ -262,6 +267,22 @@ def redact(letter_id: int):
         lambda: form.text.data,
         lambda: form.note.data,
     )
+
+
+@bp.post("/letters/<int:letter_id>/correct-transcript")
+def correct_transcript(letter_id: int):
+    form = CorrectTranscriptForm(prefix="retype")
+    if form.validate_on_submit():
+        try:
+            letters.correct_transcript(
+                db(), signed_in.settings(), signed_in.actor(), letter_id, form.text.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "text")
+        else:
+            flash("The letter is typed again. Another facilitator must check it against the scan")
+            return redirect(url_for("review.show", letter_id=letter_id))
+    return _render(letter_id, retype=form)
 
 
 @bp.route("/letters/<int:letter_id>/cover-sheet", methods=["GET", "POST"])

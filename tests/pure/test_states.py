@@ -261,6 +261,7 @@ PINNED = {
     "release": (AP, DL, RUN),
     "deliver": (AP, DL, RUN),
     "deliver_on_paper": (AP, DL, RUN),
+    "correct_transcript": (IR, None, OPEN),
     "stop": (f"{IR} {CR} {RP} {AP} held", "stopped", LIVE),
     "hold_back": (f"{AP} {DL}", "held", OPEN),
     "let_go": ("held", AP, OPEN),

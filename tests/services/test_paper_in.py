@@ -250,3 +250,40 @@ def test_a_scan_is_resealed_when_the_case_key_changes_and_destroyed_with_the_cas
     assert shredded.ciphertext is None and shredded.sealed_key is None
     with pytest.raises(NotFound):
         paper_in.page_picture(session, world.facilitator, scan.id, 1)
+
+
+def test_a_typing_that_does_not_match_is_typed_again_and_checked_by_the_other(
+    session, settings, world, sam
+):
+    """The checker finds a word typed wrong. The writer is on paper, so nobody can be asked
+    to change it: the checker types it again, becomes its typist, and the first typist
+    checks the new typing against the scan."""
+    letter = typed_from_paper(
+        session, settings, world.facilitator, world.case.id, Role.OFFENDER, "I am sory."
+    )
+    claims.claim_for_review(session, sam, letter.id)
+    version = letters.correct_transcript(session, settings, sam, letter.id, "I am sorry.")
+    assert version.number == 2
+    session.expire_all()
+    corrected = session.get(Letter, letter.id)
+    assert corrected.state == LetterState.IN_REVIEW
+    assert corrected.entered_by_id == sam.id
+    assert corrected.claimed_by_id is None
+    assert _details(session, "letter.transcript_corrected") == [{"version": 2}]
+    with pytest.raises(NotAllowed, match="another facilitator"):
+        letters.approve_letter(session, settings, sam, letter.id, scan_checked=True)
+    claims.claim_for_review(session, world.facilitator, letter.id)
+    assert letters.approve_letter(
+        session, settings, world.facilitator, letter.id, scan_checked=True
+    )
+    assert _details(session, "letter.transcript_checked") == [
+        {"version": 2, "scan": paper_in.scan_of_letter(session, corrected).id}
+    ]
+
+
+def test_only_a_paper_letter_in_review_is_typed_again(session, settings, world):
+    written = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
+    letters.submit_letter(session, settings, world.offender, written.id)
+    with pytest.raises(InvalidTransition, match="typed in from paper"):
+        letters.correct_transcript(session, settings, world.facilitator, written.id, "Other.")
+    assert _details(session, "letter.transcript_corrected") == []

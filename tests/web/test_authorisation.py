@@ -43,6 +43,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("auth.sign_out_everywhere", "POST"): "RAAAAA",
     ("auth.sign_out", "POST"): "AAAAAA",
     ("auth.csp_report", "POST"): "AAAAAA",
+    # A printed one-time code is taken by anyone (a wrong one gets the same form error).
+    ("auth.enter_code", "GET"): "AAAAAA",
+    ("auth.enter_code", "POST"): "AAAAAA",
+    ("auth.code_account", "POST"): "AAAAAA",
     # Leaving the site, and the page's countdown running out, end whatever session there is.
     ("auth.leave", "GET"): "AAAAAA",
     ("auth.time_out", "POST"): "AAAAAA",
@@ -72,6 +76,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("cases.invite", "POST"): "RRRRAR",
     ("cases.add_paper_party", "GET"): "RRRRAA",
     ("cases.add_paper_party", "POST"): "RRRRAR",
+    # Without a person chosen, nothing changes: back to the case page.
+    ("cases.change_paper", "POST"): "RRRRAA",
+    ("cases.print_code", "POST"): "RRRRAA",
     ("cases.record_gate", "POST"): "RRRRAR",
     ("cases.assess_risk", "POST"): "RRRRAR",
     ("cases.add_note", "POST"): "RRRRAR",
@@ -112,6 +119,7 @@ MATRIX: dict[tuple[str, str], str] = {
     ("review.cover_sheet", "GET"): "RRRRAR",
     ("review.cover_sheet", "POST"): "RRRRAR",
     ("review.print_view", "GET"): "RRRRAR",
+    ("review.correct_transcript", "POST"): "RRRRAR",
     # The world's pending invitation is to a member of staff, which no facilitator sends
     # again; their own parties' invitations: tests/web/test_review_queue.py.
     ("review.send_invitation_again", "POST"): "RRRRRR",
@@ -164,6 +172,7 @@ FORMS = {
     "cases.invite": {"role": "victim", "email": "d@example.com", "name": "D", "display_name": "D"},
     "cases.type_paper_letter": {"text": "A letter from paper."},
     "review.cover_sheet": {"addressee": "HMP Nowhere\nZZ99 1AA"},
+    "review.correct_transcript": {"retype-text": "A letter typed again."},
     "cases.add_paper_party": {"role": "offender", "display_name": "D"},
     "review.delivered_on_paper": {"how": "posted", "on": "2026-01-01"},
     "cases.add_facilitator": {"email": "nobody@relay.test"},

@@ -17,6 +17,7 @@ from relay.models import LetterState
 from relay.models import PaperScan
 from relay.services import access
 from relay.services import invitations
+from relay.services import letters
 from tests.conftest import Auth
 from tests.paper import scan_of
 from tests.paper import typed_in_on_pages
@@ -159,3 +160,34 @@ def test_a_scan_uploaded_in_error_is_discarded_from_the_list_waiting(client, aut
     assert discarded.status_code == 302
     assert "Scans waiting to be typed in" not in client.get(discarded.headers["Location"]).text
     assert session.scalars(select(PaperScan)).all() == []
+
+
+def test_the_checker_types_a_mismatched_letter_again_from_its_page(
+    client, auth, session, world, sam
+):
+    auth.sign_in("facilitator")
+    letter_id = typed_in_on_pages(client, session, world.case.id, "offender", "I am sory.")
+    page = sam.get(f"/review/letters/{letter_id}").text
+    assert "If the typing does not match the scan" in page
+    empty = sam.post(f"/review/letters/{letter_id}/correct-transcript", data={"retype-text": ""})
+    assert "Type the letter" in empty.text and 'id="retype-text-error"' in empty.text
+    typed = sam.post(
+        f"/review/letters/{letter_id}/correct-transcript", data={"retype-text": "I am sorry."}
+    )
+    assert typed.status_code == 302
+    again = sam.get(f"/review/letters/{letter_id}").text
+    assert "Another facilitator must check it against the scan" in again
+    # Sam is its typist now: the decision is Fran's.
+    assert "Approve and pass on" not in again
+    assert "Approve and pass on" in client.get(f"/review/letters/{letter_id}").text
+    session.expire_all()
+    assert session.get(Letter, letter_id).entered_by_id != world.facilitator.id
+
+
+def test_a_letter_written_in_relay_has_no_typing_to_correct(client, auth, session, settings, world):
+    written = letters.save_draft(session, world.offender, world.case.id, None, "I am sorry.")
+    letters.submit_letter(session, settings, world.offender, written.id)
+    auth.sign_in("facilitator")
+    page = client.get(f"/review/letters/{written.id}").text
+    assert "If the typing does not match the scan" not in page
+    assert 'id="scan-heading"' not in page
