@@ -534,3 +534,21 @@ def test_a_party_invitation_that_ran_out_is_sent_again_from_beside_the_queue(
         select(AuditEntry).where(AuditEntry.action == "invitation.resent")
     ).all()
     assert [(entry.case_id, entry.actor_id) for entry in resent] == [(case.id, fran.id)]
+
+
+def test_a_printed_code_not_yet_used_is_listed_without_a_send_again_button(
+    session, client, auth, world
+):
+    """A printed one-time code has no address to send it to: beside the queue it says it
+    was printed, until when it works, and where to print a new one."""
+    fran = world.facilitator
+    case = cases.open_case(session, fran, reference="RJ-CODE", offence_category="theft")
+    lee = cases.add_paper_party(session, fran, case.id, role=Role.OFFENDER, display_name="Lee")
+    cases.print_code(session, fran, case.id, lee.id)
+    auth.sign_in("facilitator")
+    page = client.get("/review/").text
+    listed = page[page.index('id="invitations"') :]
+    item = re.search(r"Case RJ-CODE</a>:(.*?)</li>", listed, re.S).group(1)
+    assert "a one-time code printed" in item
+    assert "Send again" not in item
+    assert "Print a new code on the case page" in item
