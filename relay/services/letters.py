@@ -53,7 +53,6 @@ from relay.services import limits
 from relay.services import notes
 from relay.services import outbox
 from relay.services import paper_in
-from relay.services import printing
 from relay.services import reminders
 from relay.services import states
 from relay.services import text as letter_text
@@ -1174,28 +1173,6 @@ def deliver_on_paper(
             actor.id,
             details={"how": str(kind), "on": on.isoformat()},
         )
-
-
-def print_for_post(session: Session, actor: Actor, letter_id: int) -> bytes:
-    """The PDF of an approved letter to a party on paper, to print and post or to read with
-    them: made on request, never stored, showing only what its recipient may see
-    (`printing.PrintedLetter`). Printing reads the letter, so it is audited as a reading is."""
-    with transaction(session):
-        letter = letter_to_pass_on(session, actor, letter_id)
-        if not letter.recipient.on_paper or letter.state not in states.NOT_OPENED:
-            raise InvalidTransition(
-                "Only an approved letter to someone who takes part on paper is printed"
-            )
-        version = next(v for v in letter.versions if v.id == letter.approved_version_id)
-        printed = printing.PrintedLetter(
-            reference=printing.letter_reference(letter.id),
-            author_name=letter.author.display_name,
-            recipient_name=letter.recipient.display_name,
-            dated=letter.approved_at.date(),
-            text=staff_text(session, actor, letter, version),
-        )
-        _audit(session, letter, "letter.printed", actor.id, details={"version": version.number})
-        return printing.letter_pdf(printed)
 
 
 def hold_back(session: Session, actor: Actor, letter_id: int) -> None:

@@ -2,7 +2,7 @@
 
 A letter to someone who takes part on paper (many people in prison) is printed and posted
 once approved. Its facilitator prints it from a page in the browser (`letter_to_print`) or
-as a PDF (`letters.print_for_post`), and puts a cover sheet on top for the prison or post
+as a PDF (`print_for_post`), and puts a cover sheet on top for the prison or post
 room (`cover_sheet_for`). Each is a reading of the letter, or of what it says about it, and
 is audited; the PDFs are made in memory by `relay.services.printing` and never stored.
 
@@ -34,7 +34,7 @@ ADDRESS_LINES = 8
 
 def letter_to_post(session: Session, actor: Actor, letter_id: int) -> Letter:
     """An approved letter, in one of the actor's cases, to someone who takes part on paper:
-    the same rule as `letters.print_for_post`. Reads only the letter's row, not its text."""
+    the rule for every printing. Reads only the letter's row, not its text."""
     letter = letters.letter_to_pass_on(session, actor, letter_id)
     if not letter.recipient.on_paper or letter.state not in states.NOT_OPENED:
         raise InvalidTransition(
@@ -69,6 +69,17 @@ def letter_to_print(session: Session, actor: Actor, letter_id: int) -> printing.
         return printed
 
 
+def print_for_post(session: Session, actor: Actor, letter_id: int) -> bytes:
+    """The PDF of the letter, to print and post or to read with them: made on request, never
+    stored, showing only what its recipient may see (`printing.PrintedLetter`). Printing
+    reads the letter, so it is audited as a reading is."""
+    with transaction(session):
+        letter = letter_to_post(session, actor, letter_id)
+        printed, version = _printed(session, actor, letter)
+        audit_letter(session, letter, "letter.printed", actor.id, {"version": version})
+        return printing.letter_pdf(printed)
+
+
 def require_return_address(settings: ServiceSettings) -> None:
     """A cover sheet needs somewhere for the post room to send a letter back to."""
     if not settings.return_address.strip():
@@ -97,7 +108,7 @@ def cover_sheet_for(
     """The cover sheet for an approved letter to a party on paper: the address typed, the
     service's return address, the letter's reference and its number of pages; nothing of
     the letter and no name but what the address holds. The pages are counted by laying
-    the letter out, as `letters.print_for_post` prints it. Audited without the address."""
+    the letter out, as `print_for_post` prints it. Audited without the address."""
     with transaction(session):
         # Whose letter it is first: someone else's is not found, whatever they typed.
         letter = letter_to_post(session, actor, letter_id)

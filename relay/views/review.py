@@ -217,7 +217,7 @@ def _decide(letter_id: int, form, name: str, service, *values):
 @bp.get("/letters/<int:letter_id>/printed.pdf")
 def printed(letter_id: int):
     """Made for this request only; no-store, so no copy stays in a cache."""
-    pdf = letters.print_for_post(db(), signed_in.actor(), letter_id)
+    pdf = post.print_for_post(db(), signed_in.actor(), letter_id)
     return Response(
         pdf,
         mimetype="application/pdf",
