@@ -47,8 +47,14 @@ class Draft:
     """Relay's first reading of a scan: always to be corrected against the scan."""
 
     text: str
-    # False when Tesseract could not read it (missing, or too slow): the facilitator types.
-    read: bool
+    # How many of the scan's pages Tesseract read, in order, in the time it has; 0 when it
+    # could not read it (missing, or too slow): the facilitator types what it did not read.
+    pages_read: int
+    pages: int
+
+    @property
+    def read(self) -> bool:
+        return self.pages_read > 0
 
 
 def _check_dates(received_on: date | None, envelope_dated: date | None) -> None:
@@ -180,9 +186,10 @@ def draft_transcript(session: Session, actor: Actor, case_id: int, scan_id: int)
     """Relay's first reading of a scan waiting to be typed in (Tesseract, English)."""
     scan = scan_to_type(session, actor, case_id, scan_id)
     try:
-        return Draft(scans.ocr_draft(_clean_scan(session, actor, scan)), read=True)
+        read = scans.ocr_draft(_clean_scan(session, actor, scan))
     except (pytesseract.TesseractNotFoundError, pytesseract.TesseractError, RuntimeError):
-        return Draft("", read=False)
+        return Draft("", 0, scan.pages)
+    return Draft(read.text, read.pages_read, scan.pages)
 
 
 def discard_scan(session: Session, actor: Actor, case_id: int, scan_id: int) -> None:

@@ -29,7 +29,9 @@ Nothing here knows of Flask or the database: bytes in, a `CleanScan` or text out
 
 import io
 import math
+import time
 import warnings
+from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -54,8 +56,11 @@ MAX_RENDERED_PAGE_PIXELS = 2480 * 3508  # A4 at 300 dpi
 # The stored JPEG's quality: a scan is read by eye and by OCR, not printed from.
 JPEG_QUALITY = 90
 OCR_LANGUAGE = "eng"
-# Tesseract gets this long per page before the draft is given up (a facilitator types it).
-OCR_TIMEOUT_SECONDS = 60
+# Tesseract reads for at most this long in all, so the page asking for a draft answers
+# well inside gunicorn's 30 second timeout (config/gunicorn.conf.py); a page it had no time
+# for is typed by the facilitator.
+OCR_BUDGET_SECONDS = 20
+OCR_PAGE_SECONDS = 10
 
 ScanKind = Literal["pdf", "jpeg", "png"]
 
@@ -101,19 +106,46 @@ def accept_scan(data: bytes, *, filename: str = "") -> CleanScan:
     return _clean_image(data, kind, name)
 
 
-def ocr_draft(scan: CleanScan) -> str:
+@dataclass(frozen=True)
+class OcrDraft:
+    """Tesseract's reading of a scan: `pages_read` of the scan's pages, in order."""
+
+    text: str
+    pages_read: int
+
+
+def ocr_draft(
+    scan: CleanScan,
+    *,
+    budget_seconds: float = OCR_BUDGET_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> OcrDraft:
     """A first transcript of a cleaned scan: each page's text, pages apart by a blank line.
 
     Tesseract reads the pictures only; the result is a draft for a facilitator to
-    correct, never the letter itself. If Tesseract is missing or takes longer than
-    OCR_TIMEOUT_SECONDS on a page, pytesseract's error (`TesseractNotFoundError`,
-    `RuntimeError`) comes out: the caller offers an empty draft to type instead.
+    correct, never the letter itself. It reads page after page within `budget_seconds` in
+    all, so the page asking for it answers in time: a page is begun only with
+    OCR_PAGE_SECONDS still left (the first always), and the pages it had no time for are
+    left for the facilitator to type (`pages_read` says how many it read). If Tesseract is
+    missing, or the first page takes longer than the budget, pytesseract's error
+    (`TesseractNotFoundError`, `RuntimeError`) comes out: the caller offers an empty draft.
     """
-    texts = []
+    deadline = clock() + budget_seconds
+    texts: list[str] = []
     for page in _page_images(scan):
-        text = pytesseract.image_to_string(page, lang=OCR_LANGUAGE, timeout=OCR_TIMEOUT_SECONDS)
+        left = deadline - clock()
+        if texts and left < OCR_PAGE_SECONDS:
+            break
+        try:
+            text = pytesseract.image_to_string(
+                page, lang=OCR_LANGUAGE, timeout=max(left, OCR_PAGE_SECONDS)
+            )
+        except RuntimeError:
+            if not texts:
+                raise
+            break  # out of time on a later page: what was read stands
         texts.append(text.strip())
-    return "\n\n".join(t for t in texts if t)
+    return OcrDraft("\n\n".join(t for t in texts if t), len(texts))
 
 
 def stored_scan(data: bytes, media_type: str, pages: int) -> CleanScan:
