@@ -946,6 +946,8 @@ class _SendBack:
     audited_as: str
     missing_note: str  # what to say when the note is empty
     note_field: str
+    # Refused to the typist of a paper letter, as a person (docs/rules.md rule 4).
+    needs_other_eyes: bool = False
 
 
 _CHANGES = _SendBack(
@@ -961,6 +963,7 @@ _REJECTION = _SendBack(
     "letter.rejected",
     "Give the writer a reason",
     "reason",
+    needs_other_eyes=True,
 )
 
 
@@ -983,7 +986,8 @@ def _send_back(
 ) -> None:
     with transaction(session):
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
-        _require_other_eyes(letter, decision.action, actor)
+        if decision.needs_other_eyes:
+            _require_other_eyes(letter, decision.action, actor)
         states.check(decision.action, letter, actor.id)
         claims.require_claim(session, actor, letter)
         if not note.strip():
@@ -1018,8 +1022,6 @@ def propose_redaction(
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.check(A.PROPOSE_REDACTION, letter, actor.id)
         claims.require_claim(session, actor, letter)
-        if letter.author.user_id is None:
-            raise InvalidTransition("The writer has no account to accept a change; enter it again")
         clean = _clean(text)
         if not clean:
             raise InvalidInput("Enter the changed letter", "text")

@@ -145,6 +145,18 @@ def _another_pair_of_eyes(letter: Letter, actor_id: int | None) -> str | None:
     return None
 
 
+def _writer_can_answer(letter: Letter, _actor_id: int | None) -> str | None:
+    # A writer on paper with no account never sees a request or a suggestion: the letter
+    # would wait for them for ever.
+    if letter.author.user_id is None:
+        return (
+            "The writer takes part on paper, so they cannot change the letter here. If the "
+            "typing does not match the scan, type it again; if it cannot go on, do not pass "
+            "it on"
+        )
+    return None
+
+
 def _typed_from_paper(letter: Letter, _actor_id: int | None) -> str | None:
     if letter.entered_by_id is None:
         return "Only a letter typed in from paper can be typed again"
@@ -239,13 +251,13 @@ LETTER_TRANSITIONS: dict[LetterAction, LetterTransition] = {
         P.AUTHOR, frozenset({S.REDACTION_PROPOSED}), S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN
     ),
     A.REQUEST_CHANGES: LetterTransition(
-        P.FACILITATOR, IN_REVIEW, S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN
+        P.FACILITATOR, IN_REVIEW, S.CHANGES_REQUESTED, OPEN_CASE, _NOT_OPEN, _writer_can_answer
     ),
     A.REJECT: LetterTransition(
         P.FACILITATOR, IN_REVIEW, S.REJECTED, OPEN_CASE, _NOT_OPEN, _not_the_typist
     ),
     A.PROPOSE_REDACTION: LetterTransition(
-        P.FACILITATOR, IN_REVIEW, S.REDACTION_PROPOSED, OPEN_CASE, _NOT_OPEN
+        P.FACILITATOR, IN_REVIEW, S.REDACTION_PROPOSED, OPEN_CASE, _NOT_OPEN, _writer_can_answer
     ),
     A.APPROVE: LetterTransition(
         P.FACILITATOR,
