@@ -36,6 +36,9 @@ from relay import create_app
 from relay import schema
 from relay.cli import initialise
 from relay.models import Base
+from relay.services import access
+from relay.services import invitations
+from relay.services.actor import Actor
 from tests import factories
 
 POSTGRES = os.environ.get("DATABASE_URL", "").startswith("postgresql")
@@ -388,6 +391,22 @@ def build_app(database_url: str, tmp_path, **config):
 
 
 @pytest.fixture
+def build_app_with(database_url, tmp_path):
+    """Builds the test app with other settings, `build_app_with(SIGN_IN_RATE_LIMIT=...)`,
+    as often as a test asks (each app counts its rate limits on its own); each disposed
+    of after."""
+    built = []
+
+    def build(**config):
+        built.append(build_app(database_url, tmp_path, **config))
+        return built[-1]
+
+    yield build
+    for app in built:
+        app.extensions["relay.engine"].dispose()
+
+
+@pytest.fixture
 def app(database_url, tmp_path):
     app = build_app(database_url, tmp_path)
     yield app
@@ -474,3 +493,33 @@ class Auth:
 def auth(client, template):
     """Signs in the people of the test's world (PEOPLE when it starts from none)."""
     return Auth(client, PEOPLE if template is None else template.built.people)
+
+
+# Sam, a second facilitator on the world's case (the `sam` and `sam_client` fixtures).
+SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
+
+
+def _sam_joins_the_case(session, settings, world: factories.World) -> None:
+    """Sam invited as staff, their account set up, and added to the world's case by its
+    facilitator, as the staff and case pages do."""
+    email, name, password = SAM
+    token = invitations.invite_staff(session, settings, world.administrator, email=email, name=name)
+    invitations.accept_invitation(session, settings, token=token, password=password)
+    access.add_facilitator(session, world.facilitator, world.case.id, email)
+
+
+@pytest.fixture
+def sam(session, settings, world) -> Actor:
+    """Sam (SAM), a second facilitator on the world's case: as an actor of the services."""
+    _sam_joins_the_case(session, settings, world)
+    return factories.actor_for(session, settings, SAM[0], SAM[2])
+
+
+@pytest.fixture
+def sam_client(app, session, settings, world):
+    """Sam (SAM), a second facilitator on the world's case, signed in in a browser of their
+    own: its test client (the test's `client` stays whoever `auth` signs in)."""
+    _sam_joins_the_case(session, settings, world)
+    browser = Auth(app.test_client())
+    browser.sign_in_as(SAM[0], SAM[2])
+    return browser.client

@@ -14,10 +14,16 @@ from sqlalchemy import select
 from relay.models import Letter
 from relay.models import Role
 from relay.models import utcnow
+from relay.services import cases
+from relay.services import invitations
 from relay.services import letters
 from relay.services import paper_in
+from relay.services.actor import Actor
+from tests import factories
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf")
+# Pat, the person harmed in a paper case (`paper_case`), who uses Relay.
+HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
 
 
 def scan_of(lines: list[str], format: str = "PNG") -> bytes:
@@ -85,3 +91,43 @@ def typed_in_on_pages(client, session, case_id: int, author: str, text: str) -> 
     return session.scalar(
         select(Letter.id).where(Letter.entered_by_id.is_not(None)).order_by(Letter.id.desc())
     )
+
+
+def case_with_pat(session, settings, facilitator, reference: str = "RJ-PAPER") -> int:
+    """A robbery case of `facilitator`'s whose person harmed, Pat (HARMED), was invited and
+    uses Relay, with nobody yet as its person responsible: its id."""
+    case = cases.open_case(session, facilitator, reference=reference, offence_category="robbery")
+    token = cases.invite_party(
+        session,
+        settings,
+        facilitator,
+        case.id,
+        role=Role.VICTIM,
+        email=HARMED[0],
+        name=HARMED[1],
+        display_name="Pat",
+    )
+    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
+    return case.id
+
+
+def paper_case(session, settings, facilitator, reference: str = "RJ-PAPER") -> tuple[int, int]:
+    """A case whose person harmed, Pat, uses Relay and whose person responsible, Lee (in
+    prison), takes part on paper; not started: (its id, Lee's participant id)."""
+    case_id = case_with_pat(session, settings, facilitator, reference)
+    lee = cases.add_paper_party(
+        session, facilitator, case_id, role=Role.OFFENDER, display_name="Lee"
+    )
+    return case_id, lee.id
+
+
+def pat_signed_in(session, settings) -> Actor:
+    """Pat, the person harmed of `paper_case`, signed in through the service."""
+    return factories.actor_for(session, settings, HARMED[0], HARMED[2])
+
+
+def started(session, facilitator, case_id: int) -> None:
+    """The case's gates recorded and the case started, as its facilitator does."""
+    for gate in cases.GATES:
+        cases.record_gate(session, facilitator, case_id, gate)
+    cases.activate_case(session, facilitator, case_id)

@@ -14,17 +14,13 @@ from relay.models import CaseParticipant
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import Role
-from relay.services import access
 from relay.services import claims
-from relay.services import invitations
 from relay.services import letters
 from relay.services import notes
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotAllowed
 from tests.conftest import receive_letters
-from tests.factories import actor_for
 
-SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 # The letter from the issue: today it must raise flags the facilitator has to look at.
 FLAGGED = (
     "I was off my head and my mate Darren talked me into it, so it wasn't all down to me. "
@@ -32,16 +28,6 @@ FLAGGED = (
     "I hope this helps with my parole. Olly Responsible"
 )
 PLAIN = "I have thought about that evening every day since."
-
-
-@pytest.fixture
-def sam(session, settings, world):
-    token = invitations.invite_staff(
-        session, settings, world.administrator, email=SAM[0], name=SAM[1]
-    )
-    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
-    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
-    return actor_for(session, settings, SAM[0], SAM[2])
 
 
 def _submitted(session, settings, world, text: str) -> int:

@@ -16,30 +16,16 @@ from relay.models import utcnow
 from relay.services import access
 from relay.services import cases
 from relay.services import claims
-from relay.services import invitations
 from relay.services import letters
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from tests.conftest import receive_letters
-from tests.factories import actor_for
 from tests.paper import typed_from_paper
 
-SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 TEXT = "I have thought about that evening every day since."
 A_WHILE = timedelta(minutes=5)
 RUN_OUT = claims.CLAIM_LENGTH + timedelta(minutes=1)
-
-
-@pytest.fixture
-def sam(session, settings, world):
-    """A second facilitator on the world's case, added as a facilitator adds one."""
-    token = invitations.invite_staff(
-        session, settings, world.administrator, email=SAM[0], name=SAM[1]
-    )
-    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
-    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
-    return actor_for(session, settings, SAM[0], SAM[2])
 
 
 def _submitted(session, settings, world) -> Letter:

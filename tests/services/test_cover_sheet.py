@@ -11,8 +11,6 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from relay.models import AuditEntry
-from relay.models import Role
-from relay.services import cases
 from relay.services import invitations
 from relay.services import letters
 from relay.services import post
@@ -21,10 +19,11 @@ from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
 from relay.services.errors import NotFound
+from tests import paper
 from tests.factories import OTHER
 from tests.factories import actor_for
+from tests.paper import HARMED
 
-HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
 ADDRESS = "Mr J Smith A1234BC\nHMP Nowhere\n1 Prison Road\nNowhere\nZZ99 1AA"
 RETURN = "Relay RJ Service\nPO Box 12\nLeeds\nLS1 1AA"
 # Long enough for three pages or more of the printed letter.
@@ -35,24 +34,10 @@ def approved_letter_to_paper(session, settings, world, text: str = TEXT) -> int:
     """An approved letter from Pat (on Relay) to Lee (in prison, on paper), in case
     RJ-PAPER of the world's facilitator: its id."""
     fran = world.facilitator
-    case = cases.open_case(session, fran, reference="RJ-PAPER", offence_category="robbery")
-    token = cases.invite_party(
-        session,
-        settings,
-        fran,
-        case.id,
-        role=Role.VICTIM,
-        email=HARMED[0],
-        name=HARMED[1],
-        display_name="Pat",
-    )
-    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
-    cases.add_paper_party(session, fran, case.id, role=Role.OFFENDER, display_name="Lee")
-    for gate in cases.GATES:
-        cases.record_gate(session, fran, case.id, gate)
-    cases.activate_case(session, fran, case.id)
-    harmed = actor_for(session, settings, HARMED[0], HARMED[2])
-    letter = letters.save_draft(session, harmed, case.id, None, text)
+    case_id, _lee = paper.paper_case(session, settings, fran, "RJ-PAPER")
+    paper.started(session, fran, case_id)
+    harmed = paper.pat_signed_in(session, settings)
+    letter = letters.save_draft(session, harmed, case_id, None, text)
     letters.submit_letter(session, settings, harmed, letter.id)
     letters.approve_letter(session, settings, fran, letter.id)
     return letter.id
@@ -151,7 +136,7 @@ def test_only_a_facilitator_of_the_case_gets_the_cover_sheet_or_the_print_view(
     session, settings, world, paper_letter
 ):
     other = other_facilitator(session, settings, world)
-    harmed = actor_for(session, settings, HARMED[0], HARMED[2])
+    harmed = paper.pat_signed_in(session, settings)
     for actor in (other, world.victim, world.offender, harmed):
         with pytest.raises(NotFound):
             post.cover_sheet_for(session, actor, paper_letter, ADDRESS, settings)
@@ -179,7 +164,7 @@ def test_a_letter_to_someone_using_relay_is_refused_with_a_clear_message(session
 
 
 def test_a_letter_not_yet_approved_is_not_printed(session, settings, world, paper_letter):
-    harmed = actor_for(session, settings, HARMED[0], HARMED[2])
+    harmed = paper.pat_signed_in(session, settings)
     case_id = letters.letter_for_author(session, harmed, paper_letter).case_id
     draft = letters.save_draft(session, harmed, case_id, None, "A second letter.")
     letters.submit_letter(session, settings, harmed, draft.id)

@@ -30,9 +30,10 @@ from relay.services import letters
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotFound
+from tests import paper
 from tests.factories import actor_for
+from tests.paper import HARMED
 
-HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
 LEE = ("lee@relay.test", "a long phrase lee chose")
 CODE_SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$")
 
@@ -41,21 +42,8 @@ CODE_SHAPE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{4}(-[0-9A-HJKMNP-TV-Z]{4}){4}$")
 def paper_case(session, settings, world):
     """A case whose person harmed uses Relay and whose person responsible takes part on
     paper; (case id, the paper party's id, the person harmed as an actor)."""
-    fran = world.facilitator
-    case = cases.open_case(session, fran, reference="RJ-CODE", offence_category="robbery")
-    token = cases.invite_party(
-        session,
-        settings,
-        fran,
-        case.id,
-        role=Role.VICTIM,
-        email=HARMED[0],
-        name=HARMED[1],
-        display_name="Pat",
-    )
-    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
-    inmate = cases.add_paper_party(session, fran, case.id, role=Role.OFFENDER, display_name="Lee")
-    return case.id, inmate.id, actor_for(session, settings, HARMED[0], HARMED[2])
+    case_id, inmate_id = paper.paper_case(session, settings, world.facilitator, "RJ-CODE")
+    return case_id, inmate_id, paper.pat_signed_in(session, settings)
 
 
 def _print(session, settings, world, paper_case) -> invitations.PrintedCode:
@@ -294,9 +282,7 @@ def test_letters_approved_while_they_had_no_account_reach_it_when_their_facilita
     session, settings, world, paper_case
 ):
     case_id, inmate_id, _harmed = paper_case
-    for gate in cases.GATES:
-        cases.record_gate(session, world.facilitator, case_id, gate)
-    cases.activate_case(session, world.facilitator, case_id)
+    paper.started(session, world.facilitator, case_id)
     posted = _letter_to_inmate(session, settings, world, paper_case, "Why our house?")
     letters.deliver_on_paper(session, world.facilitator, posted, how="posted", on=date.today())
     waiting = _letter_to_inmate(session, settings, world, paper_case, "Please write back.")

@@ -22,7 +22,6 @@ from relay.models import utcnow
 from relay.services import access
 from relay.services import cases
 from relay.services import claims
-from relay.services import invitations
 from relay.services import letters
 from relay.services import paper_in
 from relay.services import timeline
@@ -36,7 +35,6 @@ from tests.paper import received
 from tests.paper import scan_of
 from tests.paper import typed_from_paper
 
-SAM = ("sam@relay.test", "Sam Second", "correct horse sam second")
 LINES = [
     "Dear Pat,",
     "I am writing to say that I am sorry for what I did",
@@ -46,16 +44,6 @@ LINES = [
 TEXT = "\n".join(LINES)
 # Raises no review flag (no name, no place): only the scan's check stands in the way.
 UNFLAGGED = "I am sorry for what I did.\nI think about it every day."
-
-
-@pytest.fixture
-def sam(session, settings, world):
-    token = invitations.invite_staff(
-        session, settings, world.administrator, email=SAM[0], name=SAM[1]
-    )
-    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
-    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
-    return actor_for(session, settings, SAM[0], SAM[2])
 
 
 def _details(session, action: str) -> list[dict]:

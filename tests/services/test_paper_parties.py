@@ -18,49 +18,27 @@ from relay.models import PaperDelivery
 from relay.models import Role
 from relay.services import cases
 from relay.services import delivery
-from relay.services import invitations
 from relay.services import letters
 from relay.services import states
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.services.errors import NotAllowed
-from tests.factories import actor_for
+from tests import paper
 from tests.factories import receive_letters
 from tests.paper import typed_from_paper
-
-HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
 
 
 @pytest.fixture
 def paper_case(session, settings, world):
     """A case whose person harmed uses Relay and whose person responsible, in prison, takes
     part on paper; started once its gates are recorded."""
-    fran = world.facilitator
-    case = cases.open_case(session, fran, reference="RJ-PAPER", offence_category="robbery")
-    token = cases.invite_party(
-        session,
-        settings,
-        fran,
-        case.id,
-        role=Role.VICTIM,
-        email=HARMED[0],
-        name=HARMED[1],
-        display_name="Pat",
-    )
-    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
-    inmate = cases.add_paper_party(session, fran, case.id, role=Role.OFFENDER, display_name="Lee")
-    return case.id, inmate.id, actor_for(session, settings, HARMED[0], HARMED[2])
-
-
-def _started(session, world, case_id: int) -> None:
-    for gate in cases.GATES:
-        cases.record_gate(session, world.facilitator, case_id, gate)
-    cases.activate_case(session, world.facilitator, case_id)
+    case_id, inmate_id = paper.paper_case(session, settings, world.facilitator, "RJ-PAPER")
+    return case_id, inmate_id, paper.pat_signed_in(session, settings)
 
 
 def _letter_to_paper(session, settings, world, paper_case) -> int:
     case_id, _inmate, harmed = paper_case
-    _started(session, world, case_id)
+    paper.started(session, world.facilitator, case_id)
     letter = letters.save_draft(session, harmed, case_id, None, "Why our house?")
     letters.submit_letter(session, settings, harmed, letter.id)
     letters.approve_letter(session, settings, world.facilitator, letter.id)
@@ -97,7 +75,7 @@ def test_a_party_on_paper_needs_no_e_mail_and_does_not_block_the_gates(
     )
     parties_gate = next(g for g in cases.gate_status(case) if g.name == "parties")
     assert parties_gate.done
-    _started(session, world, case_id)
+    paper.started(session, world.facilitator, case_id)
     session.expire_all()
     assert cases.case_for_staff(session, world.facilitator, case_id).state == "active"
 
@@ -205,7 +183,7 @@ def test_a_letter_from_the_party_on_paper_is_typed_in_for_review(
     session, settings, world, paper_case
 ):
     case_id, _inmate, harmed = paper_case
-    _started(session, world, case_id)
+    paper.started(session, world.facilitator, case_id)
     typed = typed_from_paper(
         session, settings, world.facilitator, case_id, Role.OFFENDER, "I think of it every day."
     )

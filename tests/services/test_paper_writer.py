@@ -11,13 +11,13 @@ from relay.models import Letter
 from relay.models import LetterState
 from relay.models import Role
 from relay.services import access
-from relay.services import cases
 from relay.services import claims
 from relay.services import invitations
 from relay.services import letters
 from relay.services import states
 from relay.services.errors import InvalidTransition
 from relay.services.states import LetterAction
+from tests import paper
 from tests.factories import actor_for
 from tests.paper import typed_from_paper
 
@@ -29,28 +29,14 @@ def paper_writer(session, settings, world):
     """(case id, a second facilitator): a running case whose person responsible takes part
     on paper with no account; the person harmed is the world's."""
     fran = world.facilitator
-    case = cases.open_case(session, fran, reference="RJ-PAPER-W", offence_category="burglary")
-    token = cases.invite_party(
-        session,
-        settings,
-        fran,
-        case.id,
-        role=Role.VICTIM,
-        email="pat@relay.test",
-        name="Pat Harmed",
-        display_name="Pat",
-    )
-    invitations.accept_invitation(session, settings, token=token, password="correct horse pat")
-    cases.add_paper_party(session, fran, case.id, role=Role.OFFENDER, display_name="Lee")
-    for gate in cases.GATES:
-        cases.record_gate(session, fran, case.id, gate)
-    cases.activate_case(session, fran, case.id)
+    case_id, _lee = paper.paper_case(session, settings, fran, "RJ-PAPER-W")
+    paper.started(session, fran, case_id)
     token = invitations.invite_staff(
         session, settings, world.administrator, email=KIM[0], name=KIM[1]
     )
     invitations.accept_invitation(session, settings, token=token, password=KIM[2])
-    access.add_facilitator(session, fran, case.id, KIM[0])
-    return case.id, actor_for(session, settings, KIM[0], KIM[2])
+    access.add_facilitator(session, fran, case_id, KIM[0])
+    return case_id, actor_for(session, settings, KIM[0], KIM[2])
 
 
 def test_a_writer_on_paper_is_never_asked_for_changes_they_cannot_make(

@@ -13,23 +13,8 @@ from sqlalchemy import update
 from relay.models import SignInThrottle
 from relay.models import utcnow
 from relay.services import accounts
-from tests.conftest import build_app
 
 EMAIL, PASSWORD = "keeper@relay.test", "a long keeper phrase"
-
-
-@pytest.fixture
-def build(database_url, tmp_path):
-    """Builds the test app with other limits (each app counts on its own)."""
-    built = []
-
-    def build(**config):
-        built.append(build_app(database_url, tmp_path, **config))
-        return built[-1]
-
-    yield build
-    for app in built:
-        app.extensions["relay.engine"].dispose()
 
 
 class Clock:
@@ -102,8 +87,8 @@ def test_a_successful_sign_in_clears_the_count(client, person, session):
     assert session.scalars(select(SignInThrottle)).one().failures == 0
 
 
-def test_rate_limit_answers_429_then_lifts(build, clock):
-    client = build(SIGN_IN_RATE_LIMIT="3 per minute").test_client()
+def test_rate_limit_answers_429_then_lifts(build_app_with, clock):
+    client = build_app_with(SIGN_IN_RATE_LIMIT="3 per minute").test_client()
     answers = [_try(client, email=f"n{i}@relay.test").status_code for i in range(4)]
     assert answers == [200, 200, 200, 429]
     assert "Too many attempts" in _try(client).text
@@ -115,8 +100,8 @@ def test_rate_limit_answers_429_then_lifts(build, clock):
 
 
 @pytest.mark.parametrize("url", ["/reset", "/activate/some-token", "/reset/some-token"])
-def test_account_links_are_rate_limited(build, url):
-    client = build(ACCOUNT_LINK_RATE_LIMIT="2 per minute").test_client()
+def test_account_links_are_rate_limited(build_app_with, url):
+    client = build_app_with(ACCOUNT_LINK_RATE_LIMIT="2 per minute").test_client()
     statuses = [client.post(url, data={"email": "x@relay.test"}).status_code for _ in range(3)]
     assert statuses[-1] == 429
 
@@ -135,8 +120,8 @@ def _try_from(client, forwarded_for: str):
     )
 
 
-def test_behind_a_trusted_proxy_each_client_has_its_own_count(build):
-    client = build(TRUSTED_PROXY_HOPS=1, SIGN_IN_RATE_LIMIT="2 per minute").test_client()
+def test_behind_a_trusted_proxy_each_client_has_its_own_count(build_app_with):
+    client = build_app_with(TRUSTED_PROXY_HOPS=1, SIGN_IN_RATE_LIMIT="2 per minute").test_client()
     first = [_try_from(client, "203.0.113.7").status_code for _ in range(3)]
     # Another person behind the same proxy is not limited by the first one's attempts.
     other = _try_from(client, "198.51.100.9")
@@ -145,18 +130,18 @@ def test_behind_a_trusted_proxy_each_client_has_its_own_count(build):
     assert "not right" in other.text
 
 
-def test_behind_a_trusted_proxy_a_forged_header_does_not_dodge_the_limit(build):
+def test_behind_a_trusted_proxy_a_forged_header_does_not_dodge_the_limit(build_app_with):
     # The proxy appends the address it saw; only that last entry is trusted (one hop), so
     # an attacker who writes their own X-Forwarded-For changes only the part that is ignored.
-    client = build(TRUSTED_PROXY_HOPS=1, SIGN_IN_RATE_LIMIT="2 per minute").test_client()
+    client = build_app_with(TRUSTED_PROXY_HOPS=1, SIGN_IN_RATE_LIMIT="2 per minute").test_client()
     statuses = [
         _try_from(client, f"192.0.2.{forged}, 203.0.113.7").status_code for forged in range(3)
     ]
     assert statuses == [200, 200, 429]
 
 
-def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(build):
-    app = build(SIGN_IN_RATE_LIMIT="2 per minute")
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(build_app_with):
+    app = build_app_with(SIGN_IN_RATE_LIMIT="2 per minute")
     assert app.config["TRUSTED_PROXY_HOPS"] == 0
     client = app.test_client()
     statuses = [_try_from(client, f"203.0.113.{n}").status_code for n in range(3)]
@@ -164,12 +149,12 @@ def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(build):
 
 
 def test_a_trusted_proxy_does_not_turn_on_the_referrer_check_that_would_refuse_every_form(
-    build,
+    build_app_with,
 ):
     # Relay sends Referrer-Policy: no-referrer, so browsers post forms without a Referer.
     # Trusting X-Forwarded-Proto would make requests look like HTTPS, and Flask-WTF then
     # refuses any form without a Referer: nobody could sign in.
-    client = build(TRUSTED_PROXY_HOPS=1, WTF_CSRF_ENABLED=True).test_client()
+    client = build_app_with(TRUSTED_PROXY_HOPS=1, WTF_CSRF_ENABLED=True).test_client()
     headers = {"X-Forwarded-For": "203.0.113.7", "X-Forwarded-Proto": "https"}
     page = client.get("/sign-in", headers=headers, environ_base={"REMOTE_ADDR": PROXY})
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page.text).group(1)
@@ -184,7 +169,7 @@ def test_a_trusted_proxy_does_not_turn_on_the_referrer_check_that_would_refuse_e
 
 
 @pytest.mark.slow
-def test_rate_limits_are_shared_through_redis(build):
+def test_rate_limits_are_shared_through_redis(build_app_with):
     redis = pytest.importorskip("redis")
     connection = redis.Redis(host="127.0.0.1", port=6379, db=15, socket_timeout=2)
     try:
@@ -198,8 +183,8 @@ def test_rate_limits_are_shared_through_redis(build):
         "RATELIMIT_STORAGE_URI": "redis://127.0.0.1:6379/15",
         "SIGN_IN_RATE_LIMIT": "2 per minute",
     }
-    first = build(**config)
-    second = build(**config)
+    first = build_app_with(**config)
+    second = build_app_with(**config)
     # Two app instances stand for two gunicorn workers: the count is shared.
     assert _try(first.test_client()).status_code == 200
     assert _try(second.test_client()).status_code == 200

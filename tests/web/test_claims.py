@@ -12,27 +12,10 @@ from relay.models import AuditEntry
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import OutboxMessage
-from relay.services import access
-from relay.services import invitations
 from relay.services import letters
-from tests.conftest import Auth
 from tests.paper import typed_in_on_pages
 
-SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 TEXT = "I have thought about that evening every day since."
-
-
-@pytest.fixture
-def sam(app, session, settings, world):
-    """A second facilitator on the world's case, signed in in a browser of their own."""
-    token = invitations.invite_staff(
-        session, settings, world.administrator, email=SAM[0], name=SAM[1]
-    )
-    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
-    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
-    browser = Auth(app.test_client())
-    browser.sign_in_as(SAM[0], SAM[2])
-    return browser.client
 
 
 @pytest.fixture
@@ -73,11 +56,11 @@ def test_opening_a_letter_says_you_are_reviewing_it_until_when(
 
 
 def test_another_facilitator_sees_who_is_reviewing_it_and_is_offered_to_take_over(
-    client, auth, session, sam, letter_id
+    client, auth, session, sam_client, letter_id
 ):
     auth.sign_in("facilitator")
     client.get(f"/review/letters/{letter_id}")
-    page = sam.get(f"/review/letters/{letter_id}").text
+    page = sam_client.get(f"/review/letters/{letter_id}").text
     until = _letter(session, letter_id).claimed_until
     notice = _claim_notice(page)
     assert notice.startswith(f"Fran Facilitator is reviewing this letter until {until:%H:%M} UTC.")
@@ -89,12 +72,12 @@ def test_another_facilitator_sees_who_is_reviewing_it_and_is_offered_to_take_ove
 
 
 def test_taking_over_asks_first_and_only_the_answer_moves_the_claim(
-    client, auth, session, world, sam, letter_id
+    client, auth, session, world, sam_client, letter_id
 ):
     auth.sign_in("facilitator")
     client.get(f"/review/letters/{letter_id}")
     before = _last_entry(session)
-    question = sam.get(f"/review/letters/{letter_id}/take-over")
+    question = sam_client.get(f"/review/letters/{letter_id}/take-over")
     assert question.status_code == 200
     assert "<h1>Take over this letter from Fran Facilitator?</h1>" in question.text
     assert "the decision they are writing will not be saved" in question.text
@@ -103,12 +86,12 @@ def test_taking_over_asks_first_and_only_the_answer_moves_the_claim(
     assert _holder(session, letter_id) == world.facilitator.id
     assert _last_entry(session) == before
 
-    answer = sam.post(f"/review/letters/{letter_id}/take-over")
+    answer = sam_client.post(f"/review/letters/{letter_id}/take-over")
     assert answer.status_code == 302
     assert answer.headers["Location"] == f"/review/letters/{letter_id}"
     holder = _holder(session, letter_id)
     assert holder not in (None, world.facilitator.id)
-    page = sam.get(f"/review/letters/{letter_id}").text
+    page = sam_client.get(f"/review/letters/{letter_id}").text
     assert "You have taken this letter over" in page
     assert _claim_notice(page).startswith("You are reviewing this letter until")
     assert _claim_notice(client.get(f"/review/letters/{letter_id}").text).startswith(
@@ -117,11 +100,11 @@ def test_taking_over_asks_first_and_only_the_answer_moves_the_claim(
 
 
 def test_a_decision_from_a_page_whose_claim_was_taken_over_is_refused_and_changes_nothing(
-    client, auth, session, sam, letter_id
+    client, auth, session, sam_client, letter_id
 ):
     auth.sign_in("facilitator")
     assert "Approve and pass on" in client.get(f"/review/letters/{letter_id}").text
-    sam.post(f"/review/letters/{letter_id}/take-over")
+    sam_client.post(f"/review/letters/{letter_id}/take-over")
     taken = _letter(session, letter_id)
     holder, since = taken.claimed_by_id, taken.claimed_at
     before, notices = _last_entry(session), session.scalar(select(func.count(OutboxMessage.id)))
@@ -153,16 +136,16 @@ def test_the_take_over_question_is_not_asked_when_nobody_else_holds_the_letter(
 
 
 def test_a_paper_letter_waits_unclaimed_for_the_second_facilitator(
-    client, auth, session, world, sam
+    client, auth, session, world, sam_client
 ):
     auth.sign_in("facilitator")
     letter_id = typed_in_on_pages(client, session, world.case.id, "offender", TEXT)
     entered = client.get(f"/review/letters/{letter_id}")
     assert 'id="review-claim"' not in entered.text
     assert _holder(session, letter_id) is None
-    page = sam.get(f"/review/letters/{letter_id}").text
+    page = sam_client.get(f"/review/letters/{letter_id}").text
     assert _claim_notice(page).startswith("You are reviewing this letter until")
-    approved = sam.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
+    approved = sam_client.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
     assert approved.status_code == 302
     assert _letter(session, letter_id).approved_by_id != world.facilitator.id
 

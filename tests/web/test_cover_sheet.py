@@ -12,8 +12,8 @@ from sqlalchemy import select
 from relay.models import AuditEntry
 from relay.services import letters
 from tests.factories import OTHER
+from tests.paper import HARMED
 from tests.services.test_cover_sheet import ADDRESS
-from tests.services.test_cover_sheet import HARMED
 from tests.services.test_cover_sheet import approved_letter_to_paper
 from tests.services.test_cover_sheet import other_facilitator
 

@@ -19,9 +19,8 @@ from relay.models import Role
 from relay.models import utcnow
 from relay.services import cases
 from relay.services import invitations
-from tests.conftest import build_app
+from tests import paper
 
-HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
 LEE = ("lee@relay.test", "a long phrase lee chose")
 CODE = re.compile(r'<p class="code" id="one-time-code">([0-9A-Z-]{24})</p>')
 REFUSED = "This code is not right, has expired or has been used."
@@ -31,21 +30,7 @@ REFUSED = "This code is not right, has expired or has been used."
 def paper_case(session, settings, world):
     """(case id, the paper party's id): the person harmed uses Relay, the person
     responsible takes part on paper."""
-    fran = world.facilitator
-    case = cases.open_case(session, fran, reference="RJ-CODE", offence_category="robbery")
-    token = cases.invite_party(
-        session,
-        settings,
-        fran,
-        case.id,
-        role=Role.VICTIM,
-        email=HARMED[0],
-        name=HARMED[1],
-        display_name="Pat",
-    )
-    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
-    inmate = cases.add_paper_party(session, fran, case.id, role=Role.OFFENDER, display_name="Lee")
-    return case.id, inmate.id
+    return paper.paper_case(session, settings, world.facilitator, "RJ-CODE")
 
 
 def _print(client, paper_case) -> str:
@@ -227,21 +212,8 @@ def test_a_party_with_no_account_is_offered_a_code_not_a_switch_off_paper(client
 # --- guessing -----------------------------------------------------------------------------
 
 
-@pytest.fixture
-def build(database_url, tmp_path):
-    built = []
-
-    def build(**config):
-        built.append(build_app(database_url, tmp_path, **config))
-        return built[-1]
-
-    yield build
-    for app in built:
-        app.extensions["relay.engine"].dispose()
-
-
-def test_guessing_codes_is_rate_limited_across_both_steps(build):
-    client = build(ACCOUNT_LINK_RATE_LIMIT="3 per minute").test_client()
+def test_guessing_codes_is_rate_limited_across_both_steps(build_app_with):
+    client = build_app_with(ACCOUNT_LINK_RATE_LIMIT="3 per minute").test_client()
     answers = [
         client.post("/code", data={"code": "ABCD-EFGH-JKMN-PQRS-TVWX"}).status_code,
         _set_up(client, "ABCD-EFGH-JKMN-PQRS-TVW0").status_code,

@@ -8,40 +8,22 @@ import html
 import io
 import re
 
-import pytest
 from PIL import Image
 from sqlalchemy import select
 
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import PaperScan
-from relay.services import access
-from relay.services import invitations
 from relay.services import letters
-from tests.conftest import Auth
 from tests.paper import scan_of
 from tests.paper import typed_in_on_pages
 from tests.paper import upload_on_page
 
-SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 LINES = [
     "I have thought about that evening every day since.",
     "I would like to answer any question you have.",
 ]
 TEXT = "\n".join(LINES)
-
-
-@pytest.fixture
-def sam(app, session, settings, world):
-    """A second facilitator on the world's case, signed in in a browser of their own."""
-    token = invitations.invite_staff(
-        session, settings, world.administrator, email=SAM[0], name=SAM[1]
-    )
-    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
-    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
-    browser = Auth(app.test_client())
-    browser.sign_in_as(SAM[0], SAM[2])
-    return browser.client
 
 
 def _textarea(page: str) -> str:
@@ -103,7 +85,7 @@ def test_no_scan_and_no_day_are_each_asked_for(client, auth, world):
 
 
 def test_the_letter_typed_in_waits_for_another_facilitator_who_compares_it_with_the_scan(
-    client, auth, session, world, sam
+    client, auth, session, world, sam_client
 ):
     auth.sign_in("facilitator")
     letter_id = typed_in_on_pages(client, session, world.case.id, "offender", TEXT)
@@ -111,22 +93,22 @@ def test_the_letter_typed_in_waits_for_another_facilitator_who_compares_it_with_
     # Its typist sees no decision to make on it.
     mine = client.get(f"/review/letters/{letter_id}").text
     assert "Approve and pass on" not in mine
-    page = sam.get(f"/review/letters/{letter_id}").text
+    page = sam_client.get(f"/review/letters/{letter_id}").text
     assert '<h2 id="scan-heading">The scan it was typed from</h2>' in page
     assert "I have compared the typed letter with the scan, word for word" in page
-    refused = sam.post(f"/review/letters/{letter_id}/approve", data={})
+    refused = sam_client.post(f"/review/letters/{letter_id}/approve", data={})
     assert refused.status_code == 200  # the page again, with its errors
     assert 'id="scan_checked-error"' in refused.text
     assert "Confirm that you have compared the typed letter with the scan" in refused.text
     session.expire_all()
     assert session.get(Letter, letter_id).state == LetterState.IN_REVIEW
-    approved = sam.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
+    approved = sam_client.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
     assert approved.status_code == 302
     session.expire_all()
     assert session.get(Letter, letter_id).state != LetterState.IN_REVIEW
 
 
-def test_the_timeline_shows_each_paper_step(client, auth, session, world, sam):
+def test_the_timeline_shows_each_paper_step(client, auth, session, world, sam_client):
     auth.sign_in("facilitator")
     upload_on_page(
         client,
@@ -139,7 +121,7 @@ def test_the_timeline_shows_each_paper_step(client, auth, session, world, sam):
     scan = session.scalars(select(PaperScan)).one()
     client.post(f"/cases/{world.case.id}/paper-letter/{scan.id}", data={"text": TEXT})
     letter_id = session.scalar(select(Letter.id).where(Letter.entered_by_id.is_not(None)))
-    sam.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
+    sam_client.post(f"/review/letters/{letter_id}/approve", data={"scan_checked": "y"})
     page = client.get(f"/cases/{world.case.id}/timeline").text
     for words in (
         "Received a letter on paper (envelope dated 20 November 2026, came 25 November 2026)",
@@ -163,19 +145,21 @@ def test_a_scan_uploaded_in_error_is_discarded_from_the_list_waiting(client, aut
 
 
 def test_the_checker_types_a_mismatched_letter_again_from_its_page(
-    client, auth, session, world, sam
+    client, auth, session, world, sam_client
 ):
     auth.sign_in("facilitator")
     letter_id = typed_in_on_pages(client, session, world.case.id, "offender", "I am sory.")
-    page = sam.get(f"/review/letters/{letter_id}").text
+    page = sam_client.get(f"/review/letters/{letter_id}").text
     assert "If the typing does not match the scan" in page
-    empty = sam.post(f"/review/letters/{letter_id}/correct-transcript", data={"retype-text": ""})
+    empty = sam_client.post(
+        f"/review/letters/{letter_id}/correct-transcript", data={"retype-text": ""}
+    )
     assert "Type the letter" in empty.text and 'id="retype-text-error"' in empty.text
-    typed = sam.post(
+    typed = sam_client.post(
         f"/review/letters/{letter_id}/correct-transcript", data={"retype-text": "I am sorry."}
     )
     assert typed.status_code == 302
-    again = sam.get(f"/review/letters/{letter_id}").text
+    again = sam_client.get(f"/review/letters/{letter_id}").text
     assert "Another facilitator must check it against the scan" in again
     # Sam is its typist now: the decision is Fran's.
     assert "Approve and pass on" not in again

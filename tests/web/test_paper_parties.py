@@ -15,12 +15,9 @@ from relay.models import CaseParticipant
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import Role
-from relay.services import cases
-from relay.services import invitations
 from relay.services import letters
-from tests.factories import actor_for
-
-HARMED = ("pat@relay.test", "Pat Harmed", "correct horse pat harmed")
+from tests import paper
+from tests.paper import HARMED
 
 
 def _state(session, letter_id: int) -> LetterState:
@@ -32,30 +29,19 @@ def test_a_facilitator_adds_a_party_on_paper_and_posts_them_a_letter(
     client, auth, session, settings, world
 ):
     fran = world.facilitator
-    case = cases.open_case(session, fran, reference="RJ-PAPER", offence_category="robbery")
-    token = cases.invite_party(
-        session,
-        settings,
-        fran,
-        case.id,
-        role=Role.VICTIM,
-        email=HARMED[0],
-        name=HARMED[1],
-        display_name="Pat",
-    )
-    invitations.accept_invitation(session, settings, token=token, password=HARMED[2])
+    case_id = paper.case_with_pat(session, settings, fran, "RJ-PAPER")
     auth.sign_in("facilitator")
 
-    page = client.get(f"/cases/{case.id}").text
-    assert f'href="/cases/{case.id}/on-paper">Add someone who takes part on paper</a>' in page
-    refused = client.post(f"/cases/{case.id}/on-paper", data={"role": "offender"})
+    page = client.get(f"/cases/{case_id}").text
+    assert f'href="/cases/{case_id}/on-paper">Add someone who takes part on paper</a>' in page
+    refused = client.post(f"/cases/{case_id}/on-paper", data={"role": "offender"})
     assert refused.status_code == 200
     assert '<a href="#display_name">Enter the name the other person will see</a>' in refused.text
     added = client.post(
-        f"/cases/{case.id}/on-paper", data={"role": "offender", "display_name": "Lee"}
+        f"/cases/{case_id}/on-paper", data={"role": "offender", "display_name": "Lee"}
     )
     assert added.status_code == 302
-    page = client.get(f"/cases/{case.id}").text
+    page = client.get(f"/cases/{case_id}").text
     assert "Lee takes part on paper" in page
     assert re.search(
         r"Person responsible: shown to the other person as “Lee”\s*– takes part on paper", page
@@ -63,16 +49,14 @@ def test_a_facilitator_adds_a_party_on_paper_and_posts_them_a_letter(
     session.expire_all()
     inmate = session.scalar(
         select(CaseParticipant).where(
-            CaseParticipant.case_id == case.id, CaseParticipant.role == Role.OFFENDER
+            CaseParticipant.case_id == case_id, CaseParticipant.role == Role.OFFENDER
         )
     )
     assert (inmate.on_paper, inmate.user_id) == (True, None)
 
-    for gate in cases.GATES:
-        cases.record_gate(session, fran, case.id, gate)
-    cases.activate_case(session, fran, case.id)
-    harmed = actor_for(session, settings, HARMED[0], HARMED[2])
-    letter = letters.save_draft(session, harmed, case.id, None, "Why our house?")
+    paper.started(session, fran, case_id)
+    harmed = paper.pat_signed_in(session, settings)
+    letter = letters.save_draft(session, harmed, case_id, None, "Why our house?")
     letters.submit_letter(session, settings, harmed, letter.id)
     letters.approve_letter(session, settings, fran, letter.id)
 

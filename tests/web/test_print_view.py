@@ -12,7 +12,7 @@ from relay.models import AuditEntry
 from relay.services import letters
 from tests.factories import OTHER
 from tests.factories import PEOPLE
-from tests.services.test_cover_sheet import HARMED
+from tests.paper import HARMED
 from tests.services.test_cover_sheet import approved_letter_to_paper
 from tests.services.test_cover_sheet import other_facilitator
 

@@ -36,11 +36,10 @@ from relay.services import flags
 from relay.services import invitations
 from relay.services import letters
 from relay.services.errors import InvalidInput
-from tests.factories import actor_for
+from tests.conftest import SAM
 from tests.paper import typed_from_paper
 from tests.web.test_constant_sql import _cases_in_review_of_every_kind
 
-SAM = ("sam@relay.test", "Sam Jones", "correct horse sam jones")
 # Wednesday 13 January 2027, 14:05 UTC (and UK time): the queue's "now".
 NOW = datetime(2027, 1, 13, 14, 5, tzinfo=UTC)
 # Friday 8 January: three working days waited by NOW, due Friday 15 January.
@@ -51,17 +50,6 @@ FRIDAY = datetime(2027, 1, 8, 10, 0, tzinfo=UTC)
 BEFORE_CHRISTMAS = datetime(2026, 12, 22, 10, 0, tzinfo=UTC)
 # This morning: nothing waited yet.
 THIS_MORNING = datetime(2027, 1, 13, 9, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def sam(session, settings, world):
-    """A second facilitator on the world's case."""
-    token = invitations.invite_staff(
-        session, settings, world.administrator, email=SAM[0], name=SAM[1]
-    )
-    invitations.accept_invitation(session, settings, token=token, password=SAM[2])
-    access.add_facilitator(session, world.facilitator, world.case.id, SAM[0])
-    return actor_for(session, settings, SAM[0], SAM[2])
 
 
 @pytest.fixture
