@@ -178,6 +178,21 @@ def _new_version(session: Session, letter: Letter, kind: VersionKind, by: int) -
     return version
 
 
+def _staff_version(
+    session: Session, letter: Letter, kind: VersionKind, actor: Actor, text: str, missing: str
+) -> tuple[LetterVersion, str]:
+    """A version a facilitator wrote (typed in from paper, or a suggested change): its text
+    sealed as any version's, to the case and to the writer if they have an account. Returns
+    the version and the text as kept."""
+    clean = _clean(text)
+    if not clean:
+        raise InvalidInput(missing, "text")
+    version = _new_version(session, letter, kind, actor.id)
+    author = session.get(User, letter.author.user_id) if letter.author.user_id else None
+    _write_text(session, letter.case_id, version, clean, author)
+    return version, clean
+
+
 def _notify_user(session: Session, settings: ServiceSettings, user_id: int | None) -> None:
     if user_id is not None:
         user = session.get(User, user_id)
@@ -859,6 +874,9 @@ def _flag_counts(found: list[flags.Flag]) -> dict[str, int]:
     return dict(Counter(flag.kind for flag in found))
 
 
+_TYPE_IT = "Type the letter before you save it"
+
+
 def enter_paper_letter(
     session: Session,
     settings: ServiceSettings,
@@ -877,9 +895,6 @@ def enter_paper_letter(
         scan = paper_in.lock_scan_to_type(session, case.id, scan_id)
         if not parties(case, scan.author_role):
             raise InvalidInput("Choose who wrote the letter", "author")
-        clean = _clean(text)
-        if not clean:
-            raise InvalidInput("Type the letter before you save it", "text")
         author = parties(case, scan.author_role)[0]
         letter = Letter(
             case=case,
@@ -890,9 +905,7 @@ def enter_paper_letter(
         )
         session.add(letter)
         session.flush()
-        version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
-        author_user = session.get(User, author.user_id) if author.user_id else None
-        _write_text(session, case.id, version, clean, author_user)
+        version, clean = _staff_version(session, letter, VersionKind.AUTHOR, actor, text, _TYPE_IT)
         version.flag_count = _flag_count(session, letter, clean)
         version.submitted_at = letter.submitted_at = utcnow()
         scan.version_id = version.id
@@ -918,12 +931,7 @@ def correct_transcript(
             raise NotAllowed("Only a facilitator can type a letter in")
         states.check(A.CORRECT_TRANSCRIPT, letter, actor.id)
         claims.require_claim(session, actor, letter)
-        clean = _clean(text)
-        if not clean:
-            raise InvalidInput("Type the letter before you save it", "text")
-        version = _new_version(session, letter, VersionKind.AUTHOR, actor.id)
-        author = session.get(User, letter.author.user_id) if letter.author.user_id else None
-        _write_text(session, letter.case_id, version, clean, author)
+        version, clean = _staff_version(session, letter, VersionKind.AUTHOR, actor, text, _TYPE_IT)
         version.flag_count = _flag_count(session, letter, clean)
         version.submitted_at = utcnow()
         letter.entered_by_id = actor.id
@@ -1022,12 +1030,9 @@ def propose_redaction(
         letter = letter_to_pass_on(session, actor, letter_id, lock=True)
         states.check(A.PROPOSE_REDACTION, letter, actor.id)
         claims.require_claim(session, actor, letter)
-        clean = _clean(text)
-        if not clean:
-            raise InvalidInput("Enter the changed letter", "text")
-        version = _new_version(session, letter, VersionKind.REDACTION, actor.id)
-        author = session.get(User, letter.author.user_id)
-        _write_text(session, letter.case_id, version, clean, author)
+        version, _ = _staff_version(
+            session, letter, VersionKind.REDACTION, actor, text, "Enter the changed letter"
+        )
         notes.set_letter_note(session, letter, NoteKind.REDACTION, _note(note), actor.id)
         states.move(letter, A.PROPOSE_REDACTION, actor.id)
         _audit(
