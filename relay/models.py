@@ -461,6 +461,9 @@ class Case(Base):
     created_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When its letters, scans and notes were crypto-shredded under the retention policy
+    # (`cases.shred_case`); None while they are kept.
+    shredded_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     no_contact_checked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     no_contact_checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

@@ -763,6 +763,7 @@ def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> i
         case = lock_case(session, case_id, exclusive=True)
         states.check_case(CaseAction.SHRED, case)
         shredded = content_keys.shred(session, case)
+        case.shredded_at = utcnow()
         audit.record(
             session,
             "case.shredded",

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from relay.models import AuditEntry
+from relay.models import Case
 from relay.models import ContentKeySeal
 from relay.models import LetterState
 from relay.models import LetterVersion
@@ -153,7 +154,10 @@ def test_shredding_a_closed_case_makes_its_letters_unrecoverable(session, settin
     with pytest.raises(InvalidTransition):
         cases.shred_case(session, receiving.case.id)
     cases.close_case(session, receiving.facilitator, receiving.case.id, "completed")
+    assert session.get(Case, receiving.case.id).shredded_at is None
     assert cases.shred_case(session, receiving.case.id) == 1
+    # Kept on the case, so the retention run passes over it next time without a look inside.
+    assert session.get(Case, receiving.case.id).shredded_at is not None
     version_ids = [v.id for v in letter.versions]
     assert (
         session.scalars(
