@@ -768,3 +768,140 @@ class OutboxMessage(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     last_error: Mapped[str] = mapped_column(String(200), default="")
+
+
+class ReferralSource(enum.StrEnum):
+    """Where a referral came from."""
+
+    POLICE = "police"
+    PROBATION = "probation"
+    PRISON = "prison"
+    YOUTH_OFFENDING_TEAM = "youth_offending_team"
+    VICTIM_SERVICES = "victim_services"
+    SELF = "self"
+
+    @property
+    def label(self) -> str:
+        return {
+            ReferralSource.POLICE: "Police",
+            ReferralSource.PROBATION: "Probation",
+            ReferralSource.PRISON: "Prison",
+            ReferralSource.YOUTH_OFFENDING_TEAM: "Youth offending team",
+            ReferralSource.VICTIM_SERVICES: "Victim services",
+            ReferralSource.SELF: "Self-referral",
+        }[self]
+
+
+class OffenceCategory(enum.StrEnum):
+    """The kind of offence, from a fixed list so that referrals can be counted by it."""
+
+    VIOLENCE = "violence"
+    SEXUAL = "sexual"
+    DOMESTIC_ABUSE = "domestic_abuse"
+    STALKING_OR_HARASSMENT = "stalking_or_harassment"
+    HOMICIDE = "homicide"
+    ROBBERY = "robbery"
+    BURGLARY = "burglary"
+    THEFT = "theft"
+    CRIMINAL_DAMAGE = "criminal_damage"
+    FRAUD = "fraud"
+    HATE_CRIME = "hate_crime"
+    DRIVING = "driving"
+    OTHER = "other"
+
+    @property
+    def label(self) -> str:
+        return {
+            OffenceCategory.VIOLENCE: "Violence against the person",
+            OffenceCategory.SEXUAL: "Sexual offence",
+            OffenceCategory.DOMESTIC_ABUSE: "Domestic abuse",
+            OffenceCategory.STALKING_OR_HARASSMENT: "Stalking or harassment",
+            OffenceCategory.HOMICIDE: "Homicide",
+            OffenceCategory.ROBBERY: "Robbery",
+            OffenceCategory.BURGLARY: "Burglary",
+            OffenceCategory.THEFT: "Theft",
+            OffenceCategory.CRIMINAL_DAMAGE: "Criminal damage or arson",
+            OffenceCategory.FRAUD: "Fraud",
+            OffenceCategory.HATE_CRIME: "Hate crime",
+            OffenceCategory.DRIVING: "Driving causing death or injury",
+            OffenceCategory.OTHER: "Another offence",
+        }[self]
+
+
+class ReferralStatus(enum.StrEnum):
+    """What came of offering restorative justice to the person harmed."""
+
+    REFERRED = "referred"  # recorded, not yet offered
+    OFFERED = "offered"  # offered, no answer yet
+    TOOK_PART = "took_part"  # they agreed: a case was opened from the referral
+    DECLINED = "declined"
+    NOT_CONTACTED = "not_contacted"  # could not be contacted, so never offered
+
+    @property
+    def label(self) -> str:
+        return {
+            ReferralStatus.REFERRED: "Not yet offered",
+            ReferralStatus.OFFERED: "Offered, waiting for an answer",
+            ReferralStatus.TOOK_PART: "Took part: a case was opened",
+            ReferralStatus.DECLINED: "Declined",
+            ReferralStatus.NOT_CONTACTED: "Could not be contacted",
+        }[self]
+
+
+class DeclineReason(enum.StrEnum):
+    """Why the person harmed said no, as they put it, from a fixed list (no free text)."""
+
+    NOT_READY = "not_ready"
+    WANTS_TO_MOVE_ON = "wants_to_move_on"
+    NOT_INTERESTED = "not_interested"
+    FEELS_UNSAFE = "feels_unsafe"
+    DOES_NOT_WANT_CONTACT = "does_not_want_contact"
+    DOUBTS_SINCERITY = "doubts_sincerity"
+    OTHER_SUPPORT = "other_support"
+    NO_REASON_GIVEN = "no_reason_given"
+
+    @property
+    def label(self) -> str:
+        return {
+            DeclineReason.NOT_READY: "Not ready now",
+            DeclineReason.WANTS_TO_MOVE_ON: "Wants to put it behind them",
+            DeclineReason.NOT_INTERESTED: "Not interested in restorative justice",
+            DeclineReason.FEELS_UNSAFE: "Worried about their safety or wellbeing",
+            DeclineReason.DOES_NOT_WANT_CONTACT: "Does not want any contact with the person "
+            "responsible",
+            DeclineReason.DOUBTS_SINCERITY: "Doubts the person responsible would be sincere",
+            DeclineReason.OTHER_SUPPORT: "Getting other support instead",
+            DeclineReason.NO_REASON_GIVEN: "Gave no reason",
+        }[self]
+
+
+class Referral(Base):
+    """A referral for restorative justice, recorded before there is a case: no names and no
+    free text, so one that goes no further holds nothing about anyone."""
+
+    __tablename__ = "referrals"
+    __table_args__ = (
+        # The list, newest first, and the dashboard's counts over a range of dates.
+        Index("ix_referrals_received_on", "received_on", "id"),
+        # Counted by source over a range of dates, from the index alone.
+        Index("ix_referrals_source_received_on", "source", "received_on"),
+        # The list narrowed by status, newest first.
+        Index("ix_referrals_status_received_on", "status", "received_on", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_on: Mapped[date] = mapped_column(Date)
+    source: Mapped[ReferralSource] = mapped_column(_enum(ReferralSource))
+    offence_category: Mapped[OffenceCategory] = mapped_column(_enum(OffenceCategory))
+    status: Mapped[ReferralStatus] = mapped_column(
+        _enum(ReferralStatus), default=ReferralStatus.REFERRED
+    )
+    # Only while declined.
+    decline_reason: Mapped[DeclineReason | None] = mapped_column(_enum(DeclineReason))
+    recorded_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The case it became when the person harmed agreed; a case comes from one referral.
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), unique=True)
+
+    case: Mapped[Case | None] = relationship()

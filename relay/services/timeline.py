@@ -37,6 +37,7 @@ from relay.services.paging import page_of
 # name made readable ("letter.some_thing" as "Letter: some thing"), so nothing is hidden.
 WORDS = {
     "case.opened": "Opened the case",
+    "case.opened_from_referral": "Opened the case from a referral: the person harmed agreed",
     "case.key_granted": "Was given the case's key",
     "case.key_rotated": "Changed the case's key",
     "case.key_withdrawn": "A leaving member of staff's key to the case was taken away",
