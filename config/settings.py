@@ -112,6 +112,10 @@ class Base:
     REVIEW_TARGET_WORKING_DAYS = 5
     # Whose bank holidays are not working days: one of UK_SUBDIVISIONS.
     BANK_HOLIDAYS_SUBDIVISION = "ENG"
+    # How long a closed case's letters, scans and notes are kept, in whole years after the
+    # day it closed; then the daily `flask retention purge` crypto-shreds them (the case,
+    # its letters' states and its audit trail stay). Each service sets its own policy.
+    RETENTION_YEARS = 2
     ARGON2_OPSLIMIT = ARGON2_MODERATE["ARGON2_OPSLIMIT"]
     ARGON2_MEMLIMIT = ARGON2_MODERATE["ARGON2_MEMLIMIT"]
 
@@ -160,9 +164,19 @@ _INT_SETTINGS = {
     "WEB_CONCURRENCY",
     "TRUSTED_PROXY_HOPS",
     "REVIEW_TARGET_WORKING_DAYS",
+    "RETENTION_YEARS",
 }
 # Counts: the smallest value each may take.
-_COUNT_MINIMUM = {"WEB_CONCURRENCY": 1, "TRUSTED_PROXY_HOPS": 0, "REVIEW_TARGET_WORKING_DAYS": 1}
+_COUNT_MINIMUM = {
+    "WEB_CONCURRENCY": 1,
+    "TRUSTED_PROXY_HOPS": 0,
+    "REVIEW_TARGET_WORKING_DAYS": 1,
+    # 0 would shred a case the day it closes.
+    "RETENTION_YEARS": 1,
+}
+# And the largest: a period past any policy is a typing mistake (and past year 9999 the
+# date of shredding cannot be counted at all).
+_COUNT_MAXIMUM = {"RETENTION_YEARS": 100}
 _BOOL_SETTINGS = {"MAIL_USE_TLS", "MAIL_USE_SSL", "STAFF_SECOND_FACTOR"}
 _ENV_SETTINGS = {
     "DATABASE_URL",
@@ -194,6 +208,8 @@ def _convert(name: str, raw: str) -> object:
             raise ConfigError(f"{name} must be a whole number") from None
         if name in _COUNT_MINIMUM and number < _COUNT_MINIMUM[name]:
             raise ConfigError(f"{name} must be at least {_COUNT_MINIMUM[name]}")
+        if name in _COUNT_MAXIMUM and number > _COUNT_MAXIMUM[name]:
+            raise ConfigError(f"{name} must be at most {_COUNT_MAXIMUM[name]}")
         return number
     if name in _BOOL_SETTINGS:
         return raw.strip().lower() in {"1", "true", "yes", "on"}

@@ -22,6 +22,7 @@ from relay.services import cases
 from relay.services import delivery
 from relay.services import keys
 from relay.services import reminders
+from relay.services import retention
 from relay.services import signing_in
 from relay.services import staff
 from relay.services.errors import DomainError
@@ -356,6 +357,48 @@ def case_shred(reference: str) -> None:
     click.echo(f"shredded {shredded} letter versions and notes of case {reference}")
 
 
+@click.group("retention", cls=AppGroup)
+def retention_group() -> None:
+    """Closed cases' letters, scans and notes forgotten at the end of the retention period."""
+
+
+@retention_group.command("due")
+@click.option("--days", default=retention.DUE_WITHIN_DAYS, show_default=True, type=int)
+def retention_due(days: int) -> None:
+    """List the closed cases the purge will shred within DAYS: references and dates only."""
+    settings = _settings()
+    with _sessions()() as session:
+        listed = retention.due(session, settings, within_days=days)
+    by = retention.today_in_utc() + timedelta(days=days)
+    if not listed:
+        click.echo(f"No closed case falls due for shredding by {by:%Y-%m-%d}.")
+        return
+    click.echo(
+        f"{len(listed)} closed case(s) fall due for shredding by {by:%Y-%m-%d} "
+        f"(kept {settings.retention_years} years after closing):"
+    )
+    for case in listed:
+        click.echo(
+            f"  {case.reference}  closed {case.closed_on:%Y-%m-%d}  due {case.falls_due:%Y-%m-%d}"
+        )
+
+
+@retention_group.command("purge")
+def retention_purge() -> None:
+    """Crypto-shred every closed case past its retention period, one case per transaction
+    (run daily; safe to interrupt and to run again)."""
+    with _sessions()() as session:
+        run = retention.purge(session, _settings())
+    if not run.shredded:
+        click.echo(f"{run.day:%Y-%m-%d}: nothing to shred")
+    else:
+        click.echo(f"{run.day:%Y-%m-%d}: shredded {len(run.shredded)} case(s):")
+        for case in run.shredded:
+            click.echo(f"  {case.reference} ({case.texts} letter versions, notes and scans)")
+    if run.passed_over:
+        click.echo(f"passed over {run.passed_over} case(s) another run had shredded")
+
+
 def register_commands(app: Flask) -> None:
     commands = (
         init_command,
@@ -366,6 +409,7 @@ def register_commands(app: Flask) -> None:
         letters_group,
         reminders_group,
         case_group,
+        retention_group,
         sessions_group,
         keys_group,
     )

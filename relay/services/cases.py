@@ -752,10 +752,14 @@ def set_receiving(
         )
 
 
-def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> int:
+def shred_case(
+    session: Session, case_id: int, actor_id: int | None = None, *, by: str | None = None
+) -> int:
     """Retention: delete every seal and ciphertext of a closed case (crypto-shredding).
 
     The letters can never be read again by anyone; the audit trail keeps its metadata.
+    `by` says in the entry what shredded it when it was not a person ("retention": the
+    daily run, relay/services/retention.py).
     """
     with transaction(session):
         if session.get(Case, case_id) is None:
@@ -769,7 +773,7 @@ def shred_case(session: Session, case_id: int, actor_id: int | None = None) -> i
             "case.shredded",
             actor_id=actor_id,
             case_id=case.id,
-            details={"texts": shredded},
+            details={"texts": shredded} if by is None else {"texts": shredded, "by": by},
         )
         return shredded
 

@@ -24,6 +24,8 @@ class ServiceSettings:
     lockout_max_minutes: int = 15
     review_target_working_days: int = 5
     bank_holidays_subdivision: str = "ENG"
+    # Whole years a closed case's texts are kept after it closed (relay/services/retention.py).
+    retention_years: int = 2
     # The service's postal address on a cover sheet, one line per line; "" when not set.
     return_address: str = ""
 
@@ -64,5 +66,6 @@ def settings_from_config(config: Mapping) -> ServiceSettings:
         lockout_max_minutes=config["LOCKOUT_MAX_MINUTES"],
         review_target_working_days=config["REVIEW_TARGET_WORKING_DAYS"],
         bank_holidays_subdivision=config["BANK_HOLIDAYS_SUBDIVISION"],
+        retention_years=config["RETENTION_YEARS"],
         return_address=config["RETURN_ADDRESS"],
     )
