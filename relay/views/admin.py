@@ -192,3 +192,20 @@ def close_account(user_id: int):
             return redirect(url_for("admin.person", user_id=user_id))
     page = staff.leaving(db(), signed_in.actor(), user_id)
     return render_template("admin/close_account.html", page=page, person=page.person, form=form)
+
+
+@bp.get("/retention")
+def retention_due():
+    """The closed cases the daily retention run will shred in the next 30 days."""
+    from relay.services import retention
+
+    due = retention.due_page(
+        db(), signed_in.actor(), signed_in.settings(), request.args.get("page", 1, type=int)
+    )
+    return render_template(
+        "admin/retention.html",
+        due=due,
+        years=signed_in.settings().retention_years,
+        today=retention.today_in_utc(),
+        within=retention.DUE_WITHIN_DAYS,
+    )

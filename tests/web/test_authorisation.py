@@ -68,6 +68,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("admin.close_account", "POST"): "RRRRRA",
     ("admin.audit_status", "GET"): "RRRRRA",
     ("admin.audit_status", "POST"): "RRRRRA",
+    # What the retention run will shred in the next 30 days: references and dates only.
+    ("admin.retention_due", "GET"): "RRRRRA",
     ("cases.home", "GET"): "RRRAAA",
     ("cases.new", "GET"): "RRRAAA",
     ("cases.new", "POST"): "RRRAAR",
