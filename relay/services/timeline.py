@@ -66,6 +66,7 @@ WORDS = {
     "invitation.code_printed": "Printed a one-time code to set up an account",
     "account.activated": "Set up their account",
     "account.access_restored": "Restored a person's access to their letters",
+    "case.personal_data_exported": "Produced a party's own data for a subject access request",
     "party.receiving_changed": "Changed how they receive letters",
     "letter.started": "Started a letter",
     "letter.draft_saved": "Saved a draft",

@@ -22,11 +22,13 @@ from relay.forms import show_error
 from relay.models import Role
 from relay.services import access
 from relay.services import invitations
+from relay.services import my_data
 from relay.services import staff
 from relay.services import trail
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
 from relay.views import require_roles
+from relay.views.party import my_data_file
 from relay.web import signed_in
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -192,6 +194,25 @@ def close_account(user_id: int):
             return redirect(url_for("admin.person", user_id=user_id))
     page = staff.leaving(db(), signed_in.actor(), user_id)
     return render_template("admin/close_account.html", page=page, person=page.person, form=form)
+
+
+@bp.route(
+    "/cases/<int:case_id>/personal-data/<any(victim, offender):party>", methods=["GET", "POST"]
+)
+def subject_access(case_id: int, party: str):
+    """A subject access request for a party, typically one on paper with no account: the
+    file a party downloads for themselves, produced through the case key, so only once the
+    administrator has added themselves to the case. Audited with who produced it."""
+    place = my_data.subject(db(), signed_in.actor(), case_id, party)
+    form = ActionForm()
+    if form.validate_on_submit():
+        return my_data_file(my_data.for_subject_access(db(), signed_in.actor(), case_id, party))
+    return render_template(
+        "admin/subject_access.html",
+        place=place,
+        form=form,
+        can_open=my_data.can_open(db(), signed_in.actor(), case_id),
+    )
 
 
 @bp.get("/retention")

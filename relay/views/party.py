@@ -1,6 +1,7 @@
 """The pages of the person harmed and the person responsible."""
 
 from flask import Blueprint
+from flask import Response
 from flask import current_app
 from flask import flash
 from flask import jsonify
@@ -19,6 +20,7 @@ from relay.models import Role
 from relay.services import cases
 from relay.services import delivery
 from relay.services import letters
+from relay.services import my_data
 from relay.services import next_steps
 from relay.services import notes
 from relay.services import prompts
@@ -311,3 +313,28 @@ def withdraw(case_id: int):
         return render_template("party/withdrawn.html")
     drafts = delivery.drafts_lost_at_end(found, mine)
     return render_template("party/withdraw.html", form=form, case=found, drafts=drafts)
+
+
+def my_data_file(data: my_data.MyData) -> Response:
+    """The zip of a person's own data, made in memory and never stored: the page to open
+    and print (every value escaped by the template, letters as plain text) and the same
+    data as JSON. Also answers an administrator's subject access request."""
+    page = render_template("party/my_data_file.html", data=data)
+    day = data.generated_at.date().isoformat()
+    return Response(
+        my_data.packaged(data, page),
+        mimetype="application/zip",
+        headers={
+            "Content-Disposition": f'attachment; filename="{my_data.FILE_NAME}-{day}.zip"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@bp.route("/data", methods=["GET", "POST"], endpoint="my_data")
+def my_data_download():
+    """What the file holds, and a button that makes it (a POST: the export is audited)."""
+    form = ActionForm()
+    if form.validate_on_submit():
+        return my_data_file(my_data.for_myself(db(), signed_in.actor()))
+    return render_template("party/my_data.html", form=form)

@@ -12,6 +12,7 @@ RELAY = Path(__file__).resolve().parents[2] / "relay"
 NOT_ON_A_CASE = {
     "account.closed",
     "account.created",
+    "account.data_exported",  # a party's own data, from all their cases at once
     "account.kdf_limits_raised",
     "account.notices_changed",
     "account.staff_access_restored",

@@ -68,6 +68,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("admin.close_account", "POST"): "RRRRRA",
     ("admin.audit_status", "GET"): "RRRRRA",
     ("admin.audit_status", "POST"): "RRRRRA",
+    # A subject access request: the page for an administrator; the file only once they
+    # have added themselves to the case (the world's administrator has not: 403).
+    ("admin.subject_access", "GET"): "RRRRRA",
+    ("admin.subject_access", "POST"): "RRRRRR",
     # What the retention run will shred in the next 30 days: references and dates only.
     ("admin.retention_due", "GET"): "RRRRRA",
     ("cases.home", "GET"): "RRRAAA",
@@ -150,6 +154,8 @@ MATRIX: dict[tuple[str, str], str] = {
     ("party.delete_draft", "POST"): "RAARRR",
     ("party.destroy", "POST"): "RAARRR",
     ("party.withdraw", "POST"): "RAARRR",
+    ("party.my_data", "GET"): "RAARRR",
+    ("party.my_data", "POST"): "RAARRR",
 }
 
 # Requests that end the session, the case or a letter run last, in this order.
@@ -243,6 +249,8 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
             values[name] = resources.scan_id
         elif name == "number":
             values[name] = 1
+        elif name == "party":
+            values[name] = "victim"
     with app.test_request_context():
         from flask import url_for
 
