@@ -19,15 +19,20 @@ from wtforms.validators import AnyOf
 from wtforms.validators import DataRequired
 from wtforms.validators import Email
 from wtforms.validators import EqualTo
+from wtforms.validators import InputRequired
 from wtforms.validators import Length
 from wtforms.validators import Optional
 from wtforms.validators import ValidationError
 
 from relay.models import CaseOutcome
 from relay.models import CaseState
+from relay.models import DeclineReason
 from relay.models import ExtraCare
 from relay.models import NoticePreference
+from relay.models import OffenceCategory
 from relay.models import ReceivePreference
+from relay.models import ReferralSource
+from relay.models import ReferralStatus
 from relay.models import RiskLevel
 from relay.services import limits
 from relay.services.errors import DomainError
@@ -388,6 +393,68 @@ class DayField(DateField):
             super().process_formdata(valuelist)
         except ValueError:
             raise ValueError("Enter a real date, for example 2027-03-31") from None
+
+
+class ReferralForm(FlaskForm):
+    """A referral as it came: no names and no free text (relay/services/referrals.py)."""
+
+    received_on = DayField(
+        "The day the referral came",
+        description="For example 2026-11-27.",
+        # Not DataRequired, which would hide "Enter a real date" behind "Enter the day".
+        validators=[InputRequired(message="Enter the day the referral came")],
+    )
+    source = RadioField(
+        "Where did the referral come from?",
+        choices=_choices(*((source.value, source.label) for source in ReferralSource)),
+        validators=[_required("Choose where the referral came from")],
+    )
+    offence_category = RadioField(
+        "Kind of offence",
+        choices=_choices(*((kind.value, kind.label) for kind in OffenceCategory)),
+        validators=[_required("Choose the kind of offence")],
+    )
+
+
+class ReferralOutcomeForm(FlaskForm):
+    """Whether the person harmed was offered restorative justice, and what they said."""
+
+    status = RadioField(
+        "What happened?",
+        choices=_choices(
+            (ReferralStatus.REFERRED.value, "Not offered yet"),
+            (ReferralStatus.OFFERED.value, "Offered: waiting for their answer"),
+            (ReferralStatus.DECLINED.value, "They declined"),
+            (ReferralStatus.NOT_CONTACTED.value, "They could not be contacted"),
+        ),
+        validators=[_required("Choose what happened")],
+    )
+    decline_reason = RadioField(
+        "If they declined, why?",
+        choices=_choices(*((reason.value, reason.label) for reason in DeclineReason)),
+        validate_choice=False,  # the service says when a reason is needed and which
+        validators=[Optional()],
+    )
+
+
+class ReferralListForm(FlaskForm):
+    """The referrals narrowed by status: read from the address, no token."""
+
+    class Meta:
+        csrf = False
+
+    status = SelectField(
+        "Status",
+        choices=_choices(("", "Any status"), *((s.value, s.label) for s in ReferralStatus)),
+        validate_choice=False,  # the service says what it accepts
+        validators=[Optional()],
+    )
+
+
+class ReferralCaseForm(FlaskForm):
+    """The case a referral becomes: its reference (the kind of offence comes with it)."""
+
+    reference = CaseForm.reference
 
 
 class PaperScanForm(FlaskForm):

@@ -48,7 +48,7 @@ OUTCOMES = (
 FINAL = ReferralStatus.TOOK_PART
 
 
-def _require_facilitator(actor: Actor) -> None:
+def require_facilitator(actor: Actor) -> None:
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only a facilitator can see or record referrals")
 
@@ -74,7 +74,7 @@ def record_referral(
 ) -> Referral:
     """Record a referral as it came: the day, where from, the kind of offence."""
     with transaction(session):
-        _require_facilitator(actor)
+        require_facilitator(actor)
         if received_on is None:
             raise InvalidInput("Enter the day the referral came", "received_on")
         if received_on > today:
@@ -109,7 +109,7 @@ def record_referral(
 
 
 def referral_for_staff(session: Session, actor: Actor, referral_id: int) -> Referral:
-    _require_facilitator(actor)
+    require_facilitator(actor)
     referral = session.get(Referral, referral_id)
     if referral is None:
         raise NotFound("referral")
@@ -119,7 +119,7 @@ def referral_for_staff(session: Session, actor: Actor, referral_id: int) -> Refe
 def _locked(session: Session, actor: Actor, referral_id: int) -> Referral:
     """The referral for a change: locked and read afresh, so two changes at once give one
     outcome (and one case)."""
-    _require_facilitator(actor)
+    require_facilitator(actor)
     referral = session.scalars(
         select(Referral)
         .where(Referral.id == referral_id)
@@ -214,7 +214,7 @@ def referral_list(
 ) -> Page[Referral]:
     """Every referral, the newest first (by the day it came), a page at a time; narrowed
     to one status when asked."""
-    _require_facilitator(actor)
+    require_facilitator(actor)
     query = select(Referral).order_by(Referral.received_on.desc(), Referral.id.desc())
     count = select(func.count()).select_from(Referral)
     if status:

@@ -26,6 +26,10 @@ from relay.forms import PaperScanForm
 from relay.forms import PaperSwitchForm
 from relay.forms import PartyForm
 from relay.forms import PauseReasonForm
+from relay.forms import ReferralCaseForm
+from relay.forms import ReferralForm
+from relay.forms import ReferralListForm
+from relay.forms import ReferralOutcomeForm
 from relay.forms import RiskAssessmentForm
 from relay.forms import TimelineFilterForm
 from relay.forms import show_error
@@ -38,6 +42,7 @@ from relay.services import keys
 from relay.services import letters
 from relay.services import notes
 from relay.services import paper_in
+from relay.services import referrals
 from relay.services import scans
 from relay.services import timeline as timelines
 from relay.services.errors import InvalidInput
@@ -515,3 +520,100 @@ def print_code(case_id: int):
         case_id=case_id,
         address=signed_in.settings().link(url_for("auth.enter_code")),
     )
+
+
+@bp.get("/referrals")
+def referral_list():
+    """Every referral, newest first, narrowed by status: for every facilitator."""
+    actor = signed_in.actor()
+    search = ReferralListForm(formdata=request.args)
+    status = (search.status.data or "") if search.validate() else ""
+    try:
+        listed = referrals.referral_list(
+            db(), actor, status=status, page=request.args.get("page", 1, type=int)
+        )
+    except InvalidInput as error:
+        show_error(search, error, "status")
+        status = ""
+        listed = referrals.referral_list(db(), actor)
+    return render_template(
+        "cases/referrals.html",
+        referrals=listed,
+        search=search,
+        narrowing={"status": status} if status else {},
+    )
+
+
+@bp.route("/referrals/new", methods=["GET", "POST"])
+def new_referral():
+    referrals.require_facilitator(signed_in.actor())
+    form = ReferralForm()
+    if form.validate_on_submit():
+        try:
+            referral = referrals.record_referral(
+                db(),
+                signed_in.actor(),
+                received_on=form.received_on.data,
+                source=form.source.data,
+                offence_category=form.offence_category.data,
+                today=utcnow().date(),
+            )
+        except InvalidInput as error:
+            show_error(form, error, "received_on")
+        else:
+            flash("Referral recorded")
+            return redirect(url_for("cases.referral", referral_id=referral.id))
+    return render_template("cases/referral_new.html", form=form)
+
+
+@bp.route("/referrals/<int:referral_id>", methods=["GET", "POST"])
+def referral(referral_id: int):
+    """A referral, with what came of the offer to record."""
+    actor = signed_in.actor()
+    found = referrals.referral_for_staff(db(), actor, referral_id)
+    if request.method == "POST":
+        form = ReferralOutcomeForm()
+    else:
+        shown = found.status if found.status != referrals.FINAL else None
+        form = ReferralOutcomeForm(formdata=None, status=shown, decline_reason=found.decline_reason)
+    if form.validate_on_submit():
+        try:
+            referrals.record_outcome(
+                db(),
+                actor,
+                referral_id,
+                status=form.status.data,
+                decline_reason=form.decline_reason.data,
+            )
+        except InvalidInput as error:
+            show_error(form, error, "status")
+        else:
+            flash("What happened is recorded")
+            return redirect(url_for("cases.referral", referral_id=referral_id))
+    return render_template(
+        "cases/referral.html",
+        referral=found,
+        form=form,
+        case=referrals.case_of(db(), actor, found),
+    )
+
+
+@bp.route("/referrals/<int:referral_id>/case", methods=["GET", "POST"])
+def open_referral_case(referral_id: int):
+    """The person harmed agreed: open the case for the referral."""
+    actor = signed_in.actor()
+    found = referrals.referral_for_staff(db(), actor, referral_id)
+    if found.case_id is not None and request.method == "GET":
+        return redirect(url_for("cases.referral", referral_id=referral_id))
+    form = ReferralCaseForm()
+    if form.validate_on_submit():
+        try:
+            case = referrals.open_case_from_referral(
+                db(), actor, referral_id, reference=form.reference.data
+            )
+        except InvalidInput as error:
+            show_error(form, error, "reference")
+        else:
+            flash("Case opened from the referral")
+            return redirect(url_for("cases.show", case_id=case.id))
+    return render_template("cases/referral_case.html", referral=found, form=form)

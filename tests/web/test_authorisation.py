@@ -7,6 +7,7 @@ A route added to the app without an entry here fails `test_every_route_has_an_en
 """
 
 import io
+from datetime import date
 from urllib.parse import urlsplit
 
 import pytest
@@ -106,6 +107,15 @@ MATRIX: dict[tuple[str, str], str] = {
     ("cases.restore_access", "POST"): "RRRRAA",
     ("cases.join", "POST"): "RRRRRA",
     ("cases.remove_facilitator", "POST"): "RRRRAA",
+    # Referrals hold no names and come before a case: every facilitator of the service
+    # sees and records them; an administrator sees only the dashboard's counts (403).
+    ("cases.referral_list", "GET"): "RRRAAR",
+    ("cases.new_referral", "GET"): "RRRAAR",
+    ("cases.new_referral", "POST"): "RRRAAR",
+    ("cases.referral", "GET"): "RRRAAR",
+    ("cases.referral", "POST"): "RRRAAR",
+    ("cases.open_referral_case", "GET"): "RRRAAR",
+    ("cases.open_referral_case", "POST"): "RRRAAR",
     ("review.queue", "GET"): "RRRAAA",
     # An administrator reads a case's letters only after adding themselves to it, and
     # only the case's facilitators decide on them.
@@ -193,6 +203,13 @@ FORMS = {
     },
     "cases.add_note": {"text": "A note for the team."},
     "cases.pause": {"reason": "A safeguarding concern."},
+    "cases.new_referral": {
+        "received_on": "2026-01-01",
+        "source": "police",
+        "offence_category": "theft",
+    },
+    "cases.referral": {"status": "declined", "decline_reason": "not_ready"},
+    "cases.open_referral_case": {"reference": "RJ-FROM-REFERRAL"},
     "party.write": {"text": "A new draft.", "save": "1"},
     "party.edit": {"text": "Changed.", "save": "1"},
     "party.receiving": {"preference": "receive"},
@@ -206,6 +223,32 @@ FORMS = {
     "review.redact": {"redact-text": "A changed letter.", "redact-note": "Removed a name."},
     "auth.notices": {"notices": "standard"},
 }
+
+
+def _a_referral(app) -> int:
+    """The referral the referral pages are pointed at: the worlds hold none, so the world's
+    facilitator records one, through the service, the first time a page asks."""
+    from sqlalchemy import select
+
+    from relay.models import Referral
+    from relay.services import referrals
+    from tests.factories import PEOPLE
+    from tests.factories import actor_for
+
+    with app.extensions["relay.sessionmaker"]() as session:
+        found = session.scalar(select(Referral.id).order_by(Referral.id))
+        if found is None:
+            email, _name, password = PEOPLE["facilitator"]
+            facilitator = actor_for(session, app.extensions["relay.settings"], email, password)
+            found = referrals.record_referral(
+                session,
+                facilitator,
+                received_on=date(2026, 1, 1),
+                source="police",
+                offence_category="theft",
+                today=date(2026, 1, 1),
+            ).id
+        return found
 
 
 def _url(app, endpoint: str, role: str, resources: Resources) -> str:
@@ -245,6 +288,8 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
             values[name] = "not-a-real-token"
         elif name == "filename":
             values[name] = "relay.css"
+        elif name == "referral_id":
+            values[name] = _a_referral(app)
         elif name == "scan_id":
             values[name] = resources.scan_id
         elif name == "number":
