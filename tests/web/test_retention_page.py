@@ -9,11 +9,13 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from relay.models import Case
+from relay.models import CaseState
 from relay.models import utcnow
 from relay.services import cases
 from relay.services import retention
 from tests.factories import OTHER
 from tests.factories import actor_for
+from tests.web.test_constant_sql import _statements_for
 
 
 def _closed_on(session, case_id: int, day) -> None:
@@ -86,3 +88,36 @@ def test_only_an_administrator_sees_the_page(client, auth, session, settings, wo
         auth.sign_out()
     anonymous = client.get("/admin/retention")
     assert anonymous.status_code == 302 and "/sign-in" in anonymous.headers["Location"]
+
+
+def _closed_long_ago(session, created_by_id: int, count: int, start: int) -> None:
+    """`count` cases closed three years ago, in bulk (as tests/bulk.py builds caseloads)."""
+    when = datetime.combine(utcnow().date() - timedelta(days=3 * 365), time(9), tzinfo=UTC)
+    session.add_all(
+        Case(
+            reference=f"OLD-{index:03d}",
+            offence_category="theft",
+            state=CaseState.CLOSED,
+            created_by_id=created_by_id,
+            closed_at=when + timedelta(minutes=index),
+        )
+        for index in range(start, start + count)
+    )
+    session.commit()
+
+
+def test_the_page_asks_the_same_however_many_are_due_and_shows_25_at_a_time(
+    app, client, auth, session, world
+):
+    auth.sign_in("administrator")
+    _closed_long_ago(session, world.facilitator.id, 3, 0)
+    client.get("/admin/retention")  # the first request warms what every request reuses
+    few = _statements_for(app, client, "/admin/retention")
+    _closed_long_ago(session, world.facilitator.id, 57, 3)
+    many = _statements_for(app, client, "/admin/retention")
+    assert many == few
+    first = client.get("/admin/retention").text
+    assert "60 closed cases fall due in the next 30 days" in first
+    assert "OLD-000" in first and "OLD-024" in first and "OLD-025" not in first
+    third = client.get("/admin/retention?page=3").text
+    assert "OLD-050" in third and "OLD-059" in third and "OLD-049" not in third
