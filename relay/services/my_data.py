@@ -233,7 +233,9 @@ def _received(opener: _Opener, letter: Letter) -> ReceivedLetter:
 
     if letter.recipient_copy_destroyed_at is not None:
         return listed(why=COPY_DESTROYED)
-    if opener.own and letter.read_at is None:
+    # Opening a letter is the recipient's own step, in either file; a letter posted to a
+    # party on paper reached them in their hand.
+    if letter.read_at is None and not letter.recipient.on_paper:
         return listed(why=NOT_OPENED)
     if letter.hidden_by_recipient:
         return listed(why=HELD_OUT_OF_SIGHT)

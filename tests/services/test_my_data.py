@@ -227,3 +227,18 @@ def test_the_file_is_a_zip_of_the_page_and_the_data(session, exchanged):
         names = sorted(archive.namelist())
         assert names == ["relay-my-data.html", "relay-my-data.json"]
         assert json.loads(archive.read("relay-my-data.json")) == json.loads(my_data.as_json(data))
+
+
+def test_an_administrators_file_holds_no_unsent_draft_and_no_unopened_letter(session, exchanged):
+    world, _letter_id = exchanged
+    access.join_case(session, world.administrator, world.case.id)
+    data = my_data.for_subject_access(session, world.administrator, world.case.id, "victim")
+    found = json.loads(_text(data))
+    (case,) = found["cases"]
+    # Staff never read a draft never sent: only the letter she sent is in it.
+    assert [v["text"] for v in case["letters_you_wrote"][0]["versions"]] == [IN_REVIEW]
+    assert len(case["letters_you_wrote"]) == 1
+    (received,) = case["letters_to_you"]
+    assert received["text"] is None and "not opened" in received["not_included"]
+    assert VICTIMS_DRAFT not in _text(data) and CHANGED not in _text(data)
+    assert found["account"]["email"] == PEOPLE["victim"][0]
