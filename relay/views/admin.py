@@ -23,6 +23,7 @@ from relay.models import Role
 from relay.services import access
 from relay.services import invitations
 from relay.services import my_data
+from relay.services import retention
 from relay.services import staff
 from relay.services import trail
 from relay.services.errors import InvalidInput
@@ -218,8 +219,6 @@ def subject_access(case_id: int, party: str):
 @bp.get("/retention")
 def retention_due():
     """The closed cases the daily retention run will shred in the next 30 days."""
-    from relay.services import retention
-
     due = retention.due_page(
         db(), signed_in.actor(), signed_in.settings(), request.args.get("page", 1, type=int)
     )
