@@ -245,3 +245,20 @@ def test_no_one_but_a_facilitator_reaches_a_referral(client, auth, session, worl
     assert session.get(Referral, referral.id).status == ReferralStatus.REFERRED
     if role == "administrator":
         assert 'href="/cases/referrals"' not in client.get("/cases/").text
+
+
+def test_the_list_asks_the_same_however_many_referrals(app, client, auth, session, world):
+    from tests.web.test_constant_sql import _statements_for
+
+    auth.sign_in("facilitator")
+    for days in range(10):
+        _record(session, world.facilitator, days_ago=days)
+    client.get("/cases/referrals")  # the first request of a client warms what others reuse
+    few = {
+        path: _statements_for(app, client, path)
+        for path in ("/cases/referrals", "/cases/referrals?status=referred&page=2")
+    }
+    for days in range(300):
+        _record(session, world.facilitator, days_ago=days % 90)
+    many = {path: _statements_for(app, client, path) for path in few}
+    assert many == few
