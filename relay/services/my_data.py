@@ -327,6 +327,19 @@ def _account(session: Session, user: User) -> Account:
     )
 
 
+# The account's own acts, which the case timeline's words do not cover.
+_ACCOUNT_WORDS = {
+    "sign_in": "Signed in",
+    "sign_out": "Signed out",
+    "sign_out.everywhere": "Signed out everywhere",
+    "session.ended_by_owner": "Ended a sign-in on another device",
+    "password_reset.requested": "Asked for a password reset link",
+    "second_factor.enrolled": "Set up a second sign-in step",
+    "second_factor.changed": "Changed their second sign-in step",
+    "second_factor.backup_code_used": "Used a backup code to sign in",
+}
+
+
 def _own_actions(session: Session, user: User) -> list[Event]:
     """What the trail records the person doing themselves: their own acts, which they
     know of, in the trail's words; never its details, nor anyone else's acts."""
@@ -335,7 +348,10 @@ def _own_actions(session: Session, user: User) -> list[Event]:
         .where(AuditEntry.actor_id == user.id)
         .order_by(AuditEntry.sequence)
     ).all()
-    return [Event(datetime.fromisoformat(at), timeline.words_for(action)) for at, action in rows]
+    return [
+        Event(datetime.fromisoformat(at), _ACCOUNT_WORDS.get(action) or timeline.words_for(action))
+        for at, action in rows
+    ]
 
 
 def for_myself(session: Session, actor: Actor) -> MyData:

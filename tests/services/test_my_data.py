@@ -74,6 +74,10 @@ def test_the_writer_gets_every_version_they_wrote_and_their_account(session, exc
     assert written["state"] == "Approved"
     assert written["delivered_at"] is None
     assert written["facilitator_note"] == ASK
+    # Their own acts from the trail, in words; never what staff did.
+    actions = [event["what"] for event in found["your_actions"]]
+    assert "Signed in" in actions and "Sent a letter for review" in actions
+    assert not any("pprove" in what or "hanges" in what for what in actions)
     assert case["letters_to_you"] == []
 
 
