@@ -153,3 +153,16 @@ def test_a_party_not_in_the_case_is_not_found(client, auth, session, world):
     auth.sign_in("administrator")
     assert client.get("/admin/cases/999/personal-data/offender").status_code == 404
     assert client.get(f"/admin/cases/{world.case.id}/personal-data/facilitator").status_code == 404
+
+
+def test_the_case_page_links_each_party_to_their_file_for_an_administrator_only(
+    client, auth, world
+):
+    link = f'href="/admin/cases/{world.case.id}/personal-data/victim"'
+    auth.sign_in("facilitator")
+    assert link not in client.get(f"/cases/{world.case.id}").text
+    auth.sign_out()
+    auth.sign_in("administrator")
+    page = client.get(f"/cases/{world.case.id}").text
+    assert link in page
+    assert f'href="/admin/cases/{world.case.id}/personal-data/offender"' in page
