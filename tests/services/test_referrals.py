@@ -275,3 +275,54 @@ def test_the_list_pages_by_25(session, world):
     second = referrals.referral_list(session, world.facilitator, page=2)
     assert len(first.items) == 25 and len(second.items) == 2 and first.total == 27
     assert first.items[0].received_on == TODAY
+
+
+def test_the_list_and_the_counts_by_date_and_source_are_read_through_indexes(session, world):
+    """The list stops at a page in its order, and a count by source over a range of dates
+    (the dashboard's) reads only an index: nothing reads the table whole or sorts it."""
+    from sqlalchemy import text
+
+    from tests.services.test_indexes import caught
+
+    for days in range(30):
+        _record(session, world.facilitator, days_ago=days, source=("police", "prison")[days % 2])
+    session.expire_all()
+    counts = (
+        select(Referral.source, func.count())
+        .where(Referral.received_on.between(TODAY - timedelta(days=7), TODAY))
+        .group_by(Referral.source)
+    )
+    with caught(session) as statements:
+        referrals.referral_list(session, world.facilitator)
+        referrals.referral_list(session, world.facilitator, status="referred", page=2)
+        session.execute(counts).all()
+        session.execute(counts.where(Referral.source == ReferralSource.PRISON)).all()
+    connection = session.connection()
+    unindexed = []
+    for statement, parameters in statements:
+        if "referrals" not in statement:
+            continue
+        if connection.dialect.name == "sqlite":
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            lines = [row[-1] for row in plan.all()]
+            unindexed += [
+                line
+                for line in lines
+                if (line.startswith("SCAN referrals") and "INDEX" not in line)
+                or "TEMP B-TREE FOR ORDER BY" in line
+            ]
+        else:
+            connection.execute(text("SET LOCAL enable_seqscan = off"))
+            plan = connection.exec_driver_sql(f"EXPLAIN {statement}", parameters)
+            lines = [row[0] for row in plan.all()]
+            # A list is read in its order and stops at a page: it is never sorted whole
+            # (a count grouped by source sorts only the range's few rows, from the index).
+            ordered = "ORDER BY" in statement
+            unindexed += [
+                line
+                for line in lines
+                if "Seq Scan on referrals" in line or (ordered and "Sort  " in line)
+            ]
+    session.rollback()
+    assert len(statements) >= 4
+    assert unindexed == []
