@@ -333,7 +333,7 @@ _ACCOUNT_WORDS = {
     "sign_out": "Signed out",
     "sign_out.everywhere": "Signed out everywhere",
     "session.ended_by_owner": "Ended a sign-in on another device",
-    "password_reset.requested": "Asked for a password reset link",
+    "password_reset.requested": "Asked for a password reset link",  # nosec B105: words
     "second_factor.enrolled": "Set up a second sign-in step",
     "second_factor.changed": "Changed their second sign-in step",
     "second_factor.backup_code_used": "Used a backup code to sign in",
