@@ -32,9 +32,8 @@ from relay.services import cases
 from relay.services.actor import Actor
 from relay.services.delivery import lock_case
 from relay.services.errors import NotAllowed
-from relay.services.paging import PAGE_SIZE
 from relay.services.paging import Page
-from relay.services.paging import count_of
+from relay.services.paging import page_of
 from relay.services.settings import ServiceSettings
 
 # What the administrator's page and `retention due` look ahead by.
@@ -115,7 +114,7 @@ def _due_query(settings: ServiceSettings, by: date) -> Select:
     last = last_closing_due_by(by, settings.retention_years)
     until = datetime.combine(last + timedelta(days=1), time.min, tzinfo=UTC)
     return (
-        select(Case.id, Case.reference, Case.outcome, Case.closed_at)
+        select(Case)
         .where(
             Case.state == CaseState.CLOSED,
             Case.shredded_at.is_(None),
@@ -126,9 +125,9 @@ def _due_query(settings: ServiceSettings, by: date) -> Select:
     )
 
 
-def _due_case(row, years: int) -> DueCase:
-    day = closed_on(row.closed_at)
-    return DueCase(row.id, row.reference, row.outcome, day, falls_due(day, years))
+def _due_case(case: Case, years: int) -> DueCase:
+    day = closed_on(case.closed_at)
+    return DueCase(case.id, case.reference, case.outcome, day, falls_due(day, years))
 
 
 def due(
@@ -141,8 +140,8 @@ def due(
     """Every closed case the run will shred by `within_days` after today (including any
     already past its day and not yet shredded), each with its day, in one query."""
     by = (today or today_in_utc()) + timedelta(days=within_days)
-    rows = session.execute(_due_query(settings, by)).all()
-    return [_due_case(row, settings.retention_years) for row in rows]
+    found = session.scalars(_due_query(settings, by)).all()
+    return [_due_case(case, settings.retention_years) for case in found]
 
 
 def due_page(
@@ -157,11 +156,9 @@ def due_page(
     if actor.role != Role.ADMINISTRATOR:
         raise NotAllowed("Only an administrator sees what retention will shred")
     by = (today or today_in_utc()) + timedelta(days=DUE_WITHIN_DAYS)
-    query = _due_query(settings, by)
-    total = count_of(session, query)
-    number = min(max(1, number), max(1, -(-total // PAGE_SIZE)))
-    rows = session.execute(query.limit(PAGE_SIZE).offset((number - 1) * PAGE_SIZE)).all()
-    return Page([_due_case(row, settings.retention_years) for row in rows], number, total)
+    found = page_of(session, _due_query(settings, by), number)
+    years = settings.retention_years
+    return Page([_due_case(case, years) for case in found.items], found.number, found.total)
 
 
 # --- the run --------------------------------------------------------------------------
@@ -178,12 +175,12 @@ def purge(session: Session, settings: ServiceSettings, *, today: date | None = N
     """
     day = today or today_in_utc()
     years = settings.retention_years
-    found = session.execute(_due_query(settings, day)).all()
+    found = session.scalars(_due_query(settings, day)).all()
     shredded: list[Purged] = []
     passed_over = 0
-    for row in found:
+    for listed in found:
         with transaction(session):
-            case = lock_case(session, row.id, exclusive=True)
+            case = lock_case(session, listed.id, exclusive=True)
             expired = (
                 case.state == CaseState.CLOSED
                 and case.closed_at is not None
