@@ -209,6 +209,9 @@ class NoteKind(enum.StrEnum):
     RISK_EVIDENCE = "risk_evidence"
     NO_CONTACT_EVIDENCE = "no_contact_evidence"
     CASE_NOTE = "case_note"
+    # A party's comment in their survey at closing: for the team, sealed to the case key
+    # and to the party who wrote it (so it is in their own data), never the other party.
+    SURVEY_COMMENT = "survey_comment"
 
 
 class RiskLevel(enum.StrEnum):
@@ -905,3 +908,49 @@ class Referral(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), unique=True)
 
     case: Mapped[Case | None] = relationship()
+
+
+class SurveyAnswer(enum.StrEnum):
+    """An answer to one of the closing survey's questions; a question left blank is None."""
+
+    YES = "yes"
+    PARTLY = "partly"
+    NO = "no"
+
+    @property
+    def label(self) -> str:
+        return {
+            SurveyAnswer.YES: "Yes",
+            SurveyAnswer.PARTLY: "Partly",
+            SurveyAnswer.NO: "No",
+        }[self]
+
+
+class SurveyResponse(Base):
+    """A party's answers to the short survey offered when their case closed: in their
+    pages, or from the printed form as their facilitator entered it. Every question may be
+    left blank. The comment, if any, is a sealed note (`NoteKind.SURVEY_COMMENT`), shredded
+    with the case; the answers are kept so the dashboard still adds up."""
+
+    __tablename__ = "survey_responses"
+    __table_args__ = (
+        # The dashboard's counts over a range of dates, by the party's role.
+        Index("ix_survey_responses_answered_at", "answered_at", "role"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    # One survey a party: answered once.
+    participant_id: Mapped[int] = mapped_column(ForeignKey("case_participants.id"), unique=True)
+    # The party's role in the case (victim or offender), kept here so the dashboard counts
+    # by it without reading the participants.
+    role: Mapped[Role] = mapped_column(_enum(Role))
+    satisfied: Mapped[SurveyAnswer | None] = mapped_column(_enum(SurveyAnswer))
+    felt_safe: Mapped[SurveyAnswer | None] = mapped_column(_enum(SurveyAnswer))
+    felt_heard: Mapped[SurveyAnswer | None] = mapped_column(_enum(SurveyAnswer))
+    would_recommend: Mapped[SurveyAnswer | None] = mapped_column(_enum(SurveyAnswer))
+    comment_note_id: Mapped[int | None] = mapped_column(ForeignKey("sealed_notes.id"))
+    # The party themselves, or the facilitator who entered the printed form.
+    entered_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    from_paper: Mapped[bool] = mapped_column(Boolean, default=False)
+    answered_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
