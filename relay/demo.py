@@ -73,13 +73,12 @@ class World:
     case: Case
 
 
-def build_active_case(
+def build_staff(
     session: Session,
     settings: ServiceSettings,
     people: dict[str, tuple[str, str, str]] = DEMO_PEOPLE,
-    reference: str = "RJ-2026-001",
-) -> World:
-    """An administrator, a facilitator and an active case with both parties signed up."""
+) -> tuple[Actor, Actor]:
+    """The first administrator and a facilitator they invited, both signed in."""
     admin_email, admin_name, admin_password = people["administrator"]
     accounts.create_administrator(
         session, settings, email=admin_email, name=admin_name, password=admin_password
@@ -88,9 +87,19 @@ def build_active_case(
     email, name, password = people["facilitator"]
     token = invitations.invite_staff(session, settings, admin, email=email, name=name)
     invitations.accept_invitation(session, settings, token=token, password=password)
-    facilitator = actor_for(session, settings, email, password)
+    return admin, actor_for(session, settings, email, password)
 
-    case = cases.open_case(session, facilitator, reference=reference, offence_category="burglary")
+
+def start_with_parties(
+    session: Session,
+    settings: ServiceSettings,
+    facilitator: Actor,
+    case_id: int,
+    people: dict[str, tuple[str, str, str]] = DEMO_PEOPLE,
+) -> tuple[Actor, Actor]:
+    """Both parties invited to the case and signed up (shown as "Jo" and "Chris"), every
+    gate recorded and the case started; returns the person harmed and the person
+    responsible, signed in."""
     display = {"victim": "Jo", "offender": "Chris"}
     for role in ("victim", "offender"):
         email, name, password = people[role]
@@ -98,7 +107,7 @@ def build_active_case(
             session,
             settings,
             facilitator,
-            case.id,
+            case_id,
             role=Role(role),
             email=email,
             name=name,
@@ -106,10 +115,23 @@ def build_active_case(
         )
         invitations.accept_invitation(session, settings, token=token, password=password)
     for gate in cases.GATES:
-        cases.record_gate(session, facilitator, case.id, gate)
-    cases.activate_case(session, facilitator, case.id)
+        cases.record_gate(session, facilitator, case_id, gate)
+    cases.activate_case(session, facilitator, case_id)
     victim = actor_for(session, settings, *people["victim"][::2])
     offender = actor_for(session, settings, *people["offender"][::2])
+    return victim, offender
+
+
+def build_active_case(
+    session: Session,
+    settings: ServiceSettings,
+    people: dict[str, tuple[str, str, str]] = DEMO_PEOPLE,
+    reference: str = "RJ-2026-001",
+) -> World:
+    """An administrator, a facilitator and an active case with both parties signed up."""
+    admin, facilitator = build_staff(session, settings, people)
+    case = cases.open_case(session, facilitator, reference=reference, offence_category="burglary")
+    victim, offender = start_with_parties(session, settings, facilitator, case.id, people)
     return World(admin, facilitator, victim, offender, case)
 
 
