@@ -10,3 +10,4 @@ OFFENCE_CHARACTERS = 80
 NAME_CHARACTERS = 120
 DISPLAY_NAME_CHARACTERS = 80
 EVIDENCE_CHARACTERS = 500  # the short note behind a gate: "consent form signed, file 12"
+SURVEY_COMMENT_CHARACTERS = 2_000  # a party's comment in the survey at closing

@@ -293,3 +293,34 @@ def _open_through_case(
     except (NotFound, NotAllowed, AccessPending, crypto.DecryptionFailed):
         return {}
     return content_keys.open_notes_through_case(session, found, case_key, case_private_key)
+
+
+# --- a party's comment in the survey at closing -------------------------------------------
+
+
+def add_survey_comment(
+    session: Session, case: Case, party: CaseParticipant, text: str, written_by_id: int
+) -> SealedNote:
+    """For the case's team (the case key) and the party who wrote it (their own seal, so it
+    is in their own data), never the other party. A party on paper with no account has no
+    seal: the team alone reads it."""
+    note = SealedNote(
+        case_id=case.id,
+        kind=NoteKind.SURVEY_COMMENT,
+        participant_id=party.id,
+        written_by_id=written_by_id,
+    )
+    session.add(note)
+    content_keys.write_note(
+        session, note, text, keys.case_key_of(session, case.id), _readers(session, [party])
+    )
+    return note
+
+
+def survey_comment(session: Session, actor: Actor, note_id: int | None) -> str | None:
+    """The comment for the case's staff (through the case key) or for the party who wrote
+    it (their own seal); None when there is none, it was shredded, or it is not for them.
+    The caller has checked whose survey it is."""
+    if note_id is None:
+        return None
+    return _read(session, actor, session.get(SealedNote, note_id))

@@ -68,6 +68,8 @@ WORDS = {
     "account.access_restored": "Restored a person's access to their letters",
     "case.personal_data_exported": "Produced a party's own data for a subject access request",
     "party.receiving_changed": "Changed how they receive letters",
+    # Worded with whose survey it was and how it came (`described`); this is the fallback.
+    "survey.answered": "Answered the closing survey",
     "letter.started": "Started a letter",
     "letter.draft_saved": "Saved a draft",
     "letter.draft_deleted": "Deleted a draft",
@@ -131,11 +133,23 @@ def _paper_dates(details: dict) -> str:
 DATED = {"case.paper_letter_received", "letter.delivered_on_paper"}
 
 
+def _survey(details: dict) -> str:
+    """Whose closing survey, and whether a facilitator entered it from the printed form:
+    never an answer or the comment (the trail holds neither)."""
+    person = Role(details["person"]).label
+    if details.get("from_paper"):
+        return f"Entered the {person}’s closing survey from the printed form"
+    return f"The {person} answered the closing survey"
+
+
 def described(action: str, details: str) -> str:
-    """The words for one entry: its action's, and for a paper step, its days."""
+    """The words for one entry: its action's, for a paper step its days, and for a survey
+    whose it was."""
     words = words_for(action)
     if action in DATED:
         words += _paper_dates(json.loads(details))
+    if action == "survey.answered":
+        words = _survey(json.loads(details))
     return words
 
 

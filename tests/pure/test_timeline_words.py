@@ -29,7 +29,9 @@ def _written() -> set[str]:
         text = re.sub(r"#.*", "", source.read_text())  # not the examples in comments
         if source.name == "timeline.py":
             text = re.sub(r"WORDS = \{.*?\n\}\n", "", text, flags=re.S)
-        found.update(re.findall(r'"((?:case|letter|party|invitation|account)\.[a-z_.]+)"', text))
+        found.update(
+            re.findall(r'"((?:case|letter|party|invitation|account|survey)\.[a-z_.]+)"', text)
+        )
     return found
 
 
