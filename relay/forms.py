@@ -35,6 +35,7 @@ from relay.models import ReferralSource
 from relay.models import ReferralStatus
 from relay.models import RiskLevel
 from relay.services import limits
+from relay.services import survey
 from relay.services.errors import DomainError
 from relay.services.letters import QueueOrder
 from relay.services.letters import QueueShow
@@ -646,3 +647,54 @@ class PartyForm(FlaskForm):
 
 class PaperSwitchForm(PartyForm):
     to = HiddenField(validators=[AnyOf(("paper", "relay"))])
+
+
+# "Prefer not to say" is a choice of its own, not only no choice: a radio once clicked
+# cannot be cleared, so a person who changes their mind about answering can still leave
+# the question blank. Sent with no choice at all, a question is left blank too.
+SURVEY_CHOICES = _choices(
+    ("yes", "Yes"), ("partly", "Partly"), ("no", "No"), ("", "Prefer not to say")
+)
+
+
+_SURVEY_COMMENT_LENGTH = Length(
+    max=limits.SURVEY_COMMENT_CHARACTERS,
+    message=f"The comment must be {limits.SURVEY_COMMENT_CHARACTERS:,} characters or fewer",
+)
+
+
+def _survey_question(question: survey.Question) -> RadioField:
+    # The service says what it accepts, next to the question (survey._answers).
+    return RadioField(
+        question.words, choices=SURVEY_CHOICES, validate_choice=False, validators=[Optional()]
+    )
+
+
+class SurveyForm(FlaskForm):
+    """The survey at closing, as a party answers it: every question may be left blank."""
+
+    satisfied = _survey_question(survey.QUESTIONS[0])
+    felt_safe = _survey_question(survey.QUESTIONS[1])
+    felt_heard = _survey_question(survey.QUESTIONS[2])
+    would_recommend = _survey_question(survey.QUESTIONS[3])
+    comment = TextAreaField(
+        f"{survey.COMMENT_WORDS} (optional)",
+        description="Only the facilitators of your case will read this.",
+        validators=[_SURVEY_COMMENT_LENGTH],
+    )
+
+    def answers(self) -> dict[str, str | None]:
+        """The answers and comment as the services take them."""
+        given = {question.name: self[question.name].data for question in survey.QUESTIONS}
+        return {**given, "comment": self.comment.data}
+
+
+class PaperSurveyForm(SurveyForm):
+    """The printed survey form, entered by a facilitator as the person filled it in."""
+
+    comment = TextAreaField(
+        "Their comment, as written on the form (optional)",
+        description="Only the case's facilitators read it, and the person if they have an "
+        "account. Never the other person.",
+        validators=[_SURVEY_COMMENT_LENGTH],
+    )

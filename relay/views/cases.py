@@ -23,6 +23,7 @@ from relay.forms import InvitePartyForm
 from relay.forms import PaperLetterForm
 from relay.forms import PaperPartyForm
 from relay.forms import PaperScanForm
+from relay.forms import PaperSurveyForm
 from relay.forms import PaperSwitchForm
 from relay.forms import PartyForm
 from relay.forms import PauseReasonForm
@@ -44,6 +45,7 @@ from relay.services import notes
 from relay.services import paper_in
 from relay.services import referrals
 from relay.services import scans
+from relay.services import survey
 from relay.services import timeline as timelines
 from relay.services.errors import InvalidInput
 from relay.services.timeline import Narrowing
@@ -151,6 +153,7 @@ def _case_page(case, **shown):
         pause_form=shown.get("pause") or PauseReasonForm(formdata=None),
         note_form=shown.get("note") or CaseNoteForm(formdata=None),
         case_notes=notes.case_notes(db(), actor, case, request.args.get("notes", 1, type=int)),
+        surveys=survey.surveys_for_staff(db(), actor, case.id),
         # The one form sent back with its errors: summed up at the top of the page.
         failed=next(iter(shown.values()), None),
     )
@@ -404,7 +407,51 @@ def close(case_id: int):
         cases.close_case(db(), signed_in.actor(), case_id, form.outcome.data)
         return redirect(url_for("cases.show", case_id=case_id))
     return render_template(
-        "cases/close.html", form=form, case=case, drafts=delivery.drafts_lost_at_end(case)
+        "cases/close.html",
+        form=form,
+        case=case,
+        drafts=delivery.drafts_lost_at_end(case),
+        surveys=survey.surveys_for_staff(db(), signed_in.actor(), case_id),
+    )
+
+
+@bp.get("/<int:case_id>/survey/<int:participant_id>/print")
+def survey_print(case_id: int, participant_id: int):
+    """The survey as a form to print for a party (on paper, or anyone who would rather):
+    the questions, boxes to tick and the case's reference to match it when it comes back;
+    no one's name. Nothing of anyone's is on it, so it is not audited."""
+    case, party = survey.party_for_paper(db(), signed_in.actor(), case_id, participant_id)
+    return render_template(
+        "cases/survey_print.html",
+        case=case,
+        party=party,
+        questions=survey.QUESTIONS,
+        comment_words=survey.COMMENT_WORDS,
+    )
+
+
+@bp.route("/<int:case_id>/survey/<int:participant_id>", methods=["GET", "POST"])
+def enter_survey(case_id: int, participant_id: int):
+    """A printed survey form, entered by a facilitator of the case as the person filled it in."""
+    actor = signed_in.actor()
+    case, party = survey.party_for_paper(db(), actor, case_id, participant_id)
+    form = PaperSurveyForm()
+    if form.validate_on_submit():
+        try:
+            survey.enter_paper_survey(db(), actor, case_id, participant_id, **form.answers())
+        except InvalidInput as error:
+            show_error(form, error, "comment")
+        else:
+            flash(f"The survey of the {party.role.label} is entered")
+            return redirect(url_for("cases.show", case_id=case_id, _anchor="surveys"))
+    shown = survey.surveys_for_staff(db(), actor, case_id)
+    return render_template(
+        "cases/enter_survey.html",
+        form=form,
+        case=case,
+        party=party,
+        offered=survey.offered(case),
+        status=next(found for found in shown if found.party.id == party.id),
     )
 
 

@@ -15,6 +15,7 @@ from relay.forms import ActionForm
 from relay.forms import LetterForm
 from relay.forms import ReceivingChoiceForm
 from relay.forms import ReceivingForm
+from relay.forms import SurveyForm
 from relay.forms import show_error
 from relay.models import Role
 from relay.services import cases
@@ -25,6 +26,7 @@ from relay.services import next_steps
 from relay.services import notes
 from relay.services import prompts
 from relay.services import states
+from relay.services import survey
 from relay.services import text
 from relay.services.errors import InvalidInput
 from relay.services.errors import InvalidTransition
@@ -72,6 +74,8 @@ def case(case_id: int):
         next_step=next_steps.next_step,
         helped_by=next_steps.helped_by(db(), [found.id])[found.id],
         action=ActionForm(),
+        survey_offered=survey.offered(found),
+        my_survey=survey.own_survey(db(), actor, case_id),
     )
 
 
@@ -310,9 +314,32 @@ def withdraw(case_id: int):
     form = ActionForm()
     if form.validate_on_submit():
         cases.withdraw_from_case(db(), signed_in.settings(), actor, case_id)
-        return render_template("party/withdrawn.html")
+        return render_template("party/withdrawn.html", case_id=case_id)
     drafts = delivery.drafts_lost_at_end(found, mine)
     return render_template("party/withdraw.html", form=form, case=found, drafts=drafts)
+
+
+@bp.route("/cases/<int:case_id>/survey", methods=["GET", "POST"], endpoint="survey")
+def survey_form(case_id: int):
+    """The optional survey once the exchange has ended; after answering, the same address
+    thanks them and shows what they said."""
+    actor = signed_in.actor()
+    form = SurveyForm()
+    if form.validate_on_submit():
+        try:
+            survey.answer_survey(db(), actor, case_id, **form.answers())
+        except InvalidInput as error:
+            show_error(form, error, "comment")
+        else:
+            return redirect(url_for("party.survey", case_id=case_id))
+    found, _mine = cases.case_for_party(db(), actor, case_id)
+    return render_template(
+        "party/survey.html",
+        form=form,
+        case=found,
+        offered=survey.offered(found),
+        answered=survey.own_survey(db(), actor, case_id),
+    )
 
 
 def my_data_file(data: my_data.MyData) -> Response:

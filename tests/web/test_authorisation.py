@@ -109,6 +109,12 @@ MATRIX: dict[tuple[str, str], str] = {
     ("cases.remove_facilitator", "POST"): "RRRRAA",
     # Referrals hold no names and come before a case: every facilitator of the service
     # sees and records them; an administrator sees only the dashboard's counts (403).
+    # The closing survey on paper: the case's facilitators print the form and enter it;
+    # an administrator sees the case's surveys on its page but does neither (403).
+    # Entering before the case closes is a form that says so (allowed).
+    ("cases.survey_print", "GET"): "RRRRAR",
+    ("cases.enter_survey", "GET"): "RRRRAR",
+    ("cases.enter_survey", "POST"): "RRRRAR",
     ("cases.referral_list", "GET"): "RRRAAR",
     ("cases.new_referral", "GET"): "RRRAAR",
     ("cases.new_referral", "POST"): "RRRAAR",
@@ -164,6 +170,10 @@ MATRIX: dict[tuple[str, str], str] = {
     ("party.delete_draft", "POST"): "RAARRR",
     ("party.destroy", "POST"): "RAARRR",
     ("party.withdraw", "POST"): "RAARRR",
+    # A party's own survey: before the case closes a page that says so, and a 409 for an
+    # answer (allowed); never the other party's (tests/web/test_survey_pages.py).
+    ("party.survey", "GET"): "RAARRR",
+    ("party.survey", "POST"): "RAARRR",
     ("party.my_data", "GET"): "RAARRR",
     ("party.my_data", "POST"): "RAARRR",
 }
@@ -210,6 +220,8 @@ FORMS = {
     },
     "cases.referral": {"status": "declined", "decline_reason": "not_ready"},
     "cases.open_referral_case": {"reference": "RJ-FROM-REFERRAL"},
+    "cases.enter_survey": {"satisfied": "yes", "comment": "From the printed form."},
+    "party.survey": {"satisfied": "yes", "comment": "How it went."},
     "party.write": {"text": "A new draft.", "save": "1"},
     "party.edit": {"text": "Changed.", "save": "1"},
     "party.receiving": {"preference": "receive"},
@@ -249,6 +261,21 @@ def _a_referral(app) -> int:
                 today=date(2026, 1, 1),
             ).id
         return found
+
+
+def _the_person_harmed(app, case_id: int) -> int:
+    """The participant id of the case's person harmed: the survey pages are about them."""
+    from sqlalchemy import select
+
+    from relay.models import CaseParticipant
+    from relay.models import Role
+
+    with app.extensions["relay.sessionmaker"]() as session:
+        return session.scalar(
+            select(CaseParticipant.id).where(
+                CaseParticipant.case_id == case_id, CaseParticipant.role == Role.VICTIM
+            )
+        )
 
 
 def _url(app, endpoint: str, role: str, resources: Resources) -> str:
@@ -296,6 +323,8 @@ def _url(app, endpoint: str, role: str, resources: Resources) -> str:
             values[name] = 1
         elif name == "party":
             values[name] = "victim"
+        elif name == "participant_id":
+            values[name] = _the_person_harmed(app, resources.case_id)
     with app.test_request_context():
         from flask import url_for
 
