@@ -1,8 +1,17 @@
 """The XSS corpus in a real browser: letters carrying every payload are reviewed by the
 facilitator and read by the recipient, and nothing runs: no dialog opens, and the browser
-reports no Content-Security-Policy violation."""
+reports no Content-Security-Policy violation.
 
-import pytest
+The corpus is long (tests/data/xss_payloads.txt, 125 payloads), and a browser takes most
+of a second for each payload's two pages: in one test, this was the suite's longest by far.
+So it is checked in PARTS parts, each the same test on its own share of the payloads, each
+in a file of its own (test_xss_in_browser_<n>.py): pytest-xdist gives whole files to its
+workers (`--dist loadfile`), and so can run the parts side by side.
+test_xss_in_browser_1.py also proves that the parts together are the whole corpus.
+"""
+
+import math
+
 from playwright.sync_api import BrowserContext
 
 from relay import demo
@@ -12,7 +21,7 @@ from tests.conftest import receive_letters
 from tests.factories import approve_as_reviewed
 from tests.web.test_xss import PAYLOADS
 
-pytestmark = pytest.mark.slow
+PARTS = 4
 
 # Every page of a context keeps the violations the browser finds in it (the same ones
 # it reports to the server), from before the page's own content is parsed.
@@ -33,6 +42,14 @@ INLINE_SCRIPT = """() => new Promise(resolve => {
 })"""
 
 
+def payloads_of(part: int) -> list[tuple[int, str]]:
+    """Part `part` (1 to PARTS) of the corpus: consecutive payloads, with their place in it."""
+    assert 1 <= part <= PARTS, part
+    size = math.ceil(len(PAYLOADS) / PARTS)
+    start = (part - 1) * size
+    return list(enumerate(PAYLOADS))[start : start + size]
+
+
 def provoke_a_violation(context: BrowserContext, record) -> None:
     """A page of its own (outside the `people` fixture's watch, which fails a test on the
     refusal this causes) that opens a dialog from outside the page, then breaks the
@@ -48,14 +65,17 @@ def provoke_a_violation(context: BrowserContext, record) -> None:
     page.close()
 
 
-def test_no_payload_runs_for_the_facilitator_or_the_recipient(site, world, people):
-    # Given letters carrying each payload, sent by the person responsible
+def no_payload_runs_for_the_facilitator_or_the_recipient(site, world, people, part: int) -> None:
+    """The test of each part: its payloads, each on the review page and on the page that
+    shows the letter to its recipient."""
+    # Given letters carrying each payload, sent by the person responsible (and the
+    # corpus's first as the conditions the person harmed set, shown on each review page)
     with site.session() as session:
         offender = demo.actor_for(session, site.settings, *PEOPLE["offender"][::2])
         victim = demo.actor_for(session, site.settings, *PEOPLE["victim"][::2])
         receive_letters(session, site.settings, victim, world.case.id, PAYLOADS[0])
         ids = []
-        for index, payload in enumerate(PAYLOADS):
+        for index, payload in payloads_of(part):
             body = f"Letter {index}: {payload}"
             draft = letters.save_draft(session, offender, world.case.id, None, body)
             letters.submit_letter(session, site.settings, offender, draft.id)
@@ -102,6 +122,7 @@ def test_no_payload_runs_for_the_facilitator_or_the_recipient(site, world, peopl
     # Then no script ran, and the browser found no policy violation on any page (each
     # page's list is complete once it has loaded: a refusal while the page is parsed, or
     # while its images load, is dispatched before its load event)
+    assert len(violations) == 2 * len(ids)
     assert dialogs == []
     assert {page: found for page, found in violations.items() if found} == {}
     # And the server was sent no report but the probes': a last one, answered, comes
