@@ -51,6 +51,7 @@ from relay.services import keys
 from relay.services import next_steps
 from relay.services import notes
 from relay.services import states
+from relay.services import survey
 from relay.services import timeline
 from relay.services.actor import Actor
 from relay.services.cases import PARTY_ROLES
@@ -121,6 +122,23 @@ class ReceivedLetter:
 
 
 @dataclass(frozen=True)
+class Answer:
+    question: str
+    answer: str
+
+
+@dataclass(frozen=True)
+class Survey:
+    """Their answers to the survey at closing, and their comment, as they gave them."""
+
+    answered_at: datetime
+    entered_by_your_facilitator_from_paper: bool
+    answers: list[Answer]
+    comment: str | None
+    not_included: str | None = None
+
+
+@dataclass(frozen=True)
 class CaseData:
     your_name_in_the_case: str
     you_are: str
@@ -134,6 +152,7 @@ class CaseData:
     letters_you_wrote: list[WrittenLetter]
     letters_to_you: list[ReceivedLetter]
     what_happened: list[Event]
+    your_survey: Survey | None = None
 
 
 @dataclass(frozen=True)
@@ -271,6 +290,24 @@ def _events(place: CaseParticipant, written: list[WrittenLetter], received) -> l
     return sorted(found, key=lambda event: _instant(event.at))
 
 
+def _survey(opener: _Opener, place: CaseParticipant) -> Survey | None:
+    """Their own survey: the comment opened with their own seal (an administrator's file
+    through the case key, as the letters). Never the other party's."""
+    answered = survey.answered_by(opener.session, opener.actor, place)
+    if answered is None:
+        return None
+    why = None
+    if answered.had_comment and answered.comment is None:
+        why = NO_LONGER_HELD if place.case.shredded_at is not None else AFTER_A_RESET
+    return Survey(
+        answered_at=answered.answered_at,
+        entered_by_your_facilitator_from_paper=answered.from_paper,
+        answers=[Answer(question, answer) for question, answer in answered.answers],
+        comment=answered.comment,
+        not_included=why,
+    )
+
+
 def _instant(value: datetime | date) -> str:
     return value.isoformat()
 
@@ -309,6 +346,7 @@ def _case(session: Session, opener: _Opener, place: CaseParticipant) -> CaseData
         letters_you_wrote=written,
         letters_to_you=received,
         what_happened=_events(place, written, received),
+        your_survey=_survey(opener, place),
     )
 
 

@@ -22,9 +22,11 @@ from relay.models import Role
 from relay.models import SealedNote
 from relay.models import SurveyAnswer
 from relay.models import SurveyResponse
+from relay.services import access
 from relay.services import cases
 from relay.services import keys
 from relay.services import limits
+from relay.services import my_data
 from relay.services import retention
 from relay.services import survey
 from relay.services import timeline
@@ -255,3 +257,47 @@ def test_retention_destroys_the_comment_and_keeps_the_answers(session, settings,
     # Nothing more is taken once the records have ended.
     with pytest.raises(InvalidTransition, match="records have ended"):
         survey.answer_survey(session, world.offender, case_id, satisfied="yes")
+
+
+def test_a_partys_own_data_holds_their_survey_and_comment_and_not_the_others(session, world):
+    case_id = _close(session, world)
+    survey.answer_survey(
+        session, world.victim, case_id, satisfied="partly", felt_heard="yes", comment=COMMENT
+    )
+    survey.answer_survey(session, world.offender, case_id, satisfied="no", comment="Olly's own")
+
+    found = json.loads(my_data.as_json(my_data.for_myself(session, world.victim)))
+
+    (case,) = found["cases"]
+    mine = case["your_survey"]
+    assert mine["comment"] == COMMENT  # opened with their own key
+    assert mine["entered_by_your_facilitator_from_paper"] is False
+    assert mine["answers"][0] == {"question": survey.QUESTIONS[0].words, "answer": "Partly"}
+    assert mine["answers"][1]["answer"] == survey.LEFT_BLANK
+    assert "Olly's own" not in json.dumps(found)
+
+
+def test_a_subject_access_file_holds_the_survey_entered_from_paper(session, settings, world):
+    case_id, lee_id = paper.paper_case(session, settings, world.facilitator)
+    paper.started(session, world.facilitator, case_id)
+    cases.close_case(session, world.facilitator, case_id, "completed")
+    survey.enter_paper_survey(
+        session, world.facilitator, case_id, lee_id, felt_safe="no", comment="Lee's words"
+    )
+    access.join_case(session, world.administrator, case_id)
+
+    data = my_data.for_subject_access(session, world.administrator, case_id, "offender")
+
+    mine = json.loads(my_data.as_json(data))["cases"][0]["your_survey"]
+    assert mine["entered_by_your_facilitator_from_paper"] is True
+    assert mine["comment"] == "Lee's words"  # through the case key, once joined
+    assert mine["answers"][1]["answer"] == "No"
+
+
+def test_after_retention_their_file_says_the_comment_is_no_longer_held(session, settings, world):
+    case_id = _close(session, world)
+    survey.answer_survey(session, world.victim, case_id, felt_safe="yes", comment=COMMENT)
+    cases.shred_case(session, case_id)
+    mine = my_data.for_myself(session, world.victim).cases[0].your_survey
+    assert mine.comment is None and mine.not_included == my_data.NO_LONGER_HELD
+    assert mine.answers[1].answer == "Yes"

@@ -2,6 +2,9 @@
 the page after they withdraw), once; the case's facilitator prints the form and enters it;
 staff read the answers and comment on the case page; the other party never sees them."""
 
+import io
+import zipfile
+
 from sqlalchemy import select
 
 from relay.models import Case
@@ -168,3 +171,15 @@ def test_the_close_page_says_the_survey_is_offered_on_closing(client, auth, worl
     assert "The closing survey" in page.text
     assert page.text.count("Not offered yet: it is offered when the case closes") == 2
     assert page.text.count("Print the survey form") == 2
+
+
+def test_their_data_file_shows_their_survey_escaped(client, auth, session, world):
+    case_id = _closed(session, world)
+    survey.answer_survey(session, world.victim, case_id, satisfied="yes", comment=COMMENT)
+    auth.sign_in("victim")
+    response = client.post("/my/data")
+    with zipfile.ZipFile(io.BytesIO(response.data)) as archive:
+        page = archive.read("relay-my-data.html").decode()
+    assert "Your answers to the survey at closing" in page
+    assert "Thank you &lt;b&gt;all&lt;/b&gt; &amp; goodbye" in page
+    assert "You answered on" in page
