@@ -132,10 +132,12 @@ class CaseForm(FlaskForm):
         description="Your service's own reference. Do not use anyone's name.",
         validators=[_required("Enter a case reference"), Length(max=limits.REFERENCE_CHARACTERS)],
     )
-    offence_category = StringField(
+    # From the referrals' fixed list, so that cases and referrals are counted by the same
+    # kinds (the dashboard); no details of the crime.
+    offence_category = RadioField(
         "Kind of offence",
-        description="A short category, for example 'burglary'. No details of the crime.",
-        validators=[_required("Enter the kind of offence"), Length(max=limits.OFFENCE_CHARACTERS)],
+        choices=_choices(*((kind.value, kind.label) for kind in OffenceCategory)),
+        validators=[_required("Choose the kind of offence")],
     )
 
 

@@ -475,6 +475,13 @@ class Case(Base):
     )
     letters: Mapped[list["Letter"]] = relationship(back_populates="case", order_by="Letter.id")
 
+    @property
+    def offence_label(self) -> str:
+        """The kind of offence in words: a new case stores an `OffenceCategory` value (so the
+        dashboard counts cases and referrals by the same list); a case opened before that
+        keeps the free text it was opened with, shown as typed."""
+        return offence_label(self.offence_category)
+
 
 class CaseParticipant(Base):
     """A person's place in a case: victim, offender or facilitator."""
@@ -829,6 +836,14 @@ class OffenceCategory(enum.StrEnum):
             OffenceCategory.DRIVING: "Driving causing death or injury",
             OffenceCategory.OTHER: "Another offence",
         }[self]
+
+
+def offence_label(value: str) -> str:
+    """The label of a known `OffenceCategory` value; any other stored text as it is."""
+    try:
+        return OffenceCategory(value).label
+    except ValueError:
+        return value
 
 
 class ReferralStatus(enum.StrEnum):

@@ -24,6 +24,7 @@ from relay.models import ExtraCare
 from relay.models import Letter
 from relay.models import LetterState
 from relay.models import LetterVersion
+from relay.models import OffenceCategory
 from relay.models import ReceivePreference
 from relay.models import RiskLevel
 from relay.models import Role
@@ -267,15 +268,20 @@ def cases_to_withdraw_from(session: Session, actor: Actor) -> list[Case]:
 
 
 def open_case(session: Session, actor: Actor, *, reference: str, offence_category: str) -> Case:
+    """A new case, its kind of offence one of `OffenceCategory` (stored as its value, so the
+    dashboard counts cases and referrals by one list; older cases keep their free text,
+    shown by `Case.offence_label`)."""
     with transaction(session):
         if actor.role != Role.FACILITATOR:
             raise NotAllowed("Only a facilitator can open a case")
-        reference, offence_category = reference.strip(), offence_category.strip()
+        reference = reference.strip()
         if not reference:
             raise InvalidInput("Enter a case reference", "reference")
-        if not offence_category:
-            raise InvalidInput("Enter the kind of offence", "offence_category")
-        case = Case(reference=reference, offence_category=offence_category, created_by_id=actor.id)
+        try:
+            kind = OffenceCategory(offence_category.strip())
+        except ValueError:
+            raise InvalidInput("Choose the kind of offence", "offence_category") from None
+        case = Case(reference=reference, offence_category=kind.value, created_by_id=actor.id)
         case.participants.append(
             CaseParticipant(user_id=actor.id, role=Role.FACILITATOR, display_name=actor.user.name)
         )

@@ -182,7 +182,7 @@ def open_case_from_referral(
             session,
             actor,
             reference=reference,
-            offence_category=referral.offence_category.label,
+            offence_category=referral.offence_category.value,
         )
         referral.status = FINAL
         referral.decline_reason = None

@@ -325,8 +325,9 @@ class NewCasePage(Screen):
     heading = "Open a case"
 
     def open_case(self, reference: str, offence: str) -> "CasePage":
+        """`offence`: the label of the kind of offence, as the radio says it."""
         self.ui.fill(self.field("Case reference"), reference)
-        self.ui.fill(self.field("Kind of offence"), offence)
+        self.ui.choose(self.field(offence))
         self.ui.follow(self.button("Open the case"))
         return CasePage(self.person)
 

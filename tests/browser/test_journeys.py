@@ -61,7 +61,7 @@ def test_a_case_is_set_up_from_the_first_invitation_to_the_start_of_the_exchange
     expect(StaffPage(admin).access_of(facilitator_name)).to_have_text("Their own cases")
 
     # When the facilitator opens a case and invites both people by e-mail
-    case = cases.open_a_case().open_case(REFERENCE, "burglary")
+    case = cases.open_a_case().open_case(REFERENCE, "Burglary")
     for who, role, shown_as in (
         ("The person harmed", "victim", "Jo"),
         ("The person responsible", "offender", "Chris"),

@@ -93,7 +93,7 @@ def test_a_case_with_the_person_responsible_in_prison_runs_on_paper_both_ways(
     # --- set-up --------------------------------------------------------------------------
     # Given Fran opens a case
     fran.sign_in()
-    CasesPage(fran).open_a_case().open_case(REFERENCE, "burglary")
+    CasesPage(fran).open_a_case().open_case(REFERENCE, "Burglary")
     case = PaperCasePage(fran)
     case_id = int(re.search(r"/cases/(\d+)", case.page.url).group(1))
 

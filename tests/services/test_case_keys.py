@@ -253,7 +253,7 @@ def test_the_team_key_migrates_to_case_keys_in_batches(session, settings, world)
 
     first = letters.save_draft(session, world.victim, world.case.id, None, "Before the move.")
     letters.submit_letter(session, settings, world.victim, first.id)
-    case_b = cases.open_case(session, world.facilitator, reference="RJ-2", offence_category="x")
+    case_b = cases.open_case(session, world.facilitator, reference="RJ-2", offence_category="other")
     _make_legacy(session, world)
     assert session.scalars(select(CaseKey)).all() == []
 

@@ -22,7 +22,9 @@ TODAY = utcnow().date()
 
 
 def _open(session, settings, world, reference, invite=True):
-    case = cases.open_case(session, world.facilitator, reference=reference, offence_category="x")
+    case = cases.open_case(
+        session, world.facilitator, reference=reference, offence_category="other"
+    )
     if invite:
         for role in ("victim", "offender"):
             cases.invite_party(
@@ -136,7 +138,7 @@ def test_a_facilitator_sees_their_cases_and_an_administrator_all(session, settin
     token = invitations.invite_staff(session, settings, world.administrator, email=email, name=name)
     invitations.accept_invitation(session, settings, token=token, password=password)
     other = actor_for(session, settings, email, password)
-    cases.open_case(session, other, reference="RJ-THEIRS", offence_category="x")
+    cases.open_case(session, other, reference="RJ-THEIRS", offence_category="other")
     assert set(_rows(session, world.facilitator)) == {world.case.reference}
     assert set(_rows(session, other)) == {"RJ-THEIRS"}
     assert set(_rows(session, world.administrator)) == {world.case.reference, "RJ-THEIRS"}

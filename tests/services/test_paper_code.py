@@ -213,7 +213,9 @@ def test_a_code_is_printed_only_for_a_party_on_paper_with_no_account_by_their_fa
     with pytest.raises(InvalidTransition, match="already have an account"):
         cases.print_code(session, world.facilitator, case_id, victim_id)
     # Invited by e-mail, not yet set up: their link is theirs, not a code.
-    other = cases.open_case(session, world.facilitator, reference="RJ-MAIL", offence_category="x")
+    other = cases.open_case(
+        session, world.facilitator, reference="RJ-MAIL", offence_category="other"
+    )
     cases.invite_party(
         session,
         settings,

@@ -83,7 +83,9 @@ def test_a_party_on_paper_needs_no_e_mail_and_does_not_block_the_gates(
 def test_a_party_invited_by_e_mail_still_blocks_the_gates_until_they_sign_up(
     session, settings, world
 ):
-    case = cases.open_case(session, world.facilitator, reference="RJ-WAIT", offence_category="x")
+    case = cases.open_case(
+        session, world.facilitator, reference="RJ-WAIT", offence_category="other"
+    )
     cases.invite_party(
         session,
         settings,

@@ -111,7 +111,7 @@ def test_switched_back_off_paper_the_letters_waiting_are_passed_on_through_relay
 
 
 def test_a_party_with_no_account_is_not_switched_off_paper(session, settings, world):
-    case = cases.open_case(session, world.facilitator, reference="RJ-P1", offence_category="x")
+    case = cases.open_case(session, world.facilitator, reference="RJ-P1", offence_category="other")
     inmate = cases.add_paper_party(
         session, world.facilitator, case.id, role=Role.OFFENDER, display_name="Lee"
     )

@@ -200,7 +200,8 @@ def test_opening_a_case_from_a_referral_links_them_and_is_audited_on_the_case(se
     assert kept.status == ReferralStatus.TOOK_PART and kept.case_id == case.id
     case = session.get(Case, case.id)
     assert case.state == CaseState.REFERRED
-    assert case.offence_category == OffenceCategory.DOMESTIC_ABUSE.label
+    assert case.offence_category == OffenceCategory.DOMESTIC_ABUSE.value
+    assert case.offence_label == "Domestic abuse"
     assert [(p.user_id, p.role) for p in case.participants] == [
         (world.facilitator.id, Role.FACILITATOR)
     ]

@@ -121,7 +121,7 @@ def desk(session, settings, world, two_cases):
     _submitted_at(session, case_b.review_letter, AFTER_BOXING_DAY)
     # Case C: an invitation not yet accepted.
     case_c = cases.open_case(
-        session, world.facilitator, reference="RJ-2026-777", offence_category="criminal damage"
+        session, world.facilitator, reference="RJ-2026-777", offence_category="criminal_damage"
     )
     cases.invite_party(
         session,

@@ -420,7 +420,9 @@ def test_an_administrator_who_leaves_takes_no_case_key_with_them(
     admin, leaver = world.administrator, second_admin
     access.restore_staff_access(session, admin, leaver.id, checked_in_person=True)
     letter_id = _letter_in_review(session, settings, world, "Read by the staff who stay.")
-    other_case = cases.open_case(session, world.facilitator, reference="RJ-2", offence_category="x")
+    other_case = cases.open_case(
+        session, world.facilitator, reference="RJ-2", offence_category="other"
+    )
     access.join_case(session, leaver, world.case.id)
     # What the leaver could keep from a copy of the database: the escrow key, and through
     # it every case key.

@@ -138,7 +138,7 @@ def _second_case(session, settings, world):
     from relay.services import cases
 
     case = cases.open_case(
-        session, world.facilitator, reference="RJ-OTHER", offence_category="assault"
+        session, world.facilitator, reference="RJ-OTHER", offence_category="violence"
     )
     for role in ("victim", "offender"):
         token = cases.invite_party(

@@ -121,7 +121,7 @@ def test_expired_used_and_closed_case_codes_get_one_message(
     late = _set_up(party, used, email="someone@relay.test")
     assert f'<a href="#code">{REFUSED}' in late.text
 
-    other = cases.open_case(session, world.facilitator, reference="RJ-2", offence_category="x")
+    other = cases.open_case(session, world.facilitator, reference="RJ-2", offence_category="other")
     second = cases.add_paper_party(
         session, world.facilitator, other.id, role=Role.VICTIM, display_name="Sam"
     )
