@@ -700,3 +700,22 @@ class PaperSurveyForm(SurveyForm):
         "account. Never the other person.",
         validators=[_SURVEY_COMMENT_LENGTH],
     )
+
+
+class DashboardFilterForm(FlaskForm):
+    """The dashboard's range of days and kind of offence: read from the address (and the
+    export's form, whose token is its own), no token."""
+
+    class Meta:
+        csrf = False
+
+    start = DayField("From", description="For example 2026-01-01.", validators=[Optional()])
+    end = DayField("To", description="For example 2026-12-31.", validators=[Optional()])
+    offence = SelectField(
+        "Kind of offence",
+        choices=_choices(
+            ("", "Any kind of offence"), *((kind.value, kind.label) for kind in OffenceCategory)
+        ),
+        validate_choice=False,  # the service says what it accepts
+        validators=[Optional()],
+    )

@@ -29,8 +29,9 @@ def register_blueprints(app: Flask) -> None:
     from relay.views import admin
     from relay.views import auth
     from relay.views import cases
+    from relay.views import dashboard
     from relay.views import party
     from relay.views import review
 
-    for module in (auth, admin, cases, review, party):
+    for module in (auth, admin, cases, review, party, dashboard):
         app.register_blueprint(module.bp)

@@ -67,11 +67,11 @@ def made_up_counts(rng: random.Random) -> dict[str, int]:
         counts[f"letters.{name}"] = _small(rng)
     for role in ROLES:
         responses = _small(rng) * rng.choice([1, 2])
-        counts[f"survey.{role.value}.total"] = responses
+        counts[f"answers.{role.value}.total"] = responses
         for question in QUESTIONS:
             for answer, size in _split(rng, responses, ANSWERS).items():
-                counts[f"survey.{question}.{role.value}.{answer}"] = size
-    counts["survey.total"] = sum(counts[f"survey.{role.value}.total"] for role in ROLES)
+                counts[f"answers.{question}.{role.value}.{answer}"] = size
+    counts["answers.total"] = sum(counts[f"answers.{role.value}.total"] for role in ROLES)
     counts["times.review.count"] = _small(rng)
     counts["times.first_letter.count"] = _small(rng)
     return counts

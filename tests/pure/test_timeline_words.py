@@ -16,6 +16,7 @@ NOT_ON_A_CASE = {
     "account.kdf_limits_raised",
     "account.notices_changed",
     "account.staff_access_restored",
+    "dashboard.exported",  # the figures of many cases, never one case's
     "invitation.revoked",  # staff invitations only
 }
 
@@ -30,7 +31,9 @@ def _written() -> set[str]:
         if source.name == "timeline.py":
             text = re.sub(r"WORDS = \{.*?\n\}\n", "", text, flags=re.S)
         found.update(
-            re.findall(r'"((?:case|letter|party|invitation|account|survey)\.[a-z_.]+)"', text)
+            re.findall(
+                r'"((?:case|letter|party|invitation|account|survey|dashboard)\.[a-z_.]+)"', text
+            )
         )
     return found
 

@@ -4,6 +4,7 @@ Suppression itself is proved in tests/pure/test_dashboard_suppression.py."""
 
 import csv
 import io
+import itertools
 import json
 from datetime import UTC
 from datetime import date
@@ -43,6 +44,7 @@ from tests.factories import approve_as_reviewed
 TODAY = utcnow().date()
 NOW = datetime.combine(TODAY, datetime.min.time(), tzinfo=UTC) + timedelta(hours=12)
 YEAR = Filter(TODAY - timedelta(days=364), TODAY)
+NUMBERS = itertools.count(1)
 
 
 def other_facilitator(session, settings, world):
@@ -67,7 +69,7 @@ def add_cases(
     made = []
     for index in range(count):
         case = Case(
-            reference=f"{prefix}-{len(made)}-{offence[:8]}-{state}-{created:%j%H%M%S}-{index}",
+            reference=f"{prefix}-{next(NUMBERS)}",
             offence_category=offence,
             state=CaseState(state),
             outcome=CaseOutcome(outcome) if outcome else None,
@@ -278,13 +280,15 @@ def test_survey_answers_are_counted_by_question_answer_and_role(session, world):
     add_survey(session, case, Role.OFFENDER, 5, would_recommend="yes")
     add_survey(session, case, Role.OFFENDER, 3, answered_at=NOW - timedelta(days=400))
     counts = dashboard.figures(session, world.administrator, YEAR).counts
-    assert counts["survey.victim.total"] == 8 and counts["survey.offender.total"] == 5
-    assert counts["survey.satisfied.victim.yes"] == 6 and counts["survey.satisfied.victim.no"] == 2
-    assert counts["survey.felt_heard.victim.partly"] == 6
-    assert counts["survey.felt_heard.victim.blank"] == 2
-    assert counts["survey.would_recommend.offender.yes"] == 5
-    assert counts["survey.satisfied.offender.blank"] == 5
-    assert counts["survey.total"] == 13
+    assert counts["answers.victim.total"] == 8 and counts["answers.offender.total"] == 5
+    assert (
+        counts["answers.satisfied.victim.yes"] == 6 and counts["answers.satisfied.victim.no"] == 2
+    )
+    assert counts["answers.felt_heard.victim.partly"] == 6
+    assert counts["answers.felt_heard.victim.blank"] == 2
+    assert counts["answers.would_recommend.offender.yes"] == 5
+    assert counts["answers.satisfied.offender.blank"] == 5
+    assert counts["answers.total"] == 13
 
 
 def test_a_facilitator_sees_only_their_own_cases_and_referrals(session, settings, world):
@@ -300,7 +304,7 @@ def test_a_facilitator_sees_only_their_own_cases_and_referrals(session, settings
 
     counts = dashboard.figures(session, me, YEAR).counts
     assert counts["cases.total"] == 3  # the world's case and my two
-    assert counts["cases.state.closed"] == 0 and counts["survey.total"] == 0
+    assert counts["cases.state.closed"] == 0 and counts["answers.total"] == 0
     assert counts["referrals.total"] == 2
     everything = dashboard.figures(session, world.administrator, YEAR).counts
     assert everything["cases.total"] == 9 and everything["referrals.total"] == 8

@@ -75,6 +75,9 @@ MATRIX: dict[tuple[str, str], str] = {
     ("admin.subject_access", "POST"): "RRRRRR",
     # What the retention run will shred in the next 30 days: references and dates only.
     ("admin.retention_due", "GET"): "RRRRRA",
+    # The dashboard: staff only, each their own figures (an administrator every case's).
+    ("dashboard.show", "GET"): "RRRAAA",
+    ("dashboard.export", "POST"): "RRRAAA",
     ("cases.home", "GET"): "RRRAAA",
     ("cases.new", "GET"): "RRRAAA",
     ("cases.new", "POST"): "RRRAAR",
