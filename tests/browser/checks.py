@@ -2,10 +2,12 @@
 and at 320 px (WCAG's reflow width) with nothing scrolling sideways, and visible focus.
 Screenshots for people to look at come from here too (SCREENSHOTS=1)."""
 
+import hashlib
 import os
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from playwright.sync_api import BrowserContext
 from playwright.sync_api import Page
@@ -123,8 +125,58 @@ def duplicate_ids(page: Page, *, known: bool = False) -> list[str]:
     return [name for name in found if name not in allowed]
 
 
+# What the checks below see of a page, for recognising one already found clean: its markup
+# (with each form's CSRF token, new on every render and nothing the checks judge, blanked,
+# and without the axe-core script the checks add to it),
+# what its fields hold, where focus is and the media features the context sets. A page
+# with an iframe, an object or an embed is never recognised: their content is not in it.
+_SEEN_AS = """() => {
+  if (document.querySelector("iframe, frame, object, embed")) { return null; }
+  const copy = document.documentElement.cloneNode(true);
+  copy.querySelectorAll("input[name=csrf_token]").forEach(el => el.setAttribute("value", ""));
+  copy.querySelectorAll("script[src*='/__browser-tests__/']").forEach(el => el.remove());
+  const fields = [...document.querySelectorAll("input, textarea, select")]
+    .filter(el => el.name !== "csrf_token")
+    .map(el => el.type === "checkbox" || el.type === "radio" ? String(el.checked) : el.value);
+  const active = document.activeElement;
+  const media = ["(prefers-color-scheme: dark)", "(forced-colors: active)",
+    "(prefers-reduced-motion: reduce)", "(prefers-contrast: more)"]
+    .map(query => matchMedia(query).matches);
+  return JSON.stringify([copy.outerHTML, fields, active ? active.outerHTML.slice(0, 200) : "",
+    media, devicePixelRatio]);
+}"""
+
+# Pages this process has found clean, by `_fingerprint`. The journeys reach the same page
+# again and again (the sign-in page in nearly every test, a case page after each gate):
+# axe-core at two widths costs about half a second a page, and on the same markup, styles
+# and fields it can only find the same.
+_FOUND_CLEAN: set[str] = set()
+
+
+def _fingerprint(page: Page) -> str | None:
+    seen = page.evaluate(_SEEN_AS)
+    if seen is None:
+        return None
+    address = urlsplit(page.url)
+    # The path too, though the markup nearly always says it: KNOWN_DUPLICATE_IDS goes by it.
+    key = f"{address.path}?{address.query}\n{page.viewport_size}\n{seen}"
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def assert_accessible(page: Page) -> None:
-    """No axe-core violation at 1280 px or at 320 px, and nothing scrolls sideways at 320 px."""
+    """No axe-core violation at 1280 px or at 320 px, and nothing scrolls sideways at 320 px.
+
+    A page exactly like one already found clean in this run (see `_SEEN_AS`) passes
+    without running them again."""
+    fingerprint = _fingerprint(page)
+    if fingerprint is not None and fingerprint in _FOUND_CLEAN:
+        return
+    _check_accessible(page)
+    if fingerprint is not None:
+        _FOUND_CLEAN.add(fingerprint)
+
+
+def _check_accessible(page: Page) -> None:
     problems = []
     try:
         for size in (DESKTOP, NARROW):
