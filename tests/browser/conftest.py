@@ -63,6 +63,7 @@ from tests.browser.pages import Mouse
 from tests.browser.pages import Person
 from tests.browser.server import gunicorn
 from tests.browser.server import logged_csp_violations
+from tests.browser.server import wait_until_stopped
 from tests.concurrency.harness import Server
 from tests.conftest import PEOPLE as SERVICE_PEOPLE
 from tests.conftest import POSTGRES
@@ -226,9 +227,22 @@ class Site:
         return logged_csp_violations(self.server)
 
 
+@pytest.fixture(scope="session")
+def stopping_servers() -> Iterator[None]:
+    """Each test's server is stopped in the background (server.py `stop_soon`); the run
+    ends once they all have."""
+    yield
+    wait_until_stopped()
+
+
 @pytest.fixture
 def site(
-    smtp_server: Mailbox, exit_site: str, app_config: dict, tmp_path: Path, migrated_database
+    stopping_servers: None,
+    smtp_server: Mailbox,
+    exit_site: str,
+    app_config: dict,
+    tmp_path: Path,
+    migrated_database,
 ) -> Iterator[Site]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"

@@ -11,6 +11,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,9 @@ from tests.concurrency.harness import ROOT
 from tests.concurrency.harness import Server
 from tests.concurrency.harness import stop
 from tests.concurrency.harness import wait_until_ready
+
+# A thread for each server told to stop, waiting for its process to end (`stop_soon`).
+_STOPPING: list[threading.Thread] = []
 
 # The line relay/web/headers.py `record_csp_violation` logs for each report a browser sends.
 _VIOLATION = re.compile(r"content security policy violation: (\S*)")
@@ -63,7 +67,26 @@ def gunicorn(config: dict, port: int, log_path: Path) -> Iterator[Server]:
         wait_until_ready(server, process)
         yield server
     finally:
-        stop(process)
+        stop_soon(process)
+
+
+def stop_soon(process: subprocess.Popen) -> None:
+    """Stop gunicorn as before (SIGTERM, then SIGKILL if it hangs), waiting in the background.
+
+    Its graceful stop waits for the worker's next look at its sockets, up to a second; by
+    then the test has closed its browser contexts and has every answer it waited for, and
+    the next test's server is on another port and file. `wait_until_stopped` waits for
+    them all, at the end of the run.
+    """
+    thread = threading.Thread(target=stop, args=(process,), name=f"stop gunicorn {process.pid}")
+    thread.start()
+    _STOPPING.append(thread)
+
+
+def wait_until_stopped() -> None:
+    """Every server `stop_soon` was asked to stop has ended (or been killed)."""
+    while _STOPPING:
+        _STOPPING.pop().join()
 
 
 def logged_csp_violations(server: Server) -> list[str]:
