@@ -78,7 +78,7 @@ def test_a_referral_with_mistakes_shows_each_and_keeps_what_was_chosen(
     ).text
     assert "There is a problem" in page
     assert '<a href="#received_on">Enter a real date, for example 2027-03-31</a>' in page
-    assert '<a href="#offence_category">Choose the kind of offence</a>' in page
+    assert '<a href="#offence_category-0">Choose the kind of offence</a>' in page
     assert _checked(page, "source") == ["police"]
     assert 'value="31/02/2026"' in page
 
@@ -128,7 +128,7 @@ def test_a_decline_needs_its_reason_on_the_page(client, auth, session, world):
     url = f"/cases/referrals/{referral.id}"
 
     page = client.post(url, data={"status": "declined"}).text
-    assert '<a href="#decline_reason">Choose why they declined</a>' in page
+    assert '<a href="#decline_reason-0">Choose why they declined</a>' in page
     assert _checked(page, "status") == ["declined"]
 
     response = client.post(url, data={"status": "declined", "decline_reason": "feels_unsafe"})
@@ -154,7 +154,7 @@ def test_opening_a_case_from_a_referral_leads_to_the_case(client, auth, session,
     response = client.post(url, data={"reference": "RJ-REF-1"})
     case = session.scalars(select(Case).where(Case.reference == "RJ-REF-1")).one()
     assert response.headers["Location"] == f"/cases/{case.id}"
-    assert case.offence_category == "Hate crime"
+    assert case.offence_category == "hate_crime" and case.offence_label == "Hate crime"
     page = client.get(f"/cases/referrals/{referral.id}").text
     assert f'<a href="/cases/{case.id}">case RJ-REF-1</a>' in page
     assert "Record what happened" not in page

@@ -75,6 +75,9 @@ def test_a_mistake_is_shown_next_to_its_question_and_keeps_the_comment(
     assert 'class="error-summary"' in page.text
     assert "Choose yes, partly or no, or leave it" in page.text
     assert 'id="felt_safe-error"' in page.text
+    # The summary's link goes to the question's first radio, which a click there focuses.
+    assert '<a href="#felt_safe-0">Choose yes, partly or no, or leave it</a>' in page.text
+    assert 'id="felt_safe-0"' in page.text
     assert "Kept as typed" in page.text
     page = client.post(f"/my/cases/{case_id}/survey", data={"comment": too_long})
     assert "The comment must be 2,000 characters or fewer" in page.text
