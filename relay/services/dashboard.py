@@ -43,6 +43,7 @@ from xml.etree import ElementTree  # nosec B405
 import pygal
 from markupsafe import Markup
 from sqlalchemy import ColumnElement
+from sqlalchemy import Float
 from sqlalchemy import Select
 from sqlalchemy import and_
 from sqlalchemy import case
@@ -50,7 +51,9 @@ from sqlalchemy import exists
 from sqlalchemy import func
 from sqlalchemy import or_
 from sqlalchemy import select
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.functions import FunctionElement
 
 from relay import audit
 from relay.database import transaction
@@ -469,7 +472,7 @@ def _review_times(session: Session, mine: Select | None, chosen: Filter) -> tupl
         (Letter.state == LetterState.REJECTED, Letter.updated_at), else_=Letter.approved_at
     )
     query = (
-        select(Letter.submitted_at, decided_at)
+        select(_DaysBetween(Letter.submitted_at, decided_at))
         .join(Case, Case.id == Letter.case_id)
         .where(
             or_(
@@ -484,7 +487,7 @@ def _review_times(session: Session, mine: Select | None, chosen: Filter) -> tupl
             *_case_scope(mine, chosen),
         )
     )
-    return tuple(_in_days(decided - sent) for sent, decided in session.execute(query) if decided)
+    return tuple(float(days) for days in session.scalars(query) if days is not None)
 
 
 def _first_letter_times(session: Session, mine: Select | None, chosen: Filter) -> tuple[float, ...]:
@@ -493,29 +496,58 @@ def _first_letter_times(session: Session, mine: Select | None, chosen: Filter) -
     start, end = _instants(chosen)
     first_sent = func.min(LetterVersion.submitted_at)
     query = (
-        select(Referral.received_on, first_sent)
+        select(_WholeDaysBetween(Referral.received_on, first_sent))
         .join(Letter, Letter.case_id == Referral.case_id)
         .join(LetterVersion, LetterVersion.letter_id == Letter.id)
         .join(Case, Case.id == Referral.case_id)
+        # Neither the referral nor its case can come after the case's first letter.
+        .where(Referral.received_on <= chosen.end, Case.created_at < end)
         .where(*_case_scope(mine, chosen))
         .group_by(Referral.id, Referral.received_on)
         .having(first_sent >= start, first_sent < end)
     )
-    return tuple(
-        float((_utc(sent).date() - received_on).days)
-        for received_on, sent in session.execute(query)
-    )
+    return tuple(float(days) for days in session.scalars(query))
 
 
-def _utc(moment: datetime) -> datetime:
-    # SQLite hands back an aggregate's timestamp as it stored it, without its zone.
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+class _DaysBetween(FunctionElement):
+    """From one instant to a later one, in days (fractions too), worked out by the
+    database: one number a row comes back, not two timestamps to convert."""
+
+    type = Float()
+    name = "days_between"
+    inherit_cache = True
 
 
-def _in_days(span: timedelta) -> float:
-    return span.total_seconds() / 86_400
+class _WholeDaysBetween(FunctionElement):
+    """From a day to the day (in UTC) of a later instant, in whole days."""
+
+    type = Float()
+    name = "whole_days_between"
+    inherit_cache = True
+
+
+@compiles(_DaysBetween, "sqlite")
+def _days_between_sqlite(element, compiler, **kw) -> str:
+    earlier, later = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday({later}) - julianday({earlier}))"
+
+
+@compiles(_DaysBetween, "postgresql")
+def _days_between_postgresql(element, compiler, **kw) -> str:
+    earlier, later = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(EXTRACT(EPOCH FROM ({later}) - ({earlier})) / 86400.0)"
+
+
+@compiles(_WholeDaysBetween, "sqlite")
+def _whole_days_sqlite(element, compiler, **kw) -> str:
+    day, moment = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(julianday(date({moment})) - julianday({day}))"
+
+
+@compiles(_WholeDaysBetween, "postgresql")
+def _whole_days_postgresql(element, compiler, **kw) -> str:
+    day, moment = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((({moment}) AT TIME ZONE 'UTC')::date - ({day}))"
 
 
 def _survey(session: Session, mine: Select | None, chosen: Filter) -> dict:
