@@ -127,23 +127,25 @@ def duplicate_ids(page: Page, *, known: bool = False) -> list[str]:
 
 # What the checks below see of a page, for recognising one already found clean: its markup
 # (with each form's CSRF token, new on every render and nothing the checks judge, blanked,
-# and without the axe-core script the checks add to it),
-# what its fields hold, where focus is and the media features the context sets. A page
-# with an iframe, an object or an embed is never recognised: their content is not in it.
+# and without the axe-core script the checks add), what its fields hold, where focus is,
+# and the media features the context sets. A page with an iframe, an object or an embed is
+# never recognised: what they show is not in its markup.
 _SEEN_AS = """() => {
   if (document.querySelector("iframe, frame, object, embed")) { return null; }
   const copy = document.documentElement.cloneNode(true);
+  const ours = "script[src*='/__browser-tests__/']";
   copy.querySelectorAll("input[name=csrf_token]").forEach(el => el.setAttribute("value", ""));
-  copy.querySelectorAll("script[src*='/__browser-tests__/']").forEach(el => el.remove());
+  copy.querySelectorAll(ours).forEach(el => el.remove());
   const fields = [...document.querySelectorAll("input, textarea, select")]
     .filter(el => el.name !== "csrf_token")
     .map(el => el.type === "checkbox" || el.type === "radio" ? String(el.checked) : el.value);
-  const active = document.activeElement;
+  // Where focus is, as its place among the page's elements (its markup is in the copy).
+  const active = [...document.querySelectorAll("*")].filter(el => !el.matches(ours))
+    .indexOf(document.activeElement);
   const media = ["(prefers-color-scheme: dark)", "(forced-colors: active)",
     "(prefers-reduced-motion: reduce)", "(prefers-contrast: more)"]
     .map(query => matchMedia(query).matches);
-  return JSON.stringify([copy.outerHTML, fields, active ? active.outerHTML.slice(0, 200) : "",
-    media, devicePixelRatio]);
+  return JSON.stringify([copy.outerHTML, fields, active, media, devicePixelRatio]);
 }"""
 
 # Pages this process has found clean, by `_fingerprint`. The journeys reach the same page
