@@ -832,9 +832,12 @@ def chart_svg(board: Dashboard, table: Table) -> Markup:
         max_scale=6,
     )
     chart = pygal.HorizontalBar(config)
-    chart.x_labels = [row.label for row in table.rows]
+    # pygal draws a horizontal chart's first row at the bottom: reversed, it reads down in
+    # the table's order.
+    rows = table.rows[::-1]
+    chart.x_labels = [row.label for row in rows]
     for index, column in enumerate(table.columns):
-        chart.add(column, [board.cells[row.cells[index]].value for row in table.rows])
+        chart.add(column, [board.cells[row.cells[index]].value for row in rows])
     root = chart.render_tree()
     # ElementTree wrote the markup and escaped every text and attribute in it; the labels
     # are Relay's own words, never anything a person typed.
@@ -875,4 +878,11 @@ def _plain_svg(root: ElementTree.Element, ident: str) -> str:
         if "title" in classes:
             element.set("font-size", "18")
             element.set("font-weight", "bold")
+        # pygal's own style sheet, as attributes (inherited by each group's text).
+        if classes[:1] == ["axis"]:
+            element.set("text-anchor", "middle" if "x" in classes else "end")
+        if {"title", "no_data", "centered"} & set(classes):
+            element.set("text-anchor", "middle")
+        if "showable" in classes:
+            element.set("visibility", "hidden")
     return ElementTree.tostring(root, encoding="unicode")
