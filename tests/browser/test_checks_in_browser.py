@@ -9,6 +9,8 @@ from playwright.sync_api import Route
 
 from tests.browser import checks
 
+pytestmark = pytest.mark.slow
+
 ORIGIN = "http://pages.invalid"
 # A page of its own form, as Relay renders one: a CSRF token that is new on each render.
 PAGE = """<!doctype html><html lang="en"><head><title>A page</title></head><body><main>
