@@ -67,7 +67,7 @@ def add_cases(
 ) -> list[Case]:
     """Cases in bulk, with their facilitator: rows as the services leave them."""
     made = []
-    for index in range(count):
+    for _ in range(count):
         case = Case(
             reference=f"{prefix}-{next(NUMBERS)}",
             offence_category=offence,
