@@ -80,6 +80,7 @@ bench: install
 	$(BIN)/python -m bench.bench_kdf
 	$(BIN)/python -m bench.bench_flags
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.bench_dashboard
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache node_modules
