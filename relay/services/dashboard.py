@@ -390,6 +390,7 @@ def _referrals(session: Session, actor: Actor, mine: Select | None, chosen: Filt
 # Offered restorative justice: those who had the offer, whatever they answered; not those
 # not yet offered or never reached.
 OFFERED = (ReferralStatus.OFFERED, ReferralStatus.TOOK_PART, ReferralStatus.DECLINED)
+OFFERED_LABEL = "Offered restorative justice (offered, took part or declined)"
 
 
 def _case_scope(mine: Select | None, chosen: Filter) -> list[ColumnElement[bool]]:
@@ -599,6 +600,12 @@ def _layout(counts: dict) -> tuple[tuple[Sum, ...], tuple[Table, ...], tuple[Sha
         Sum("referrals.total", sources),
         Sum("referrals.total", statuses),
         Sum("referrals.offered_total", offered),
+        # Those offered, those not yet offered and those never reached are every referral:
+        # undeclared, the total less two shown figures gave back a third.
+        Sum(
+            "referrals.total",
+            ("referrals.offered_total", *keys("referrals.status", ["referred", "not_contacted"])),
+        ),
         Sum("referrals.status.declined", reasons),
         Sum("cases.total", states),
         Sum("cases.state.closed", outcomes),
@@ -776,6 +783,7 @@ def csv_rows(board: Dashboard) -> Iterator[tuple[str, ...]]:
         for row in rows:
             for column, key in zip(table.columns, row.cells, strict=True):
                 yield (table.key, table.title, row.label, column, board.cells[key].text)
+    yield ("referrals", OFFERED_LABEL, "", "", board.cells["referrals.offered_total"].text)
     for share in board.share_labels:
         yield ("referrals", share.label, "", "", board.shares[share.key].text)
     for shown in board.timings:

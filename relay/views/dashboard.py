@@ -54,6 +54,7 @@ def show():
         action=ActionForm(),
         fewer=dashboard.FEWER,
         withheld=dashboard.WITHHELD,
+        offered_label=dashboard.OFFERED_LABEL,
     ), (200 if chosen else 400)
 
 

@@ -10,6 +10,7 @@ import re
 from datetime import timedelta
 from xml.etree import ElementTree
 
+import pytest
 from sqlalchemy import select
 
 from relay.models import AuditEntry
@@ -193,3 +194,29 @@ def test_the_csv_is_an_audited_attachment_never_cached(session, world, client, a
     assert session.scalars(
         select(AuditEntry).where(AuditEntry.action == "dashboard.exported")
     ).all() == [entry]
+
+
+def test_not_yet_offered_cannot_be_worked_out_from_the_totals_on_the_page_or_the_csv(
+    session, world, client, auth
+):
+    """The reviewer's example: 2 not yet offered, 6 offered, 7 declined, 10 took part and 10
+    not contacted. The total (35) less those offered (23) less those not contacted (10)
+    would be the 2: the three are a group that adds up, and suppressed as one."""
+    me = world.facilitator.id
+    add_referrals(session, me, 2, status="referred")
+    add_referrals(session, me, 6, status="offered")
+    add_referrals(session, me, 7, status="declined", reason="not_ready")
+    add_referrals(session, me, 10, status="not_contacted")
+    cases = add_cases(session, me, 10, prefix="R")
+    add_referrals(session, me, 10, status="took_part", case_ids=[c.id for c in cases])
+    auth.sign_in("administrator")
+    cells = _cells(client.get("/dashboard/").text)
+    assert cells["referrals.status.referred"] == FEWER
+    group = ("referrals.total", "referrals.offered_total", "referrals.status.not_contacted")
+    assert not all(cells[key].isdigit() for key in group), {key: cells[key] for key in group}
+    exported = client.post(
+        "/dashboard/export", data={"start": YEAR.start.isoformat(), "end": YEAR.end.isoformat()}
+    )
+    rows = list(csv.reader(io.StringIO(exported.text)))
+    offered = [row[4] for row in rows if row[1] == dashboard.OFFERED_LABEL]
+    assert offered == [cells["referrals.offered_total"]]
