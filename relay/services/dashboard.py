@@ -119,12 +119,32 @@ def default_filter(today: date) -> Filter:
     return Filter(start=year_ago + timedelta(days=1), end=today)
 
 
+# The dashboard's window: nothing Relay holds is older than this, and a year ahead allows a
+# report's period to be chosen before it ends. A day outside it is a mistake (or a probe):
+# the day after 9999-12-31 does not exist, and a range of centuries is work for nothing.
+EARLIEST = date(2000, 1, 1)
+
+
+def _a_year_after(today: date) -> date:
+    try:
+        return today.replace(year=today.year + 1)
+    except ValueError:  # 29 February
+        return today.replace(year=today.year + 1, day=28)
+
+
 def chosen_filter(start: date | None, end: date | None, offence: str, today: date) -> Filter:
-    """The filter as chosen: a missing day is the default's; the start on or before the
-    end (said next to "To", where the person looks last)."""
+    """The filter as chosen: a missing day is the default's; each day from 1 January 2000
+    to a year from today; the start on or before the end (said next to "To", where the
+    person looks last)."""
     default = default_filter(today)
     start = start or default.start
     end = end or default.end
+    latest = _a_year_after(today)
+    for name, day in (("start", start), ("end", end)):
+        if not EARLIEST <= day <= latest:
+            raise InvalidInput(
+                f"Enter a date from {EARLIEST:%-d %B %Y} to {latest:%-d %B %Y}", name
+            )
     if start > end:
         raise InvalidInput("The ‘to’ date must be the same as or after the ‘from’ date", "end")
     try:

@@ -42,9 +42,7 @@ def _filter(data) -> tuple[DashboardFilterForm, dashboard.Filter | None]:
     return form, chosen
 
 
-@bp.get("/")
-def show():
-    form, chosen = _filter(request.args)
+def _page(form: DashboardFilterForm, chosen: dashboard.Filter | None):
     board = dashboard.dashboard(db(), signed_in.actor(), chosen) if chosen else None
     return render_template(
         "dashboard/show.html",
@@ -58,13 +56,19 @@ def show():
     ), (200 if chosen else 400)
 
 
+@bp.get("/")
+def show():
+    return _page(*_filter(request.args))
+
+
 @bp.post("/export")
 def export():
     if not ActionForm().validate_on_submit():
         abort(400)
-    _form, chosen = _filter(request.form)
+    form, chosen = _filter(request.form)
     if chosen is None:
-        abort(400)
+        # The page again, with the reason beside the field and what was sent kept.
+        return _page(form, None)
     exported = dashboard.export_csv(db(), signed_in.actor(), chosen)
     name = f"relay-dashboard-{chosen.start.isoformat()}-to-{chosen.end.isoformat()}.csv"
     return Response(

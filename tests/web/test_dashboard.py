@@ -220,3 +220,29 @@ def test_not_yet_offered_cannot_be_worked_out_from_the_totals_on_the_page_or_the
     rows = list(csv.reader(io.StringIO(exported.text)))
     offered = [row[4] for row in rows if row[1] == dashboard.OFFERED_LABEL]
     assert offered == [cells["referrals.offered_total"]]
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "wrong"),
+    [
+        ("2026-01-01", "9999-12-31", "end"),
+        ("0001-01-01", "2026-01-01", "start"),
+        ("1999-12-31", "2026-01-01", "start"),
+    ],
+)
+def test_a_date_outside_the_window_is_refused_next_to_its_field(
+    world, client, auth, start, end, wrong
+):
+    """A day far off would overflow the day after it (a 500) and make the database walk
+    every row there is: refused, said beside the field, what was typed kept."""
+    auth.sign_in("administrator")
+    for response in (
+        client.get(f"/dashboard/?start={start}&end={end}"),
+        client.post("/dashboard/export", data={"start": start, "end": end}),
+    ):
+        assert response.status_code == 400
+        page = response.text
+        assert f'id="{wrong}-error"' in page and "1 January 2000" in page
+        assert f'href="#{wrong}"' in page
+        assert f'value="{start}"' in page and f'value="{end}"' in page
+        assert "data-cell=" not in page
