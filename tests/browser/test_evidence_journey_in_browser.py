@@ -21,10 +21,15 @@ from relay import demo
 from relay.models import Case
 from relay.services import referrals
 from tests.browser.conftest import PEOPLE
+from tests.browser.evidence_pages import NewReferralPage
+from tests.browser.evidence_pages import PartySurveyPage
+from tests.browser.evidence_pages import PartySurveyThanksPage
+from tests.browser.evidence_pages import ReferralCasePage
+from tests.browser.evidence_pages import ReferralPage
+from tests.browser.evidence_pages import ReferralsPage
 from tests.browser.pages import CasePage
 from tests.browser.pages import CasesPage
 from tests.browser.pages import PartyHomePage
-from tests.browser.pages import PartyScreen
 from tests.browser.pages import Screen
 
 pytestmark = pytest.mark.slow
@@ -44,41 +49,6 @@ SMALL = (
     "letters.written",
     "letters.approved_first_time",
 )
-
-
-class ReferralsPage(Screen):
-    kind = "referrals"
-    heading = "Referrals"
-
-
-class NewReferralPage(Screen):
-    kind = "referral-new"
-    heading = "Record a referral"
-
-
-class ReferralPage(Screen):
-    kind = "referral"
-    heading = re.compile(r"^Referral of ")
-
-
-class ReferralCasePage(Screen):
-    kind = "referral-case"
-    heading = re.compile(r"^Open a case for the referral of ")
-
-
-class SurveyPage(PartyScreen):
-    kind = "party-survey"
-    heading = "Tell us how it went"
-
-    def answer(self, question: str, answer: str) -> Locator:
-        return self.page.get_by_role("group", name=question).get_by_role(
-            "radio", name=answer, exact=True
-        )
-
-
-class ThanksPage(PartyScreen):
-    kind = "party-survey-answered"
-    heading = "Thank you for telling us how it went"
 
 
 class DashboardPage(Screen):
@@ -170,12 +140,12 @@ def test_from_a_referral_to_the_dashboard_and_its_csv(site, staff, people):
     victim.go("/")
     letters = PartyHomePage(victim).open_your_letters()
     letters.ui.follow(letters.link("Tell us how it went (optional)"))
-    survey = SurveyPage(victim)
+    survey = PartySurveyPage(victim)
     survey.ui.choose(survey.answer("Did you feel safe while taking part?", "Yes"))
     survey.ui.choose(survey.answer("Did you feel heard?", "Partly"))
     survey.ui.fill(survey.page.get_by_label(re.compile(r"^Is there anything else")), COMMENT)
     survey.ui.follow(survey.button("Send my answers"))
-    thanks = ThanksPage(victim)
+    thanks = PartySurveyThanksPage(victim)
     expect(thanks.page.locator("#survey-answered")).to_contain_text("You answered on")
 
     # And their facilitator reads the answers and the comment on the case page

@@ -3,40 +3,22 @@ staff navigation, records that the person harmed declined and then, when they ag
 opens a case for it; with the mouse and with the keyboard alone, and without JavaScript.
 Every page passes axe (checked on each page as it opens)."""
 
-import re
 from datetime import date
 from datetime import timedelta
 
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.evidence_pages import NewReferralPage
+from tests.browser.evidence_pages import ReferralCasePage
+from tests.browser.evidence_pages import ReferralPage
+from tests.browser.evidence_pages import ReferralsPage
 from tests.browser.pages import CasePage
 from tests.browser.pages import CasesPage
-from tests.browser.pages import Screen
 
 pytestmark = pytest.mark.slow
 
 CAME_ON = date.today() - timedelta(days=3)
-
-
-class ReferralsPage(Screen):
-    kind = "referrals"
-    heading = "Referrals"
-
-
-class NewReferralPage(Screen):
-    kind = "referral-new"
-    heading = "Record a referral"
-
-
-class ReferralPage(Screen):
-    kind = "referral"
-    heading = re.compile(r"^Referral of ")
-
-
-class ReferralCasePage(Screen):
-    kind = "referral-case"
-    heading = re.compile(r"^Open a case for the referral of ")
 
 
 @pytest.mark.parametrize(
