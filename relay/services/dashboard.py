@@ -17,7 +17,16 @@ small-number rules):
   alone could be recovered by subtraction, so the next smallest shown part (not a zero,
   which hides nothing) is withheld too, or the total when there is none; repeated until no
   group of a total and its parts has exactly one hidden cell (groups share cells: the
-  declined count is a part of the statuses and the total of the reasons).
+  declined count is a part of the statuses and the total of the reasons). Every figure
+  shown that adds up with others is declared as a group (`_layout`), and a table's rows
+  are made to partition its total rather than overlap (the letters).
+- Then the page is attacked as its reader could: "fewer than 5" is 1 to 4, "withheld"
+  anything from 0, each group's total the sum of its parts, the ranges narrowed to a fixed
+  point (`bounds`), and the groups solved exactly as equations (`solved`). While any
+  hidden figure other than a 0 comes down to one value, one more is withheld in a group
+  with it: its smallest shown part, a zero too, else a shown total, else a "fewer than 5"
+  there becomes "withheld". So "withheld" may be any figure, 0 and 1 to 4 included: which
+  figure is withheld says nothing about its size.
 - A share is withheld when its numerator or its denominator is; a median or a 90th
   percentile over fewer than 5 values is withheld (and so is its count).
 """
@@ -25,6 +34,7 @@ small-number rules):
 import csv
 import enum
 import io
+import math
 import statistics
 import sys
 from collections.abc import Iterator
@@ -36,6 +46,7 @@ from datetime import date
 from datetime import datetime
 from datetime import time
 from datetime import timedelta
+from fractions import Fraction
 
 # Only to write out pygal's tree: nothing is parsed.
 from xml.etree import ElementTree  # nosec B405
@@ -86,8 +97,8 @@ sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, pygal.PluginIm
 
 THRESHOLD = 5
 FEWER = "fewer than 5"
-# A figure of 5 or more (or a 0) withheld so that a smaller one cannot be worked out from
-# a total: it is not "fewer than 5", so it does not say so.
+# A figure (of any size, 0 included) withheld so that another cannot be worked out from the
+# totals: it says nothing about its own size.
 WITHHELD = "withheld"
 
 
@@ -256,6 +267,19 @@ class Dashboard:
 
 def _hidden_cells(counts: Mapping[str, int], sums: tuple[Sum, ...]) -> dict[str, Hidden]:
     hidden = {key: Hidden.SMALL for key, value in counts.items() if 0 < value < THRESHOLD}
+    _complement(counts, sums, hidden)
+    # No group then has one hidden cell alone, but groups together, and what "fewer than
+    # 5" says (1 to 4), can still pin one down: 7 = 5 + two "fewer than 5" + 0 makes both
+    # 1. Attack the page as someone knowing all that would, and hide more until nothing
+    # hidden has one possible value.
+    while exposed := _exposed(counts, sums, hidden):
+        _withhold_more(counts, sums, hidden, exposed)
+        _complement(counts, sums, hidden)
+    return hidden
+
+
+def _complement(counts: Mapping[str, int], sums: tuple[Sum, ...], hidden: dict) -> None:
+    """The next smallest shown part (not a zero) of every group with one hidden cell."""
     changed = True
     while changed:
         changed = False
@@ -271,7 +295,121 @@ def _hidden_cells(counts: Mapping[str, int], sums: tuple[Sum, ...]) -> dict[str,
                 continue
             hidden[pick] = Hidden.SECONDARY
             changed = True
-    return hidden
+
+
+def bounds(
+    counts: Mapping[str, int], sums: tuple[Sum, ...], hidden: Mapping[str, Hidden]
+) -> dict[str, tuple[float, float]]:
+    """What someone reading the page can narrow each figure in a group down to: a shown
+    figure is itself, "fewer than 5" is 1 to 4, "withheld" anything from 0; each group's
+    total is the sum of its parts; tightened until nothing changes."""
+    lo: dict[str, float] = {}
+    hi: dict[str, float] = {}
+    for key in {cell for group in sums for cell in (group.total, *group.parts)}:
+        kind = hidden.get(key)
+        if kind is None:
+            lo[key] = hi[key] = counts[key]
+        elif kind is Hidden.SMALL:
+            lo[key], hi[key] = 1, THRESHOLD - 1
+        else:
+            lo[key], hi[key] = 0, math.inf
+    # Each pass narrows a range or stops; counts are whole and bounded by a shown total,
+    # so it ends, and the cap is a guard only.
+    for _ in range(1000):
+        changed = False
+        for group in sums:
+            low = sum(lo[part] for part in group.parts)
+            high = sum(hi[part] for part in group.parts)
+            if low > lo[group.total]:
+                lo[group.total], changed = low, True
+            if high < hi[group.total]:
+                hi[group.total], changed = high, True
+            for part in group.parts:
+                least = lo[group.total] - (high - hi[part])
+                most = hi[group.total] - (low - lo[part])
+                if least > lo[part]:
+                    lo[part], changed = least, True
+                if most < hi[part]:
+                    hi[part], changed = most, True
+        if not changed:
+            break
+    return {key: (lo[key], hi[key]) for key in lo}
+
+
+def solved(
+    counts: Mapping[str, int], sums: tuple[Sum, ...], hidden: Mapping[str, Hidden]
+) -> set[str]:
+    """The hidden figures the groups' sums alone fix, whatever the ranges: each group an
+    equation in the hidden figures, solved exactly (a hidden figure is fixed when the
+    equations reduce to it alone)."""
+    unknown = sorted({c for g in sums for c in (g.total, *g.parts) if c in hidden})
+    index = {key: i for i, key in enumerate(unknown)}
+    rows = []
+    for group in sums:
+        row = [Fraction(0)] * (len(unknown) + 1)
+        for key, sign in [(group.total, 1), *((part, -1) for part in group.parts)]:
+            if key in index:
+                row[index[key]] += sign
+            else:
+                row[-1] -= sign * counts[key]
+        if any(row[:-1]):
+            rows.append(row)
+    pivots = []
+    for column in range(len(unknown)):
+        r = len(pivots)
+        found = next((i for i in range(r, len(rows)) if rows[i][column]), None)
+        if found is None:
+            continue
+        rows[r], rows[found] = rows[found], rows[r]
+        rows[r] = [x / rows[r][column] for x in rows[r]]
+        for i, other in enumerate(rows):
+            if i != r and other[column]:
+                factor = other[column]
+                rows[i] = [a - factor * b for a, b in zip(other, rows[r], strict=True)]
+        pivots.append(column)
+    return {
+        unknown[column]
+        for r, column in enumerate(pivots)
+        if not any(rows[r][j] for j in range(len(unknown)) if j != column)
+    }
+
+
+def _exposed(
+    counts: Mapping[str, int], sums: tuple[Sum, ...], hidden: Mapping[str, Hidden]
+) -> list[str]:
+    """Hidden figures someone could work out exactly (other than a 0, which describes
+    nobody, as a shown 0 does)."""
+    ranges = bounds(counts, sums, hidden)
+    pinned = {key for key, (lo, hi) in ranges.items() if key in hidden and lo == hi}
+    if not pinned:
+        pinned = solved(counts, sums, hidden)
+    return sorted(key for key in pinned if counts[key])
+
+
+def _withhold_more(
+    counts: Mapping[str, int], sums: tuple[Sum, ...], hidden: dict, exposed: list[str]
+) -> None:
+    """Hide one more figure in a group with an exposed one: its smallest shown part (a
+    zero too: a withheld zero is as good as any figure at hiding), else a shown total;
+    with none shown by any exposed figure, a "fewer than 5" becomes "withheld" (anything
+    from 0), which says less. As a last resort the same anywhere, so each call hides more
+    and the loop ends."""
+    for near in (
+        *([g for g in sums if key in (g.total, *g.parts)] for key in exposed),
+        list(sums),
+    ):
+        touched = [g for g in near if hidden.keys() & {g.total, *g.parts}]
+        parts = sorted((counts[p], p) for g in touched for p in g.parts if p not in hidden)
+        totals = sorted((counts[g.total], g.total) for g in touched if g.total not in hidden)
+        for candidates in (parts, totals):
+            if candidates:
+                hidden[candidates[0][1]] = Hidden.SECONDARY
+                return
+    small = [key for key in exposed if hidden[key] is Hidden.SMALL]
+    small = small or sorted(key for key, kind in hidden.items() if kind is Hidden.SMALL)
+    if not small:
+        raise AssertionError("every figure is withheld, yet one can be worked out")
+    hidden[small[0]] = Hidden.SECONDARY
 
 
 def _count_shown(value: int, hidden: Hidden | None) -> Shown:
@@ -329,13 +467,17 @@ QUESTIONS = {
     "would_recommend": "Would recommend it",
 }
 ANSWERS = {**{answer.value: answer.label for answer in SurveyAnswer}, "blank": "No answer"}
+# The letters written, split so that the rows add up to it: shown as overlapping figures
+# (approved first time, changed, rejected), the gaps between them bounded a small one.
 LETTER_FIGURES = {
     "written": "Written (sent for review)",
     "approved_first_time": "Approved first time",
-    "changed": "Changed (sent back for changes, or a change suggested)",
+    "approved_after_changes": "Approved after changes (sent back, or a change suggested)",
     "rejected": "Rejected",
     "withdrawn": "Withdrawn by their writer",
+    "undecided": "Not decided (in review, sent back, or stopped when the case ended)",
 }
+LETTER_PARTS = tuple(name for name in LETTER_FIGURES if name != "written")
 NO_OUTCOME = "not_recorded"
 
 
@@ -442,9 +584,11 @@ def _cases(session: Session, mine: Select | None, chosen: Filter) -> dict:
 
 def _letters(session: Session, mine: Select | None, chosen: Filter) -> dict:
     """Each letter counted once, in the range its first sending falls in. Approved first
-    time: approved with one version sent and no change asked for or suggested. Changed:
-    sent back for changes (a second version sent, or a note asking for changes still on
-    it) or a change suggested (a redaction version), accepted or not."""
+    time: approved with one version sent and no change asked for or suggested. After
+    changes: approved once sent back for changes (a second version sent, or a note asking
+    for changes still on it) or a change suggested (a redaction version), accepted or not.
+    Rejected and withdrawn letters are those, whatever came before; the rest are undecided:
+    each letter is in exactly one, so they add up to those written."""
     start, end = _instants(chosen)
     per_letter = (
         select(
@@ -472,17 +616,19 @@ def _letters(session: Session, mine: Select | None, chosen: Filter) -> dict:
             SealedNote.kind == NoteKind.CHANGES_REQUESTED,
         ),
     )
+    ended = per_letter.c.state.in_((LetterState.REJECTED, LetterState.WITHDRAWN))
+    approved = and_(per_letter.c.approved_at.is_not(None), ~ended)
     totals = select(
         func.count(),
-        func.sum(case((and_(per_letter.c.approved_at.is_not(None), ~changed), 1), else_=0)),
-        func.sum(case((changed, 1), else_=0)),
+        func.sum(case((and_(approved, ~changed), 1), else_=0)),
+        func.sum(case((and_(approved, changed), 1), else_=0)),
         func.sum(case((per_letter.c.state == LetterState.REJECTED, 1), else_=0)),
         func.sum(case((per_letter.c.state == LetterState.WITHDRAWN, 1), else_=0)),
     )
-    row = session.execute(totals).one()
-    return {
-        f"letters.{name}": int(value or 0) for name, value in zip(LETTER_FIGURES, row, strict=True)
-    }
+    row = [int(value or 0) for value in session.execute(totals).one()]
+    counts = dict(zip((f"letters.{name}" for name in LETTER_FIGURES), row, strict=False))
+    counts["letters.undecided"] = row[0] - sum(row[1:])
+    return counts
 
 
 def _review_times(session: Session, mine: Select | None, chosen: Filter) -> tuple[float, ...]:
@@ -630,6 +776,7 @@ def _layout(counts: dict) -> tuple[tuple[Sum, ...], tuple[Table, ...], tuple[Sha
         Sum("cases.total", states),
         Sum("cases.state.closed", outcomes),
         Sum("answers.total", keys("answers", [f"{role.value}.total" for role in ROLES])),
+        Sum("letters.written", keys("letters", LETTER_PARTS)),
     ]
 
     def one_column(key, title, row_heading, column, labels, cells, total=None, chart=True):
@@ -697,8 +844,9 @@ def _layout(counts: dict) -> tuple[tuple[Sum, ...], tuple[Table, ...], tuple[Sha
             "Letters first sent for review",
             "Letters",
             "Letters",
-            list(LETTER_FIGURES.values()),
-            keys("letters", LETTER_FIGURES),
+            [LETTER_FIGURES[name] for name in LETTER_PARTS],
+            keys("letters", LETTER_PARTS),
+            "letters.written",
         ),
     ]
     role_totals = keys("answers", [f"{role.value}.total" for role in ROLES])

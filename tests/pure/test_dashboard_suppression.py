@@ -4,8 +4,10 @@ function alone: every figure of many made-up dashboards, every group with a tota
 Counts are made consistent, as the database's are (the parts add up to their totals),
 mostly small, so that suppression has plenty to do."""
 
+import math
 import random
 from datetime import date
+from fractions import Fraction
 from xml.etree import ElementTree
 
 import pytest
@@ -18,11 +20,12 @@ from relay.models import ReferralStatus
 from relay.services import dashboard
 from relay.services.dashboard import ANSWERS
 from relay.services.dashboard import FEWER
-from relay.services.dashboard import LETTER_FIGURES
+from relay.services.dashboard import LETTER_PARTS
 from relay.services.dashboard import NO_OUTCOME
 from relay.services.dashboard import OFFERED
 from relay.services.dashboard import QUESTIONS
 from relay.services.dashboard import ROLES
+from relay.services.dashboard import WITHHELD
 from relay.services.dashboard import Figures
 from relay.services.dashboard import Filter
 from relay.services.dashboard import Timing
@@ -63,8 +66,9 @@ def made_up_counts(rng: random.Random) -> dict[str, int]:
         counts[f"cases.outcome.{o}"] for o in [*CaseOutcome, NO_OUTCOME]
     )
     counts["cases.total"] = sum(counts[f"cases.state.{s.value}"] for s in CaseState)
-    for name in LETTER_FIGURES:
+    for name in LETTER_PARTS:
         counts[f"letters.{name}"] = _small(rng)
+    counts["letters.written"] = sum(counts[f"letters.{name}"] for name in LETTER_PARTS)
     for role in ROLES:
         responses = _small(rng) * rng.choice([1, 2])
         counts[f"answers.{role.value}.total"] = responses
@@ -105,9 +109,9 @@ def test_the_made_up_counts_add_up_as_the_databases_do():
 
 
 def test_no_count_under_5_is_shown_anywhere_on_any_dashboard():
-    """Every figure: each count from 1 to 4 is "fewer than 5" in the cells (which the page
-    and the chart read), in the CSV and in the chart's drawn values, and every share built
-    on it is withheld."""
+    """Every figure: each count from 1 to 4 is "fewer than 5" (or "withheld") in the cells
+    (which the page and the chart read), in the CSV and in the chart's drawn values, and
+    every share built on it is withheld."""
     for seed in SEEDS:
         figures = made_up_figures(seed)
         board = dashboard.suppress(figures)
@@ -115,7 +119,9 @@ def test_no_count_under_5_is_shown_anywhere_on_any_dashboard():
         for key, value in figures.counts.items():
             shown = board.cell(key)
             if 0 < value < 5:
-                assert (shown.value, shown.text) == (None, FEWER), (seed, key)
+                # "withheld" only where "fewer than 5" would say too much: four answers
+                # of "fewer than 5" making up 4 are 1 each.
+                assert (shown.value, shown.text) in ((None, FEWER), (None, WITHHELD)), seed
             elif shown.value is not None:
                 assert shown.value == value and shown.text == f"{value:,}"
         for table in figures.tables:
@@ -253,3 +259,148 @@ def test_a_chart_draws_only_the_figures_shown_and_has_a_title():
                 if board.cell(row.cells[i]).value is not None
             ]
             assert sorted(drawn) == sorted(expected), (seed, table.key)
+
+
+# --- attacks, written apart from the module's own check (the security review's) ---------
+
+
+def interval_attack(board, sums) -> dict[str, int]:
+    """Someone who reads the page: a shown figure is itself, "fewer than 5" 1 to 4,
+    "withheld" anything from 0; each group's total is its parts' sum. The hidden figures
+    whose range comes down to one value."""
+    lo, hi = {}, {}
+    for key, shown in board.cells.items():
+        if shown.value is not None:
+            lo[key] = hi[key] = shown.value
+        elif shown.text == FEWER:
+            lo[key], hi[key] = 1, 4
+        else:
+            assert shown.text == WITHHELD
+            lo[key], hi[key] = 0, math.inf
+    changed = True
+    while changed:
+        changed = False
+        for group in sums:
+            total, parts = group.total, group.parts
+            low, high = sum(lo[p] for p in parts), sum(hi[p] for p in parts)
+            if low > lo[total]:
+                lo[total], changed = low, True
+            if high < hi[total]:
+                hi[total], changed = high, True
+            for part in parts:
+                others = [q for q in parts if q != part]
+                least = lo[total] - sum(hi[q] for q in others)
+                most = hi[total] - sum(lo[q] for q in others)
+                if least > lo[part]:
+                    lo[part], changed = least, True
+                if most < hi[part]:
+                    hi[part], changed = most, True
+    return {
+        key: lo[key]
+        for key, shown in board.cells.items()
+        if shown.value is None and lo[key] == hi[key]
+    }
+
+
+def exact_attack(board, sums) -> dict[str, Fraction]:
+    """Subtraction alone: every group an equation, shown figures constants, hidden ones
+    unknowns, reduced exactly; a hidden figure the equations fix by itself."""
+    hidden = sorted(key for key, shown in board.cells.items() if shown.value is None)
+    index = {key: i for i, key in enumerate(hidden)}
+    rows = []
+    for group in sums:
+        row = [Fraction(0)] * (len(hidden) + 1)
+        for key, sign in [(group.total, 1)] + [(p, -1) for p in group.parts]:
+            if key in index:
+                row[index[key]] += sign
+            else:
+                row[-1] -= sign * board.cells[key].value
+        if any(row[:-1]):
+            rows.append(row)
+    r, pivots = 0, []
+    for c in range(len(hidden)):
+        p = next((i for i in range(r, len(rows)) if rows[i][c] != 0), None)
+        if p is None:
+            continue
+        rows[r], rows[p] = rows[p], rows[r]
+        rows[r] = [x / rows[r][c] for x in rows[r]]
+        for i in range(len(rows)):
+            if i != r and rows[i][c] != 0:
+                f = rows[i][c]
+                rows[i] = [a - f * b for a, b in zip(rows[i], rows[r], strict=True)]
+        pivots.append((r, c))
+        r += 1
+    return {
+        hidden[c]: rows[r][-1]
+        for r, c in pivots
+        if all(rows[r][j] == 0 for j in range(len(hidden)) if j != c)
+    }
+
+
+def _worked_out(figures) -> dict[str, object]:
+    """Hidden figures either attack gives back, other than zeros (which describe nobody,
+    and are shown as 0 elsewhere)."""
+    board = dashboard.suppress(figures)
+    found = {**exact_attack(board, figures.sums), **interval_attack(board, figures.sums)}
+    for key, value in found.items():
+        assert value == figures.counts[key], key  # an attack is never wrong
+    return {key: value for key, value in found.items() if value}
+
+
+def test_no_hidden_figure_on_any_made_up_dashboard_can_be_worked_out():
+    """Before the interval check, the two attacks found a hidden figure on 143 to 228 of
+    these 400 dashboards."""
+    found = {seed: _worked_out(made_up_figures(seed)) for seed in SEEDS}
+    assert {seed: got for seed, got in found.items() if got} == {}
+
+
+def _zeros_but(**figures: int) -> Figures:
+    counts = dict.fromkeys(made_up_counts(random.Random(0)), 0) | figures
+    sums, tables, shares = dashboard._layout(counts)
+    return Figures(FILTER, counts, sums, tables, shares, ())
+
+
+def test_two_fewer_than_5_in_a_total_of_7_with_5_beside_them_are_not_both_1():
+    """The reviewer's survey example: 7 answered; yes 5, partly and no "fewer than 5",
+    no answer 0. Two answers from 1 to 4 making 2 are 1 each."""
+    answers = {
+        f"answers.{q}.victim.{a}": n
+        for q in QUESTIONS
+        for a, n in {"yes": 5, "partly": 1, "no": 1}.items()
+    }
+    figures = _zeros_but(**{"answers.victim.total": 7, "answers.total": 7, **answers})
+    assert _worked_out(figures) == {}
+    board = dashboard.suppress(figures)
+    assert board.cell("answers.satisfied.victim.partly").text == FEWER
+
+
+def test_approved_first_time_beside_those_written_does_not_give_back_the_rest():
+    """The reviewer's letters example: 6 written, 5 approved first time; the 1 approved
+    after changes is "fewer than 5", and the rows add up to those written."""
+    figures = _zeros_but(
+        **{
+            "letters.written": 6,
+            "letters.approved_first_time": 5,
+            "letters.approved_after_changes": 1,
+        }
+    )
+    assert _worked_out(figures) == {}
+    assert dashboard.suppress(figures).cell("letters.approved_after_changes").text == FEWER
+
+
+def test_four_answers_of_1_making_4_are_not_all_fewer_than_5():
+    """ "Fewer than 5" is at least 1: four of them in a total of 4 are 1 each, so one is
+    "withheld" (anything from 0) instead."""
+    answers = {f"answers.{q}.victim.{a}": 1 for q in QUESTIONS for a in ANSWERS}
+    figures = _zeros_but(**{"answers.victim.total": 4, "answers.total": 4, **answers})
+    assert _worked_out(figures) == {}
+    texts = [dashboard.suppress(figures).cell(key).text for key in answers]
+    assert set(texts) <= {FEWER, WITHHELD} and WITHHELD in texts
+
+
+def test_a_withheld_figure_may_be_0():
+    """Which figure is withheld says nothing of its size: a 0 is hidden when it is the
+    smallest that will do."""
+    counts = {"t": 7, "a": 5, "b": 1, "c": 1, "d": 0}
+    hidden = dashboard._hidden_cells(counts, (dashboard.Sum("t", ("a", "b", "c", "d")),))
+    assert hidden["d"] is dashboard.Hidden.SECONDARY
