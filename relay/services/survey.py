@@ -27,6 +27,7 @@ from relay.models import Role
 from relay.models import SurveyAnswer
 from relay.models import SurveyResponse
 from relay.services import cases
+from relay.services import keys
 from relay.services import limits
 from relay.services import notes
 from relay.services import text
@@ -60,6 +61,25 @@ OFFERED_IN = frozenset({CaseState.CLOSED})
 
 ALREADY_ANSWERED = "You have already answered the survey for this case. Thank you"
 ALREADY_ENTERED = "Their survey is already recorded: each person answers it once"
+ANSWERS_ONLINE = (
+    "They take part through Relay, so they answer the survey themselves, in their own "
+    "pages. A printed form is only for a person on paper or without an account"
+)
+# Why a party's answers are not shown beside their name on the case page.
+KEPT_ONLY_IN_FIGURES = (
+    "This case’s records have ended: the answers are kept only in the service’s figures, "
+    "without names"
+)
+JOIN_TO_READ = "Add yourself to the case to read the answers and comment"
+
+
+def on_paper(party: CaseParticipant) -> bool:
+    """May a facilitator print and enter this party's survey? Only for someone on paper or
+    without an account: anyone else answers in their own pages, and the facilitators being
+    rated must not answer for them (they would then be told they had already answered,
+    with the facilitator's words shown as theirs). A party who would rather use paper is
+    moved to paper first (`cases.set_on_paper`), which the audit trail records."""
+    return party.on_paper or party.user_id is None
 
 
 def offered(case: Case) -> bool:
@@ -186,12 +206,15 @@ def _party_of(case: Case, participant_id: int) -> CaseParticipant:
 def party_for_paper(
     session: Session, actor: Actor, case_id: int, participant_id: int
 ) -> tuple[Case, CaseParticipant]:
-    """A party of a case, for one of its facilitators to print their survey form or enter
-    it: the case's facilitators do the paper, as they do a paper letter."""
+    """A party of a case on paper (`on_paper`), for one of its facilitators to print their
+    survey form or enter it: the case's facilitators do the paper, as they do a paper letter."""
     case = cases.case_for_staff(session, actor, case_id)
     if actor.role != Role.FACILITATOR:
         raise NotAllowed("Only the case's facilitators print and enter a survey form")
-    return case, _party_of(case, participant_id)
+    party = _party_of(case, participant_id)
+    if not on_paper(party):
+        raise InvalidTransition(ANSWERS_ONLINE)
+    return case, party
 
 
 def enter_paper_survey(
@@ -276,7 +299,9 @@ class PartySurvey:
 
     party: CaseParticipant
     status: str  # "not_offered", "waiting" or "answered"
-    answered: Answered | None
+    answered: Answered | None  # with no answers and no comment when `hidden`
+    on_paper: bool  # its form may be printed and entered by a facilitator (`on_paper`)
+    hidden: str | None = None  # why the answers are not shown to this reader
 
     @property
     def words(self) -> str:
@@ -290,19 +315,38 @@ class PartySurvey:
         return "Offered, not answered"
 
 
+def _hidden_from(session: Session, actor: Actor, case: Case) -> str | None:
+    """Why this reader is not shown each party's answers, or None when they are.
+
+    The answers are shown beside a name only to those who work the case: its facilitators
+    and an administrator who has joined it (audited, as for its letters); an administrator
+    who has not sees only whether each party answered. Once the case's records have ended
+    no one sees them beside a name: they outlive retention only for the service's figures."""
+    if case.shredded_at is not None:
+        return KEPT_ONLY_IN_FIGURES
+    if actor.role == Role.FACILITATOR:
+        return None  # `cases.case_for_staff` let them in: a facilitator of this case
+    return None if keys.holds_case_key(session, actor.user, case.id) else JOIN_TO_READ
+
+
 def surveys_for_staff(session: Session, actor: Actor, case_id: int) -> list[PartySurvey]:
-    """Each party's survey status, answers and opened comment, for the case's staff (an
-    administrator reads the comment once they have joined the case, as its notes)."""
+    """Each party's survey status, and for those who may read them (`_hidden_from`) the
+    answers and opened comment, for the case's staff."""
     case = cases.case_for_staff(session, actor, case_id)
+    hidden = _hidden_from(session, actor, case)
     found = []
     for party in case.participants:
         if party.role not in cases.PARTY_ROLES:
             continue
         response = _response_of(session, party)
-        if response is not None:
-            found.append(PartySurvey(party, "answered", _answered(session, actor, response)))
+        if response is None:
+            status = "waiting" if case.state in OFFERED_IN else "not_offered"
+            found.append(PartySurvey(party, status, None, on_paper(party)))
+        elif hidden is None:
+            answered = _answered(session, actor, response)
+            found.append(PartySurvey(party, "answered", answered, on_paper(party)))
         else:
-            found.append(
-                PartySurvey(party, "waiting" if case.state in OFFERED_IN else "not_offered", None)
-            )
+            # When and how they answered, never what: not even read from the row.
+            answered = Answered(response.answered_at, response.from_paper, [], False, None)
+            found.append(PartySurvey(party, "answered", answered, on_paper(party), hidden))
     return found

@@ -94,6 +94,13 @@ def test_a_party_answers_online_and_the_facilitator_enters_a_printed_form(
     fran.go(f"/cases/{case_id}")
     page = CasePage(fran)
     expect(page.page.locator("#survey-list")).to_contain_text("Answered on")
+    # Jo answers in her own pages: only Chris, on paper, has a form to print and enter.
+    expect(page.page.get_by_role("link", name=re.compile("^Print the survey form"))).to_have_count(
+        1
+    )
+    expect(
+        page.page.get_by_role("link", name=re.compile("^Enter the answers from a printed form"))
+    ).to_have_count(1)
     # When she prints the form for Chris, who takes part on paper
     page.ui.follow(page.link(re.compile("^Print the survey form")))
     printed = SurveyFormToPrint(fran)

@@ -139,13 +139,52 @@ def test_a_second_answer_is_refused_in_words(session, world):
     survey.answer_survey(session, world.victim, case_id, satisfied="yes")
     with pytest.raises(InvalidTransition, match="already answered"):
         survey.answer_survey(session, world.victim, case_id, satisfied="no")
-    # Nor can their facilitator enter a paper form over it.
-    victim = cases.parties(session.get(Case, case_id), Role.VICTIM)[0]
-    with pytest.raises(InvalidTransition, match="already recorded"):
-        survey.enter_paper_survey(session, world.facilitator, case_id, victim.id, satisfied="no")
     session.expire_all()
     assert _responses(session) == 1
     assert session.scalar(select(SurveyResponse.satisfied)) == SurveyAnswer.YES
+
+
+def test_a_printed_form_is_entered_once(session, settings, world):
+    case_id, lee_id = paper.paper_case(session, settings, world.facilitator)
+    paper.started(session, world.facilitator, case_id)
+    cases.close_case(session, world.facilitator, case_id, "completed")
+    survey.enter_paper_survey(session, world.facilitator, case_id, lee_id, satisfied="yes")
+    with pytest.raises(InvalidTransition, match="already recorded"):
+        survey.enter_paper_survey(session, world.facilitator, case_id, lee_id, satisfied="no")
+    session.expire_all()
+    assert session.scalar(select(SurveyResponse.satisfied)) == SurveyAnswer.YES
+
+
+def test_a_facilitator_cannot_answer_for_a_party_who_takes_part_online(session, world):
+    # The facilitators being rated must not answer for someone who answers in their own
+    # pages: that party would then be told they had already answered, with the
+    # facilitator's words shown as theirs.
+    case_id = _close(session, world)
+    victim = cases.parties(session.get(Case, case_id), Role.VICTIM)[0]
+    assert victim.user_id is not None and not victim.on_paper
+    with pytest.raises(InvalidTransition, match="through Relay"):
+        survey.enter_paper_survey(
+            session, world.facilitator, case_id, victim.id, satisfied="yes", comment="All good"
+        )
+    with pytest.raises(InvalidTransition, match="through Relay"):
+        survey.party_for_paper(session, world.facilitator, case_id, victim.id)
+    assert _responses(session) == 0
+    shown = {s.party.id: s for s in survey.surveys_for_staff(session, world.facilitator, case_id)}
+    assert not shown[victim.id].on_paper
+    # They still answer for themselves.
+    survey.answer_survey(session, world.victim, case_id, satisfied="no")
+    assert session.scalar(select(SurveyResponse.from_paper)) is False
+
+
+def test_a_party_with_an_account_who_was_moved_to_paper_has_their_form_entered(
+    session, settings, world
+):
+    offender = cases.parties(session.get(Case, world.case.id), Role.OFFENDER)[0]
+    cases.set_on_paper(session, settings, world.facilitator, world.case.id, offender.id, True)
+    case_id = _close(session, world)
+    survey.enter_paper_survey(session, world.facilitator, case_id, offender.id, felt_safe="yes")
+    kept = session.scalars(select(SurveyResponse)).one()
+    assert kept.from_paper and kept.participant_id == offender.id
 
 
 def test_a_party_who_withdrew_is_offered_it(session, settings, world):
@@ -193,8 +232,11 @@ def test_a_facilitator_enters_a_printed_form_for_a_party_on_paper(session, setti
     assert shown[lee_id].answered.comment == "Written on the form in pencil."
     assert shown[lee_id].words.startswith("Entered from the printed form on ")
     assert shown[lee_id].answered.answers[0][1] == "Partly"
+    assert shown[lee_id].on_paper and shown[lee_id].hidden is None
     pat = next(s for s in shown.values() if s.party.id != lee_id)
     assert pat.status == "waiting" and pat.words == "Offered, not answered"
+    # Pat has an account (invited to Relay): her facilitator neither prints nor enters hers.
+    assert not pat.on_paper
     entry = session.scalars(select(AuditEntry).where(AuditEntry.action == "survey.answered")).one()
     assert json.loads(entry.details)["from_paper"] is True
     words = timeline.described(entry.action, entry.details)
@@ -253,7 +295,11 @@ def test_retention_destroys_the_comment_and_keeps_the_answers(session, settings,
     )
     shown = survey.surveys_for_staff(session, world.facilitator, case_id)
     victim = next(s for s in shown if s.party.role == Role.VICTIM)
-    assert victim.answered.had_comment and victim.answered.comment is None
+    # Once the records have ended, no one's answers are shown beside their name: they are
+    # kept for the service's figures only.
+    assert victim.status == "answered" and victim.words.startswith("Answered on ")
+    assert victim.hidden == survey.KEPT_ONLY_IN_FIGURES
+    assert victim.answered.answers == [] and victim.answered.comment is None
     # Nothing more is taken once the records have ended.
     with pytest.raises(InvalidTransition, match="records have ended"):
         survey.answer_survey(session, world.offender, case_id, satisfied="yes")
@@ -301,3 +347,21 @@ def test_after_retention_their_file_says_the_comment_is_no_longer_held(session, 
     mine = my_data.for_myself(session, world.victim).cases[0].your_survey
     assert mine.comment is None and mine.not_included == my_data.NO_LONGER_HELD
     assert mine.answers[1].answer == "Yes"
+
+
+def test_an_administrator_sees_a_partys_answers_only_after_joining(session, world):
+    case_id = _close(session, world)
+    survey.answer_survey(session, world.victim, case_id, felt_heard="yes", comment=COMMENT)
+
+    shown = survey.surveys_for_staff(session, world.administrator, case_id)
+    victim = next(s for s in shown if s.party.role == Role.VICTIM)
+    assert victim.status == "answered" and victim.words.startswith("Answered on ")
+    assert victim.hidden == survey.JOIN_TO_READ
+    assert victim.answered.answers == [] and victim.answered.comment is None
+
+    access.join_case(session, world.administrator, case_id)
+    shown = survey.surveys_for_staff(session, world.administrator, case_id)
+    victim = next(s for s in shown if s.party.role == Role.VICTIM)
+    assert victim.hidden is None
+    assert victim.answered.answers[2] == (survey.QUESTIONS[2].words, "Yes")
+    assert victim.answered.comment == COMMENT

@@ -113,7 +113,9 @@ MATRIX: dict[tuple[str, str], str] = {
     # Referrals hold no names and come before a case: every facilitator of the service
     # sees and records them; an administrator sees only the dashboard's counts (403).
     # The closing survey on paper: the case's facilitators print the form and enter it;
-    # an administrator sees the case's surveys on its page but does neither (403).
+    # an administrator sees the case's surveys on its page but does neither (403). The
+    # person harmed here takes part through Relay, so her facilitator is refused in words
+    # (409, counted as reached): only a party on paper or without an account has a form.
     # Entering before the case closes is a form that says so (allowed).
     ("cases.survey_print", "GET"): "RRRRAR",
     ("cases.enter_survey", "GET"): "RRRRAR",

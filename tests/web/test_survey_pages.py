@@ -115,14 +115,22 @@ def test_the_other_party_never_sees_a_survey_not_theirs(client, auth, session, w
     assert "Send my answers" in client.get(f"/my/cases/{case_id}/survey").text
 
 
-def test_the_facilitator_prints_the_form_without_a_name_and_enters_it(client, auth, session, world):
+def test_the_facilitator_prints_the_form_without_a_name_and_enters_it(
+    client, auth, session, settings, world
+):
+    offender = _party(session, world.case.id, Role.OFFENDER)
+    cases.set_on_paper(session, settings, world.facilitator, world.case.id, offender, True)
     case_id = _closed(session, world)
-    offender = _party(session, case_id, Role.OFFENDER)
+    victim = _party(session, case_id, Role.VICTIM)
     auth.sign_in("facilitator")
     page = client.get(f"/cases/{case_id}")
     assert 'id="surveys"' in page.text
     assert page.text.count("Offered, not answered") == 2
     assert f'href="/cases/{case_id}/survey/{offender}/print"' in page.text
+    assert f'href="/cases/{case_id}/survey/{offender}"' in page.text
+    # The person harmed takes part through Relay: she answers it herself, so neither link.
+    assert f'href="/cases/{case_id}/survey/{victim}/print"' not in page.text
+    assert f'href="/cases/{case_id}/survey/{victim}"' not in page.text
 
     printed = client.get(f"/cases/{case_id}/survey/{offender}/print")
     assert printed.status_code == 200
@@ -155,17 +163,70 @@ def test_the_facilitator_prints_the_form_without_a_name_and_enters_it(client, au
     assert "Your facilitator entered your survey answers from the printed form" in mine.text
 
 
-def test_an_administrator_reads_a_comment_only_after_joining(client, auth, session, world):
+def test_an_administrator_reads_answers_and_comment_only_after_joining(
+    client, auth, session, world
+):
     case_id = _closed(session, world)
     survey.answer_survey(session, world.victim, case_id, felt_heard="yes", comment="For the team")
     auth.sign_in("administrator")
     page = client.get(f"/cases/{case_id}")
-    assert "Answered on" in page.text
-    assert "For the team" not in page.text
-    assert "Add yourself to the case to read it" in page.text
+    surveys = page.text.split('id="survey-list"', 1)[1]
+    assert "Answered on" in surveys
+    assert "For the team" not in surveys
+    assert survey.QUESTIONS[2].words not in surveys  # not the answers either
+    assert 'class="summary survey-answers"' not in surveys
+    assert "Add yourself to the case to read the answers and comment" in surveys
     assert "Print the survey form" not in page.text
     access.join_case(session, world.administrator, case_id)
-    assert "For the team" in client.get(f"/cases/{case_id}").text
+    surveys = client.get(f"/cases/{case_id}").text.split('id="survey-list"', 1)[1]
+    assert "For the team" in surveys
+    assert survey.QUESTIONS[2].words in surveys
+
+
+def test_a_facilitator_cannot_enter_a_form_for_a_party_who_takes_part_online(
+    client, auth, session, world
+):
+    case_id = _closed(session, world)
+    victim = _party(session, case_id, Role.VICTIM)
+    auth.sign_in("facilitator")
+    for path in (f"/cases/{case_id}/survey/{victim}", f"/cases/{case_id}/survey/{victim}/print"):
+        refused = client.get(path)
+        assert refused.status_code == 409
+        assert "They take part through Relay" in refused.text
+    refused = client.post(
+        f"/cases/{case_id}/survey/{victim}", data={"satisfied": "yes", "comment": "All good"}
+    )
+    assert refused.status_code == 409
+    assert "They take part through Relay" in refused.text
+    assert session.scalar(select(SurveyResponse.id)) is None
+    auth.sign_in("victim")
+    assert "Send my answers" in client.get(f"/my/cases/{case_id}/survey").text
+
+
+def test_the_party_is_told_their_facilitators_see_their_answers(client, auth, session, world):
+    case_id = _closed(session, world)
+    auth.sign_in("victim")
+    form = client.get(f"/my/cases/{case_id}/survey").text
+    assert "counted without your name" not in form
+    assert "Your facilitators will see your answers and comment." in form
+    assert "The service’s figures count answers without names." in form
+
+
+def test_once_the_records_have_ended_no_ones_answers_are_shown(client, auth, session, world):
+    case_id = _closed(session, world)
+    survey.answer_survey(session, world.victim, case_id, felt_heard="yes", comment="For the team")
+    cases.shred_case(session, case_id)
+    auth.sign_in("facilitator")
+    surveys = client.get(f"/cases/{case_id}").text.split('id="survey-list"', 1)[1]
+    assert "Answered on" in surveys
+    assert survey.QUESTIONS[2].words not in surveys
+    assert 'class="summary survey-answers"' not in surveys
+    assert "the answers are kept only in the service’s figures" in surveys
+    auth.sign_in("offender")
+    page = client.get(f"/my/cases/{case_id}/survey")
+    assert "offered when the exchange has ended" not in page.text
+    assert "records have ended" in page.text
+    assert "Send my answers" not in page.text
 
 
 def test_the_close_page_says_the_survey_is_offered_on_closing(client, auth, world):
@@ -173,7 +234,8 @@ def test_the_close_page_says_the_survey_is_offered_on_closing(client, auth, worl
     page = client.get(f"/cases/{world.case.id}/close")
     assert "The closing survey" in page.text
     assert page.text.count("Not offered yet: it is offered when the case closes") == 2
-    assert page.text.count("Print the survey form") == 2
+    # Both parties take part through Relay: each answers it themselves.
+    assert "Print the survey form" not in page.text
 
 
 def test_their_data_file_shows_their_survey_escaped(client, auth, session, world):
