@@ -417,7 +417,8 @@ def close(case_id: int):
 
 @bp.get("/<int:case_id>/survey/<int:participant_id>/print")
 def survey_print(case_id: int, participant_id: int):
-    """The survey as a form to print for a party (on paper, or anyone who would rather):
+    """The survey as a form to print for a party on paper or without an account (anyone
+    else answers in their own pages, `survey.on_paper`):
     the questions, boxes to tick and the case's reference to match it when it comes back;
     no one's name. Nothing of anyone's is on it, so it is not audited."""
     case, party = survey.party_for_paper(db(), signed_in.actor(), case_id, participant_id)

@@ -92,16 +92,18 @@ def test_two_answers_at_once_keep_one_survey(app, session, settings, world):
         _forget(session, case_id)
 
 
-def test_the_party_online_and_the_paper_form_at_once_keep_one(server, session, world):
-    """Through the pages, on gunicorn: the party sends their answers while their
-    facilitator enters the printed form. One is kept; the other page says why."""
+def test_the_party_online_and_the_paper_form_at_once_keep_one(server, session, settings, world):
+    """Through the pages, on gunicorn: a party on paper who still has their account sends
+    their answers while their facilitator enters the printed form (a form is entered only
+    for a party on paper or without an account). One is kept; the other page says why."""
     case_id = world.case.id
-    cases.close_case(session, world.facilitator, case_id, "completed")
     victim_id = session.scalar(
         select(CaseParticipant.id).where(
             CaseParticipant.case_id == case_id, CaseParticipant.role == Role.VICTIM
         )
     )
+    cases.set_on_paper(session, settings, world.facilitator, case_id, victim_id, True)
+    cases.close_case(session, world.facilitator, case_id, "completed")
     party = server.sign_in(*PEOPLE["victim"][::2])
     facilitator = server.sign_in(*PEOPLE["facilitator"][::2])
     unhandled = server.unhandled_errors()
