@@ -779,14 +779,16 @@ def _layout(counts: dict) -> tuple[tuple[Sum, ...], tuple[Table, ...], tuple[Sha
         Sum("letters.written", keys("letters", LETTER_PARTS)),
     ]
 
-    def one_column(key, title, row_heading, column, labels, cells, total=None, chart=True):
+    def one_column(
+        key, title, row_heading, column, labels, cells, total=None, chart=True, total_label="Total"
+    ):
         return Table(
             key=key,
             title=title,
             row_heading=row_heading,
             columns=(column,),
             rows=tuple(Row(label, (cell,)) for label, cell in zip(labels, cells, strict=True)),
-            total=Row("Total", (total,)) if total else None,
+            total=Row(total_label, (total,)) if total else None,
             chart=chart,
         )
 
@@ -847,6 +849,7 @@ def _layout(counts: dict) -> tuple[tuple[Sum, ...], tuple[Table, ...], tuple[Sha
             [LETTER_FIGURES[name] for name in LETTER_PARTS],
             keys("letters", LETTER_PARTS),
             "letters.written",
+            total_label=f"Total: {LETTER_FIGURES['written'].lower()}",
         ),
     ]
     role_totals = keys("answers", [f"{role.value}.total" for role in ROLES])
