@@ -681,7 +681,7 @@ class SurveyForm(FlaskForm):
     would_recommend = _survey_question(survey.QUESTIONS[3])
     comment = TextAreaField(
         f"{survey.COMMENT_WORDS} (optional)",
-        description="Only the facilitators of your case will read this.",
+        description="Only the people running your case will read this.",
         validators=[_SURVEY_COMMENT_LENGTH],
     )
 
