@@ -72,7 +72,7 @@ def test_a_party_answers_online_and_the_facilitator_enters_a_printed_form(
     case.ui.follow(case.link("Tell us how it went (optional)"))
     form = SurveyPage(jo)
     expect(
-        form.page.get_by_text("Only the facilitators of your case will read this.")
+        form.page.get_by_text("Only the people running your case will read this.")
     ).to_be_visible()
     form.answer(first, "Yes")
     form.answer(third, "Partly")

@@ -39,7 +39,7 @@ def test_a_party_answers_from_the_link_on_their_closed_case(client, auth, sessio
     assert "Tell us how it went (optional)" in page.text
     assert f'href="/my/cases/{case_id}/survey"' in page.text
     form = client.get(f"/my/cases/{case_id}/survey")
-    assert "Only the facilitators of your case will read this." in form.text
+    assert "Only the people running your case will read this." in form.text
     assert form.text.count('value="partly"') == 4
     assert "Prefer not to say" in form.text
 
