@@ -29,16 +29,42 @@ class ReferralCasePage(Screen):
     heading = re.compile(r"^Open a case for the referral of ")
 
 
-class PartySurveyPage(PartyScreen):
+class _Answering:
+    """A page with the survey's questions: the party's own, or the printed form's entry."""
+
+    def answer(self, question: str, answer: str) -> None:
+        group = self.page.get_by_role("group", name=question)
+        self.ui.choose(group.get_by_label(answer, exact=True))
+
+
+class PartySurveyPage(_Answering, PartyScreen):
     kind = "party-survey"
     heading = "Tell us how it went"
-
-    def answer(self, question: str, answer: str) -> Locator:
-        return self.page.get_by_role("group", name=question).get_by_role(
-            "radio", name=answer, exact=True
-        )
 
 
 class PartySurveyThanksPage(PartyScreen):
     kind = "party-survey-answered"
     heading = "Thank you for telling us how it went"
+
+
+class SurveyFormToPrint(Screen):
+    kind = "survey-print"
+    heading = "How did it go?"
+
+
+class EnterSurveyPage(_Answering, Screen):
+    kind = "survey-enter"
+    heading = "Enter the answers from a printed form"
+
+
+class DashboardPage(Screen):
+    kind = "dashboard"
+    heading = "Dashboard"
+    address = re.compile(r"/dashboard/")
+
+    def chart(self, title: str) -> Locator:
+        return self.page.get_by_role("img", name=title, exact=True)
+
+    def cell(self, key: str) -> Locator:
+        """A figure in its table (the chart beside it draws the same number)."""
+        return self.page.locator(f'[data-cell="{key}"]').first

@@ -5,31 +5,18 @@ error beside its field, and the CSV downloaded with its small counts suppressed.
 
 import csv
 import io
-import re
 
 import pytest
 from playwright.sync_api import expect
 
 from relay.models import Role
 from relay.services.dashboard import FEWER
-from tests.browser.pages import Screen
+from tests.browser.evidence_pages import DashboardPage
 from tests.services.test_dashboard import add_cases
 from tests.services.test_dashboard import add_referrals
 from tests.services.test_dashboard import add_survey
 
 pytestmark = pytest.mark.slow
-
-
-class DashboardPage(Screen):
-    kind = "dashboard"
-    heading = "Dashboard"
-    address = re.compile(r"/dashboard/")
-
-    def chart(self, title: str):
-        return self.page.get_by_role("img", name=title, exact=True)
-
-    def cell(self, key: str):
-        return self.page.locator(f'[data-cell="{key}"]').first
 
 
 @pytest.fixture

@@ -14,13 +14,13 @@ from datetime import date
 from datetime import timedelta
 
 import pytest
-from playwright.sync_api import Locator
 from playwright.sync_api import expect
 
 from relay import demo
 from relay.models import Case
 from relay.services import referrals
 from tests.browser.conftest import PEOPLE
+from tests.browser.evidence_pages import DashboardPage
 from tests.browser.evidence_pages import NewReferralPage
 from tests.browser.evidence_pages import PartySurveyPage
 from tests.browser.evidence_pages import PartySurveyThanksPage
@@ -30,7 +30,6 @@ from tests.browser.evidence_pages import ReferralsPage
 from tests.browser.pages import CasePage
 from tests.browser.pages import CasesPage
 from tests.browser.pages import PartyHomePage
-from tests.browser.pages import Screen
 
 pytestmark = pytest.mark.slow
 
@@ -49,15 +48,6 @@ SMALL = (
     "letters.written",
     "letters.approved_first_time",
 )
-
-
-class DashboardPage(Screen):
-    kind = "dashboard"
-    heading = "Dashboard"
-
-    def cell(self, key: str) -> Locator:
-        """The figure in its table (the chart beside it draws the same number)."""
-        return self.page.locator(f'td[data-cell="{key}"]').first
 
 
 @pytest.fixture
@@ -141,8 +131,8 @@ def test_from_a_referral_to_the_dashboard_and_its_csv(site, staff, people):
     letters = PartyHomePage(victim).open_your_letters()
     letters.ui.follow(letters.link("Tell us how it went (optional)"))
     survey = PartySurveyPage(victim)
-    survey.ui.choose(survey.answer("Did you feel safe while taking part?", "Yes"))
-    survey.ui.choose(survey.answer("Did you feel heard?", "Partly"))
+    survey.answer("Did you feel safe while taking part?", "Yes")
+    survey.answer("Did you feel heard?", "Partly")
     survey.ui.fill(survey.page.get_by_label(re.compile(r"^Is there anything else")), COMMENT)
     survey.ui.follow(survey.button("Send my answers"))
     thanks = PartySurveyThanksPage(victim)

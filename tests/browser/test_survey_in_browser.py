@@ -14,35 +14,14 @@ from relay.models import Role
 from relay.services import cases
 from relay.services import survey
 from tests.browser.conftest import PEOPLE
+from tests.browser.evidence_pages import EnterSurveyPage
+from tests.browser.evidence_pages import PartySurveyPage
+from tests.browser.evidence_pages import PartySurveyThanksPage
+from tests.browser.evidence_pages import SurveyFormToPrint
 from tests.browser.pages import CasePage
 from tests.browser.pages import PartyCasePage
-from tests.browser.pages import Screen
 
 pytestmark = pytest.mark.slow
-
-
-class SurveyPage(Screen):
-    kind = "party-survey"
-    heading = "Tell us how it went"
-
-    def answer(self, question: str, answer: str) -> None:
-        group = self.page.get_by_role("group", name=question)
-        self.ui.choose(group.get_by_label(answer, exact=True))
-
-
-class ThanksPage(Screen):
-    kind = "party-survey-answered"
-    heading = "Thank you for telling us how it went"
-
-
-class SurveyFormToPrint(Screen):
-    kind = "survey-print"
-    heading = "How did it go?"
-
-
-class EnterSurveyPage(SurveyPage):
-    kind = "survey-enter"
-    heading = "Enter the answers from a printed form"
 
 
 @pytest.fixture
@@ -70,7 +49,7 @@ def test_a_party_answers_online_and_the_facilitator_enters_a_printed_form(
     case = PartyCasePage(jo)
     # When she follows the survey's link and answers two questions, leaving two blank
     case.ui.follow(case.link("Tell us how it went (optional)"))
-    form = SurveyPage(jo)
+    form = PartySurveyPage(jo)
     expect(
         form.page.get_by_text("Only the people running your case will read this.")
     ).to_be_visible()
@@ -79,7 +58,7 @@ def test_a_party_answers_online_and_the_facilitator_enters_a_printed_form(
     form.ui.fill(form.field(f"{survey.COMMENT_WORDS} (optional)"), "It helped to be heard.")
     form.ui.follow(form.button("Send my answers"))
     # Then she is thanked, with what she said, and her letters page says when she answered
-    thanks = ThanksPage(jo)
+    thanks = PartySurveyThanksPage(jo)
     answers = thanks.page.locator(".survey-answers")
     expect(answers).to_contain_text("It helped to be heard.")
     expect(answers.locator("div").filter(has_text=second)).to_contain_text("Left blank")
