@@ -496,16 +496,12 @@ def _mine(actor: Actor) -> Select | None:
 
 
 def _case_offence_is(kind: OffenceCategory) -> ColumnElement[bool]:
-    """A case's kind of offence is a string: new cases hold the category's value, cases
-    opened from a referral its label, older ones free text, counted as "another offence"."""
+    """A case's kind of offence is a string holding the category's value (migration 0020
+    turned the labels older referrals gave their cases into values); any other, older
+    free text counts as "another offence"."""
     if kind != OffenceCategory.OTHER:
-        return Case.offence_category.in_((kind.value, kind.label))
-    known = [
-        name
-        for other in OffenceCategory
-        if other != OffenceCategory.OTHER
-        for name in (other.value, other.label)
-    ]
+        return Case.offence_category == kind.value
+    known = [other.value for other in OffenceCategory if other != OffenceCategory.OTHER]
     return Case.offence_category.not_in(known)
 
 

@@ -239,3 +239,42 @@ def test_notes_kept_in_clear_are_sealed_by_the_migration_that_drops_them(sqlite_
         ("user:1", writer_pair),
     ):
         assert opened(conditions, holder, pair.private_key) == "Do not use my first name."
+
+
+def test_cases_opened_from_a_referral_hold_the_kinds_value_after_0020(sqlite_url):
+    """Before 0019 a case opened from a referral stored the kind's label; 0020 turns each
+    label into its value, so the dashboard matches cases by value alone, and leaves other
+    free text as typed."""
+    from datetime import UTC
+    from datetime import datetime
+
+    from sqlalchemy import text
+
+    schema.upgrade(sqlite_url, "0019")
+    engine = make_engine(sqlite_url)
+    typed = ("Burglary", "Criminal damage or arson", "burglary", "a shed was broken into")
+    with engine.begin() as db:
+        # The case rows alone: their creator does not matter to this migration.
+        db.execute(text("PRAGMA foreign_keys=OFF"))
+        for number, offence in enumerate(typed, start=1):
+            db.execute(
+                text(
+                    "INSERT INTO cases (id, reference, offence_category, state, created_by_id,"
+                    " created_at) VALUES (:id, :reference, :offence, 'active', 1, :now)"
+                ),
+                {
+                    "id": number,
+                    "reference": f"RJ-{number}",
+                    "offence": offence,
+                    "now": datetime.now(UTC),
+                },
+            )
+    engine.dispose()
+
+    schema.upgrade(sqlite_url)
+
+    engine = make_engine(sqlite_url)
+    with engine.connect() as db:
+        stored = db.execute(text("SELECT offence_category FROM cases ORDER BY id")).scalars()
+        assert list(stored) == ["burglary", "criminal_damage", "burglary", "a shed was broken into"]
+    engine.dispose()
