@@ -34,6 +34,7 @@ from relay.models import ReceivePreference
 from relay.models import ReferralSource
 from relay.models import ReferralStatus
 from relay.models import RiskLevel
+from relay.models import SurveyAnswer
 from relay.services import limits
 from relay.services import survey
 from relay.services.errors import DomainError
@@ -655,7 +656,7 @@ class PaperSwitchForm(PartyForm):
 # cannot be cleared, so a person who changes their mind about answering can still leave
 # the question blank. Sent with no choice at all, a question is left blank too.
 SURVEY_CHOICES = _choices(
-    ("yes", "Yes"), ("partly", "Partly"), ("no", "No"), ("", "Prefer not to say")
+    *((answer.value, answer.label) for answer in SurveyAnswer), ("", "Prefer not to say")
 )
 
 

@@ -86,6 +86,7 @@ from relay.models import SealedNote
 from relay.models import SurveyAnswer
 from relay.models import SurveyResponse
 from relay.services.actor import Actor
+from relay.services.cases import PARTY_ROLES
 from relay.services.errors import InvalidInput
 from relay.services.errors import NotAllowed
 from relay.services.timeline import safe_cell
@@ -459,7 +460,7 @@ def suppress(figures: Figures) -> Dashboard:
 
 # --- reading the figures ----------------------------------------------------------------
 
-ROLES = {Role.VICTIM: "Person harmed", Role.OFFENDER: "Person responsible"}
+ROLES = {role: role.label.capitalize() for role in PARTY_ROLES}
 QUESTIONS = {
     "satisfied": "Satisfied with the process",
     "felt_safe": "Felt safe",

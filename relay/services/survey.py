@@ -11,6 +11,7 @@ retention; the comment is everything a person types, so it is a sealed note
 other party, never in the audit trail, and shredded with the case's letters.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,9 +87,12 @@ def offered(case: Case) -> bool:
     return case.state in OFFERED_IN and case.shredded_at is None
 
 
-def _answers(given: dict[str, str | None]) -> dict[str, SurveyAnswer | None]:
+def _answers(given: Mapping[str, str | None]) -> dict[str, SurveyAnswer | None]:
     """Each question's answer, None when left blank; anything else is refused next to
     its question (only a changed form sends another value)."""
+    unknown = set(given) - {question.name for question in QUESTIONS} - {"comment"}
+    if unknown:
+        raise TypeError(f"not a question of the survey: {', '.join(sorted(unknown))}")
     chosen = {}
     for question in QUESTIONS:
         value = (given.get(question.name) or "").strip()
@@ -114,8 +118,7 @@ def _record(
     actor: Actor,
     case: Case,
     party: CaseParticipant,
-    given: dict[str, str | None],
-    comment: str | None,
+    given: Mapping[str, str | None],
     *,
     from_paper: bool,
 ) -> SurveyResponse:
@@ -132,7 +135,7 @@ def _record(
             else "This case's records have ended"
         )
     answers = _answers(given)
-    typed = _comment(comment)
+    typed = _comment(given.get("comment"))
     session.scalar(
         select(CaseParticipant.id)
         .where(CaseParticipant.id == party.id)
@@ -174,26 +177,13 @@ def _record(
 
 
 def answer_survey(
-    session: Session,
-    actor: Actor,
-    case_id: int,
-    *,
-    satisfied: str | None = None,
-    felt_safe: str | None = None,
-    felt_heard: str | None = None,
-    would_recommend: str | None = None,
-    comment: str | None = None,
+    session: Session, actor: Actor, case_id: int, **given: str | None
 ) -> SurveyResponse:
-    """A party answers for themselves, once their case has closed."""
+    """A party answers for themselves, once their case has closed. `given`: each
+    question's answer by its name (`QUESTIONS`) and the comment, every one optional."""
     with transaction(session):
         case, mine = cases.case_for_party(session, actor, case_id, lock=True)
-        given = {
-            "satisfied": satisfied,
-            "felt_safe": felt_safe,
-            "felt_heard": felt_heard,
-            "would_recommend": would_recommend,
-        }
-        return _record(session, actor, case, mine, given, comment, from_paper=False)
+        return _record(session, actor, case, mine, given, from_paper=False)
 
 
 def _party_of(case: Case, participant_id: int) -> CaseParticipant:
@@ -218,28 +208,14 @@ def party_for_paper(
 
 
 def enter_paper_survey(
-    session: Session,
-    actor: Actor,
-    case_id: int,
-    participant_id: int,
-    *,
-    satisfied: str | None = None,
-    felt_safe: str | None = None,
-    felt_heard: str | None = None,
-    would_recommend: str | None = None,
-    comment: str | None = None,
+    session: Session, actor: Actor, case_id: int, participant_id: int, **given: str | None
 ) -> SurveyResponse:
-    """A facilitator of the case enters the printed form a party filled in, as written."""
+    """A facilitator of the case enters the printed form a party filled in, as written
+    (`given` as for `answer_survey`)."""
     with transaction(session):
         case, party = party_for_paper(session, actor, case_id, participant_id)
         case = lock_case(session, case.id, exclusive=False)
-        given = {
-            "satisfied": satisfied,
-            "felt_safe": felt_safe,
-            "felt_heard": felt_heard,
-            "would_recommend": would_recommend,
-        }
-        return _record(session, actor, case, party, given, comment, from_paper=True)
+        return _record(session, actor, case, party, given, from_paper=True)
 
 
 # --- reading --------------------------------------------------------------------------------
