@@ -307,16 +307,28 @@ def _hidden_from(session: Session, actor: Actor, case: Case) -> str | None:
 
 def surveys_for_staff(session: Session, actor: Actor, case_id: int) -> list[PartySurvey]:
     """Each party's survey status, and for those who may read them (`_hidden_from`) the
-    answers and opened comment, for the case's staff."""
+    answers and opened comment, for the case's staff. A survey exists only once the case
+    has closed, so the page of an open case reads none."""
     case = cases.case_for_staff(session, actor, case_id)
-    hidden = _hidden_from(session, actor, case)
+    closed = case.state in OFFERED_IN
+    responses = (
+        {
+            response.participant_id: response
+            for response in session.scalars(
+                select(SurveyResponse).where(SurveyResponse.case_id == case.id)
+            )
+        }
+        if closed
+        else {}
+    )
+    hidden = _hidden_from(session, actor, case) if responses else None
     found = []
     for party in case.participants:
         if party.role not in cases.PARTY_ROLES:
             continue
-        response = _response_of(session, party)
+        response = responses.get(party.id)
         if response is None:
-            status = "waiting" if case.state in OFFERED_IN else "not_offered"
+            status = "waiting" if closed else "not_offered"
             found.append(PartySurvey(party, status, None, on_paper(party)))
         elif hidden is None:
             answered = _answered(session, actor, response)
