@@ -85,6 +85,7 @@ from relay.models import Role
 from relay.models import SealedNote
 from relay.models import SurveyAnswer
 from relay.models import SurveyResponse
+from relay.services import survey
 from relay.services.actor import Actor
 from relay.services.cases import PARTY_ROLES
 from relay.services.errors import InvalidInput
@@ -461,12 +462,7 @@ def suppress(figures: Figures) -> Dashboard:
 # --- reading the figures ----------------------------------------------------------------
 
 ROLES = {role: role.label.capitalize() for role in PARTY_ROLES}
-QUESTIONS = {
-    "satisfied": "Satisfied with the process",
-    "felt_safe": "Felt safe",
-    "felt_heard": "Felt heard",
-    "would_recommend": "Would recommend it",
-}
+QUESTIONS = {question.name: question.counted_as for question in survey.QUESTIONS}
 ANSWERS = {**{answer.value: answer.label for answer in SurveyAnswer}, "blank": "No answer"}
 # The letters written, split so that the rows add up to it: shown as overlapping figures
 # (approved first time, changed, rejected), the gaps between them bounded a small one.

@@ -44,13 +44,20 @@ from relay.services.errors import NotFound
 class Question:
     name: str  # the SurveyResponse column and the form field
     words: str  # as the party reads it, in their pages and on the printed form
+    counted_as: str  # as the dashboard names what it counts
 
 
 QUESTIONS = (
-    Question("satisfied", "Are you satisfied with how the process went?"),
-    Question("felt_safe", "Did you feel safe while taking part?"),
-    Question("felt_heard", "Did you feel heard?"),
-    Question("would_recommend", "Would you recommend it to someone in your position?"),
+    Question(
+        "satisfied", "Are you satisfied with how the process went?", "Satisfied with the process"
+    ),
+    Question("felt_safe", "Did you feel safe while taking part?", "Felt safe"),
+    Question("felt_heard", "Did you feel heard?", "Felt heard"),
+    Question(
+        "would_recommend",
+        "Would you recommend it to someone in your position?",
+        "Would recommend it",
+    ),
 )
 COMMENT_WORDS = "Is there anything else you would like to tell us?"
 LEFT_BLANK = "Left blank"
